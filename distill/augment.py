@@ -1,0 +1,63 @@
+"""Parametrised face augmentation, identical at label time (teacher) and train time (student).
+
+A view is 7 numbers: flip, angle (rad), scale, tx, ty (fractions of half the side), brightness, contrast.
+Applying stored parameters reproduces the exact view the teacher saw ("consistent teaching").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+N_PARAMS = 7
+IDENTITY = np.array([0, 0, 1, 0, 0, 1, 1], np.float32)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    flip: float = 0.5  # probability of a horizontal flip
+    degrees: float = 10.0  # max rotation
+    scale: tuple[float, float] = (0.9, 1.1)  # zoom range (>1 zooms in)
+    shift: float = 0.08  # max translation, fraction of half the side
+    brightness: float = 0.2
+    contrast: float = 0.2
+
+
+def sample_params(n: int, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    """(n, 7) float32 view parameters."""
+    return np.stack([
+        (rng.random(n) < cfg.flip).astype(np.float32),
+        np.deg2rad(rng.uniform(-cfg.degrees, cfg.degrees, n)),
+        rng.uniform(*cfg.scale, n),
+        rng.uniform(-cfg.shift, cfg.shift, n),
+        rng.uniform(-cfg.shift, cfg.shift, n),
+        rng.uniform(1 - cfg.brightness, 1 + cfg.brightness, n),
+        rng.uniform(1 - cfg.contrast, 1 + cfg.contrast, n),
+    ], axis=1).astype(np.float32)  # fmt: skip
+
+
+def view_params(face_index: int, views: int, cfg: AugmentConfig, seed: int) -> np.ndarray:
+    """Deterministic per face (seed, index): a resumed run draws exactly the same views."""
+    return sample_params(views, cfg, np.random.default_rng([seed, face_index]))
+
+
+def apply_views(x01: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+    """x01 (B,C,H,W) in [0,1], params (B,7) -> augmented (B,C,H,W); borders replicate, no black wedges."""
+    flip, angle, scale, tx, ty, bright, contrast = params.to(x01.dtype).unbind(1)
+    sign = 1 - 2 * flip  # -1 flips x
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos * sign, -sin, tx], 1), torch.stack([sin * sign, cos, ty], 1)], 1)
+    grid = F.affine_grid(theta, list(x01.shape), align_corners=False)
+    out = F.grid_sample(x01, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    mean = out.mean(dim=(1, 2, 3), keepdim=True)
+    out = (out - mean) * contrast.view(-1, 1, 1, 1) + mean * bright.view(-1, 1, 1, 1)
+    return out.clamp(0, 1)
+
+
+def to_float(pixels: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 (B,H,W,3) -> float (B,3,H,W) in [0,1]."""
+    t = torch.as_tensor(pixels)
+    return t.permute(0, 3, 1, 2).float().div_(255)

@@ -1,0 +1,76 @@
+"""The posterior cache: a teacher's logits and softmax posteriors for every face of a store, self-describing.
+
+Layout: logits, probs (N,C) float32 for the clean face; optionally views/params (N,K,7) and views/logits,
+views/probs (N,K,C) for K augmented views; keys (N,) face keys. Attributes say what made it: teacher spec,
+description and weight hashes, classes, preprocessing, store path and fingerprint, augmentation, provenance.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from distill.errors import DistillError
+from distill.h5util import open_ours, read_strings
+
+KIND = "posterior_cache"
+
+
+class PosteriorCache:
+    """Read access; small arrays are read once, views lazily per item (file opened per worker)."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        with open_ours(self.path, KIND) as f:
+            try:
+                self.attrs = {k: f.attrs[k] for k in f.attrs}
+                self.classes = json.loads(f.attrs["classes"])
+                self.teacher = json.loads(f.attrs["teacher"])
+                self.keys = read_strings(f["keys"])
+                self.logits = f["logits"][()]
+                self.views = int(f.attrs.get("views", 0))
+            except KeyError as err:
+                raise DistillError(f"{self.path} is a damaged posterior cache (missing {err}); re-run label") from err
+        self.store_fingerprint = str(self.attrs["store_fingerprint"])
+        self.store_path = Path(str(self.attrs["store_path"]))
+        self._file: h5py.File | None = None
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_file"] = None
+        return state
+
+    @property
+    def file(self) -> h5py.File:
+        if self._file is None:
+            self._file = h5py.File(self.path, "r")
+        return self._file
+
+    def view(self, index: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(params (7,), logits (C,)) of view k of face `index`."""
+        return self.file["views/params"][index, k], self.file["views/logits"][index, k]
+
+    def check_store(self, store) -> None:
+        """Refuse a cache made for another face store."""
+        if store.fingerprint != self.store_fingerprint or len(store) != len(self):
+            raise DistillError(
+                f"{self.path} was labelled on a different face store (fingerprint {self.store_fingerprint[:12]}, "
+                f"{len(self)} faces) than {store.path} ({store.fingerprint[:12]}, {len(store)} faces); "
+                f"re-run `distill label --teacher {self.teacher.get('spec', 'SPEC')} {store.path}`"
+            )
+
+    def check_classes(self, classes: list[str]) -> None:
+        if list(classes) != list(self.classes):
+            raise DistillError(f"{self.path} has classes {self.classes}, expected {classes}")
+
+
+def probs_of(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(-1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(-1, keepdims=True)).astype(np.float32)

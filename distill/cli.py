@@ -1,0 +1,184 @@
+"""`distill`: a thin typer layer over the library; every user error is one line and a non-zero exit."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from distill.errors import DistillError
+from distill.workspace import Workspace
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Distil big facial-emotion CNNs into small, fast students without labelled data.")  # fmt: skip
+out = Console()
+STATE = {"workdir": Path("distill-work"), "debug": False}
+
+
+def ws() -> Workspace:
+    return Workspace(STATE["workdir"])
+
+
+@app.callback()
+def _global(
+    workdir: Annotated[Path, typer.Option(help="Where artefacts are written and found.")] = Path("distill-work"),
+    debug: Annotated[bool, typer.Option(help="Show tracebacks for errors.")] = False,
+):
+    STATE["workdir"], STATE["debug"] = workdir, debug
+
+
+@app.command("list")
+def list_cmd(kind: Annotated[str | None, typer.Argument(help="teachers, students, losses, compressors, datasets")] = None):
+    """List registered teachers, students, losses, compressors and dataset readers."""
+    from distill.registry import REGISTRIES
+
+    if kind is not None and kind not in REGISTRIES:
+        raise DistillError(f"unknown kind '{kind}'; valid: {', '.join(REGISTRIES)}")
+    for name, reg in REGISTRIES.items():
+        if kind in (None, name):
+            table = Table(title=name, show_header=False, title_justify="left")
+            for entry in reg.entries():
+                table.add_row(entry.name, entry.help)
+            out.print(table)
+
+
+@app.command()
+def crop(
+    src: Annotated[Path | None, typer.Argument(help="Folder of photos (any reader layout).")] = None,
+    out_store: Annotated[Path | None, typer.Option("--out", help="Face store (default WORKDIR/faces/NAME.h5).")] = None,
+    reader: Annotated[str, typer.Option(help="Dataset reader; 'auto' detects the layout.")] = "auto",
+    size: Annotated[int, typer.Option(help="Side of the stored square crop, px.")] = 112,
+    margin: Annotated[float, typer.Option(help="Crop side = face box side * (1 + margin).")] = 0.25,
+    all_faces: Annotated[bool, typer.Option(help="Keep every face, not only the most confident.")] = False,
+    min_prob: Annotated[float, typer.Option(help="Minimum detection probability.")] = 0.9,
+    align: Annotated[bool, typer.Option(help="Rotate so the eyes are level.")] = True,
+    demo: Annotated[bool, typer.Option(help="Crop the real faces that ship with scikit-image.")] = False,
+):
+    """Detect faces with MTCNN and store aligned crops; bad or faceless photos are recorded with a reason."""
+    from distill.faces.crop import CropConfig
+    from distill.faces.crop import crop as run_crop
+
+    cfg = CropConfig(size=size, margin=margin, all_faces=all_faces, min_prob=min_prob, align=align)
+    if demo or src is None:
+        if src is not None:
+            raise DistillError("give SRC or --demo, not both")
+        from distill.demo_data import demo_samples
+
+        samples, src, reader = demo_samples(ws().root), Path("skimage-demo"), "skimage"
+    else:
+        samples = None
+    store = out_store or ws().dir("faces") / f"{Path(src).resolve().name if src.exists() else src.name}.h5"
+    summary = run_crop(Path(src), store, cfg, reader=reader, samples=samples)
+    _print_summary("crop", summary)
+    if summary["faces"] == 0:
+        raise DistillError(f"no usable face in {src}: {summary['skipped'] or 'no images found'}")
+
+
+@app.command()
+def label(
+    src: Annotated[Path | None, typer.Argument(help="Face store, or a photo folder (cropped first).")] = None,
+    teacher: Annotated[str, typer.Option(help="Teacher spec; 'a+b' ensembles, 'name@0.7' weights.")] = "mini_xception",
+    views: Annotated[int, typer.Option(help="Augmented views per face to cache (consistent teaching).")] = 0,
+    combine: Annotated[str, typer.Option(help="Ensemble combination: prob, logit, geometric.")] = "prob",
+    class_map: Annotated[str | None, typer.Option(help="Ensemble class mapping member=ensemble,...")] = None,
+    out_cache: Annotated[Path | None, typer.Option("--out", help="Cache path (default in WORKDIR/caches).")] = None,
+    batch: Annotated[int, typer.Option(help="Faces per teacher forward.")] = 128,
+    seed: Annotated[int, typer.Option(help="Seed of the augmented views.")] = 0,
+    fresh: Annotated[bool, typer.Option(help="Discard an interrupted run instead of resuming it.")] = False,
+):
+    """Run a teacher once over a face store and cache logits and posteriors to HDF5 (resumable)."""
+    from distill.label import LabelConfig, default_cache_path
+    from distill.label import label as run_label
+
+    store = _store_for(src)
+    cfg = LabelConfig(teacher=teacher, combine=combine, class_map=class_map, views=views, seed=seed, batch=batch)
+    cache = out_cache or default_cache_path(ws().root, store, teacher, views)
+    _print_summary("label", run_label(store, cache, cfg, fresh=fresh))
+
+
+def _store_for(src: Path | None) -> Path:
+    """A face store path: given, newest in the workspace, or cropped now from a photo folder."""
+    if src is None:
+        return ws().newest("faces")
+    if src.is_dir():
+        from distill.faces.crop import crop as run_crop
+
+        store = ws().dir("faces") / f"{src.resolve().name}.h5"
+        _print_summary("crop", run_crop(src, store))
+        return store
+    if not src.exists():
+        raise DistillError(f"{src} does not exist")
+    return src
+
+
+@app.command()
+def info(path: Annotated[Path, typer.Argument(help="A face store, posterior cache or checkpoint.")]):
+    """Say what an artefact is and how it was made."""
+    import h5py
+
+    from distill.h5util import open_ours
+
+    with h5py.File(path, "r") as f:
+        kind = f.attrs.get("distill_kind")
+    with open_ours(path, kind or "?") as f:
+        attrs = {k: (v if not isinstance(v, bytes) else v.decode()) for k, v in f.attrs.items()}
+        shapes = {}
+        f.visititems(lambda n, o: shapes.__setitem__(n, getattr(o, "shape", None)) if hasattr(o, "shape") else None)
+    out.print_json(json.dumps({"attrs": attrs, "datasets": shapes}, default=str))
+
+
+def _print_summary(what: str, summary: dict) -> None:
+    table = Table(title=f"{what} summary", show_header=False, title_justify="left")
+    for key, value in summary.items():
+        table.add_row(str(key), json.dumps(value, default=str) if isinstance(value, (dict, list)) else str(value))
+    out.print(table)
+
+
+def _hoist_globals(argv: list[str]) -> list[str]:
+    """Accept --workdir/--debug anywhere on the line (they belong to the top-level callback)."""
+    front, rest, i = [], [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--workdir" and i + 1 < len(argv):
+            front += argv[i : i + 2]
+            i += 2
+            continue
+        if arg.startswith("--workdir=") or arg == "--debug":
+            front.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
+def main() -> None:
+    argv = _hoist_globals(sys.argv[1:])
+    STATE["debug"] = "--debug" in argv
+    try:
+        app(args=argv, standalone_mode=False)
+    except DistillError as err:
+        if STATE["debug"]:
+            raise
+        Console(stderr=True).print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        Console(stderr=True).print("aborted")
+        sys.exit(130)
+    except Exception as err:
+        if hasattr(err, "show") and hasattr(err, "exit_code"):  # click usage errors (typer vendors click)
+            err.show()
+            sys.exit(err.exit_code)
+        if STATE["debug"]:
+            raise
+        Console(stderr=True).print(f"[red]internal error:[/red] {type(err).__name__}: {err} (run with --debug for "
+                                   "the traceback)", highlight=False, soft_wrap=True)  # fmt: skip
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

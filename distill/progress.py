@@ -1,0 +1,24 @@
+"""Rich progress bars for long library work (quiet when not attached to a terminal-like console)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+console = Console(stderr=True)
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, total: int | None, enabled: bool = True) -> Iterator:
+    """Yield an `advance(n)` function; the bar shows done/total, elapsed and remaining time."""
+    if not enabled:
+        yield lambda n=1: None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TimeRemainingColumn())  # fmt: skip
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n=1: bar.advance(task, n)

@@ -1,0 +1,48 @@
+"""Teacher specs: 'NAME[:ARG][?k=v&k=v][@WEIGHT]' joined by '+' for an ensemble."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from torch import nn
+
+from distill.datasets.emotions import parse_mapping
+from distill.errors import DistillError
+from distill.registry import TEACHERS
+from distill.teachers.ensemble import Ensemble
+
+
+def parse_member(text: str) -> tuple[str, str | None, dict[str, str], float]:
+    text = text.strip()
+    weight = 1.0
+    if "@" in text:
+        text, w = text.rsplit("@", 1)
+        try:
+            weight = float(w)
+        except ValueError as err:
+            raise DistillError(f"teacher weight '{w}' in '{text}@{w}' is not a number") from err
+    options: dict[str, str] = {}
+    if "?" in text:
+        text, query = text.split("?", 1)
+        options = dict(parse_qsl(query, keep_blank_values=True))
+    name, _, arg = text.partition(":")
+    return name, arg or None, options, weight
+
+
+def build_teacher(spec: str, combine: str = "prob", class_map: str | None = None) -> nn.Module:
+    """One teacher, or an Ensemble when the spec has several '+'-joined members."""
+    members = [m for m in spec.split("+") if m.strip()]
+    if not members:
+        raise DistillError("empty teacher spec; e.g. --teacher mini_xception")
+    built, weights = [], []
+    for text in members:
+        name, arg, options, weight = parse_member(text)
+        fn = TEACHERS.get(name)
+        try:
+            built.append(fn(arg, spec=text.split("@")[0], **options))
+        except TypeError as err:
+            raise DistillError(f"teacher '{name}' does not take options {sorted(options)}") from err
+        weights.append(weight)
+    if len(built) == 1 and weights[0] == 1.0 and not class_map:
+        return built[0]
+    return Ensemble(built, weights, combine, parse_mapping(class_map))

@@ -1,0 +1,123 @@
+"""VGG-S (Chatfield et al. 2014) as used for emotion recognition by Levi & Hassner 2015, and checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from distill.errors import DistillError
+from distill.fileio import sha256_file
+from distill.registry import TEACHERS
+from distill.teachers.base import IMAGENET, Preprocess, Teacher
+
+
+class VGGS(nn.Module):
+    """conv1 96x7x7/2+LRN+pool3/3; conv2 256x5x5+LRN+pool2/2; conv3-5 512x3x3+pool3/3; fc6/fc7 4096; fc8.
+
+    `width` scales every layer (1.0 = the paper's ~377 MiB at 224 px), for quick tests and small teachers.
+    """
+
+    def __init__(self, num_classes: int = 8, width: float = 1.0, size: int = 224, dropout: float = 0.5):
+        super().__init__()
+        c = [max(8, int(round(n * width))) for n in (96, 256, 512, 512, 512)]
+        fc = max(16, int(round(4096 * width)))
+        self.features = nn.Sequential(
+            nn.Conv2d(3, c[0], 7, stride=2), nn.ReLU(inplace=True), nn.LocalResponseNorm(5, 5e-4, 0.75, 2.0),
+            nn.MaxPool2d(3, 3, ceil_mode=True),
+            nn.Conv2d(c[0], c[1], 5, padding=1), nn.ReLU(inplace=True), nn.LocalResponseNorm(5, 5e-4, 0.75, 2.0),
+            nn.MaxPool2d(2, 2, ceil_mode=True),
+            nn.Conv2d(c[1], c[2], 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(c[2], c[3], 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(c[3], c[4], 3, padding=1), nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, 3, ceil_mode=True),
+        )  # fmt: skip
+        with torch.no_grad():
+            flat = self.features(torch.zeros(1, 3, size, size)).numel()
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(flat, fc), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(fc, fc), nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(fc, num_classes),
+        )  # fmt: skip
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+    def forward_features(self, x):
+        return self.features(x)
+
+
+def save_checkpoint(path: Path, arch: str, net: nn.Module, classes: list[str], preprocess: Preprocess,
+                    arch_kwargs: dict) -> None:  # fmt: skip
+    """A teacher checkpoint: plain tensors and JSON-able metadata, loadable with weights_only=True."""
+    from distill.fileio import atomic_path
+
+    payload = {"arch": arch, "arch_kwargs": arch_kwargs, "classes": list(classes),
+               "preprocess": preprocess.to_dict(), "state_dict": net.state_dict()}  # fmt: skip
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path: Path | str) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise DistillError(f"checkpoint {path} not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)  # never unpickle code from a file
+    except Exception as err:  # noqa: BLE001 - torch raises many types for bad/unsafe files
+        raise DistillError(f"{path} is not a safe distill/torch checkpoint ({str(err).splitlines()[0]})") from err
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise DistillError(f"{path} has no state_dict: not a teacher checkpoint")
+    return ckpt
+
+
+def _newest_fitted(arch: str) -> Path | None:
+    from distill.workspace import Workspace
+
+    found = [p for p in Workspace().all("teacher") if p.parent.name.endswith(arch)]
+    return found[-1] if found else None
+
+
+def _load_state(net: nn.Module, ckpt: dict, path: Path) -> None:
+    try:
+        net.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as err:
+        raise DistillError(f"{path} does not fit this architecture: {str(err).splitlines()[0]}") from err
+
+
+@TEACHERS.register("vgg_s")
+def vgg_s(arg: str | None = None, weights: str | None = None, spec: str = "vgg_s") -> Teacher:
+    """VGG-S (224 RGB); weights from vgg_s:CKPT, ?weights=CKPT, or the newest `distill fit-teacher` run."""
+    path = Path(arg or weights) if (arg or weights) else _newest_fitted("vgg_s")
+    if path is None:
+        raise DistillError("vgg_s has no weights: train it with `distill fit-teacher --arch vgg_s --data DATASET` "
+                           "or give a checkpoint (--teacher vgg_s:PATH.pt); a random teacher is never used")  # fmt: skip
+    ckpt = load_checkpoint(path)
+    if ckpt.get("arch") not in (None, "vgg_s"):
+        raise DistillError(f"{path} is a {ckpt['arch']} checkpoint, not vgg_s")
+    kwargs = ckpt.get("arch_kwargs", {})
+    net = VGGS(num_classes=len(ckpt["classes"]), **kwargs)
+    _load_state(net, ckpt, path)
+    pre = Preprocess(**{**ckpt.get("preprocess", {"size": 224, **IMAGENET})})
+    return Teacher(net, ckpt["classes"], _tuple_fix(pre), f"{spec}:{path}", sha256_file(path))
+
+
+def _tuple_fix(pre: Preprocess) -> Preprocess:
+    return Preprocess(pre.size, pre.grey, tuple(pre.mean), tuple(pre.std))
+
+
+@TEACHERS.register("timm")
+def timm_teacher(arg: str | None = None, weights: str | None = None, spec: str = "timm") -> Teacher:
+    """Any timm architecture with a checkpoint: timm:ARCH?weights=CKPT (e.g. from fit-teacher)."""
+    import timm
+
+    if not arg or not weights:
+        raise DistillError("timm teachers need an architecture and a checkpoint: --teacher timm:resnet18?weights=X.pt")
+    ckpt = load_checkpoint(weights)
+    pre = _tuple_fix(Preprocess(**ckpt.get("preprocess", {"size": 112, **IMAGENET})))
+    try:
+        net = timm.create_model(arg, pretrained=False, num_classes=len(ckpt["classes"]), in_chans=pre.channels)
+    except RuntimeError as err:
+        raise DistillError(f"unknown timm architecture '{arg}'") from err
+    _load_state(net, ckpt, Path(weights))
+    return Teacher(net, ckpt["classes"], pre, f"timm:{arg}:{weights}", sha256_file(weights))
