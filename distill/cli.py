@@ -72,7 +72,7 @@ def crop(
         samples, src, reader = demo_samples(ws().root), Path("skimage-demo"), "skimage"
     else:
         samples = None
-    store = out_store or ws().dir("faces") / f"{Path(src).resolve().name if src.exists() else src.name}.h5"
+    store = out_store or ws().dir("faces") / f"{store_name(Path(src))}.h5"
     summary = run_crop(Path(src), store, cfg, reader=reader, samples=samples)
     _print_summary("crop", summary)
     if summary["faces"] == 0:
@@ -108,12 +108,47 @@ def _store_for(src: Path | None) -> Path:
     if src.is_dir():
         from distill.faces.crop import crop as run_crop
 
-        store = ws().dir("faces") / f"{src.resolve().name}.h5"
+        store = ws().dir("faces") / f"{store_name(src)}.h5"
         _print_summary("crop", run_crop(src, store))
         return store
     if not src.exists():
         raise DistillError(f"{src} does not exist")
     return src
+
+
+@app.command()
+def train(
+    cache: Annotated[Path | None, typer.Argument(help="Posterior cache (default: newest in the workspace).")] = None,
+    student: Annotated[str, typer.Option(help="Student architecture (distill list students).")] = "squeezenet1_1",
+    loss: Annotated[str, typer.Option(help="Loss spec: kld, label, hint, kld+hint, kld:0.9+label:0.1.")] = "kld",
+    temperature: Annotated[float, typer.Option(help="KD temperature T.")] = 4.0,
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 10,
+    batch_size: Annotated[int, typer.Option(help="Mini-batch size.")] = 64,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW, one-cycle).")] = 2e-3,
+    size: Annotated[int, typer.Option(help="Student input side, px.")] = 64,
+    grey: Annotated[bool, typer.Option(help="Grey student input.")] = False,
+    small_input: Annotated[bool, typer.Option(help="Stride-1 stem for small faces.")] = False,
+    width: Annotated[float, typer.Option(help="Width multiplier (MobileNets).")] = 1.0,
+    views: Annotated[bool, typer.Option(help="Train on the cache's augmented views (consistent teaching).")] = True,
+    hint_layer: Annotated[str | None, typer.Option(help="Teacher module for hints (default: last wide map).")] = None,
+    hint_epochs: Annotated[int, typer.Option(help="FitNets stage 1: epochs of hint-only training.")] = 0,
+    workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 2,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    limit: Annotated[int | None, typer.Option(help="Use at most this many training faces.")] = None,
+    resume: Annotated[Path | None, typer.Option(help="Lightning checkpoint to resume from.")] = None,
+):
+    """Train a student from a teacher's cached posteriors (no human labels)."""
+    from distill.cache import PosteriorCache
+    from distill.training.train import TrainConfig
+    from distill.training.train import train as run_train
+
+    cache = cache or ws().newest("cache")
+    store = PosteriorCache(cache).store_path
+    cfg = TrainConfig(student=student, loss=loss, temperature=temperature, epochs=epochs, batch_size=batch_size, lr=lr,
+                      size=size, grey=grey, small_input=small_input, width=width, use_views=views,
+                      hint_layer=hint_layer, hint_epochs=hint_epochs, workers=workers, seed=seed, limit=limit)  # fmt: skip
+    run_dir = resume.parents[1] if resume else ws().new_run_dir("run", f"{student}-{loss.replace('+', '_')}")
+    _print_summary("train", run_train(store, cache, run_dir, cfg, resume=resume))
 
 
 @app.command()
@@ -130,6 +165,12 @@ def info(path: Annotated[Path, typer.Argument(help="A face store, posterior cach
         shapes = {}
         f.visititems(lambda n, o: shapes.__setitem__(n, getattr(o, "shape", None)) if hasattr(o, "shape") else None)
     out.print_json(json.dumps({"attrs": attrs, "datasets": shapes}, default=str))
+
+
+def store_name(src: Path) -> str:
+    """'data/faces-unlabeled/images' -> 'faces-unlabeled': generic leaf names take their parent's name."""
+    path = src.resolve() if src.exists() else src
+    return path.parent.name if path.name.lower() in ("images", "imgs", "photos", "img", "data") else path.name
 
 
 def _print_summary(what: str, summary: dict) -> None:

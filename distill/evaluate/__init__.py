@@ -1,0 +1,1 @@
+"""Evaluation: scores, speed, reports, curves."""

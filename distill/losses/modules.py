@@ -1,0 +1,94 @@
+"""Thin loss modules and weighted combinations ('kld:0.9+label:0.1'); each returns named, weighted terms."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from distill.errors import DistillError
+from distill.losses import functional as LF
+from distill.registry import LOSSES
+
+
+class LabelLoss(nn.Module):
+    needs = ()
+
+    def forward(self, out: dict) -> torch.Tensor:
+        return LF.label_loss(out["student_logits"], out["teacher_logits"])
+
+
+class KLDLoss(nn.Module):
+    needs = ()
+
+    def __init__(self, temperature: float = 4.0):
+        super().__init__()
+        self.temperature = temperature
+
+    def forward(self, out: dict) -> torch.Tensor:
+        return LF.kld_loss(out["student_logits"], out["teacher_logits"], self.temperature)
+
+
+class HintLoss(nn.Module):
+    """Needs student and teacher feature maps; the regressor (1x1 conv) is trained with the student and is
+    not part of the exported student."""
+
+    needs = ("features",)
+
+    def __init__(self, student_channels: int, teacher_channels: int):
+        super().__init__()
+        self.regressor = nn.Conv2d(student_channels, teacher_channels, 1)
+
+    def forward(self, out: dict) -> torch.Tensor:
+        return LF.hint_loss(self.regressor(out["student_features"]), out["teacher_features"])
+
+
+@LOSSES.register("label")
+def label(**_) -> nn.Module:
+    """Cross-entropy to the teacher's argmax (label-only)."""
+    return LabelLoss()
+
+
+@LOSSES.register("kld")
+def kld(temperature: float = 4.0, **_) -> nn.Module:
+    """Hinton KD: T^2 * KL(teacher || student) on temperature-softened posteriors, batch mean."""
+    return KLDLoss(temperature)
+
+
+@LOSSES.register("hint")
+def hint(student_channels: int = 0, teacher_channels: int = 0, **_) -> nn.Module:
+    """FitNets: MSE between a teacher layer and the student's last features through a learned regressor."""
+    return HintLoss(student_channels, teacher_channels)
+
+
+def parse_loss_spec(spec: str) -> list[tuple[str, float]]:
+    """'kld:0.9+label:0.1' -> [('kld', 0.9), ('label', 0.1)]; weight defaults to 1."""
+    terms = []
+    for part in spec.split("+"):
+        name, _, weight = part.strip().partition(":")
+        if name not in LOSSES:
+            LOSSES.get(name)  # raises with the valid names
+        try:
+            terms.append((name, float(weight) if weight else 1.0))
+        except ValueError as err:
+            raise DistillError(f"loss weight '{weight}' in '{part}' is not a number") from err
+    if not terms:
+        raise DistillError("empty loss spec; e.g. --loss kld")
+    return terms
+
+
+class CombinedLoss(nn.Module):
+    """Sum of weighted terms; forward returns {'loss': total, 'kld': w*kld, ...}."""
+
+    def __init__(self, spec: str, **options):
+        super().__init__()
+        self.weights = dict(parse_loss_spec(spec))
+        self.terms = nn.ModuleDict({n: LOSSES.get(n)(**options) for n in self.weights})
+
+    @property
+    def needs_features(self) -> bool:
+        return any("features" in t.needs for t in self.terms.values())
+
+    def forward(self, out: dict, only: set[str] | None = None) -> dict[str, torch.Tensor]:
+        named = {n: self.weights[n] * t(out) for n, t in self.terms.items() if only is None or n in only}
+        named["loss"] = sum(named.values())
+        return named

@@ -1,0 +1,64 @@
+"""The Student: a registered network plus its preprocessing and classes; saved and loaded as plain tensors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from distill.errors import DistillError
+from distill.fileio import atomic_path
+from distill.registry import STUDENTS
+from distill.teachers.base import SIGNED, Preprocess
+
+
+class Student(nn.Module):
+    """forward takes RGB faces in [0, 1] (B,3,H,W) and returns logits (B,C), like a Teacher."""
+
+    def __init__(self, arch: str, classes: list[str], size: int = 64, grey: bool = False, small_input: bool = False,
+                 width: float = 1.0):  # fmt: skip
+        super().__init__()
+        self.arch_kwargs = {"arch": arch, "classes": list(classes), "size": size, "grey": grey,
+                            "small_input": small_input, "width": width}  # fmt: skip
+        self.classes = list(classes)
+        self.preprocess = Preprocess(size=size, grey=grey, **SIGNED)
+        try:
+            self.net, self._features, self._head = STUDENTS.get(arch)(len(classes), 1 if grey else 3, small_input, width)
+        except ValueError as err:
+            raise DistillError(str(err)) from err
+        self.spec = f"student:{arch}"
+
+    def forward(self, rgb01: torch.Tensor) -> torch.Tensor:
+        return self.net(self.preprocess(rgb01))
+
+    def forward_with_features(self, rgb01: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits (B,C), last feature map (B,C',h,w): the FitNets guided layer) in one pass."""
+        feats = self._features(self.preprocess(rgb01))
+        return self._head(feats), feats
+
+    def describe(self) -> dict:
+        return {"spec": self.spec, **self.arch_kwargs, "preprocess": self.preprocess.to_dict()}
+
+    def save(self, path: Path) -> None:
+        with atomic_path(path) as tmp:
+            torch.save({"kind": "student", "arch_kwargs": self.arch_kwargs, "state_dict": self.net.state_dict()}, tmp)
+
+
+def load_student(path: Path | str) -> Student:
+    path = Path(path)
+    if not path.is_file():
+        raise DistillError(f"student file {path} not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001
+        raise DistillError(f"{path} is not a safe student checkpoint ({str(err).splitlines()[0]})") from err
+    if not isinstance(ckpt, dict) or ckpt.get("kind") != "student":
+        raise DistillError(f"{path} is not a distill student (see `distill info`)")
+    student = Student(**ckpt["arch_kwargs"])
+    try:
+        student.net.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as err:
+        raise DistillError(f"{path} does not fit {ckpt['arch_kwargs']['arch']}: {str(err).splitlines()[0]}") from err
+    student.spec = f"student:{path}"
+    return student.eval()

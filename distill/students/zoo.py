@@ -1,0 +1,56 @@
+"""Registered students. Each entry returns (net, features, head): the network, a function giving its last
+feature map (B,C,h,w) for FitNets hints (timm's forward_features, torchvision's .features), and the head
+that turns that map into logits, so training computes both in one pass."""
+
+from __future__ import annotations
+
+import timm
+import torchvision
+from torch import nn
+
+from distill.registry import STUDENTS
+
+
+def _first_conv_to(net: nn.Module, conv_name: str, in_chans: int, stride: int | None) -> None:
+    conv = net.get_submodule(conv_name)
+    new = nn.Conv2d(in_chans, conv.out_channels, conv.kernel_size, stride or conv.stride, conv.padding,
+                    bias=conv.bias is not None)  # fmt: skip
+    parent_name, _, attr = conv_name.rpartition(".")
+    setattr(net.get_submodule(parent_name) if parent_name else net, attr, new)
+
+
+@STUDENTS.register("squeezenet1_1")
+def squeezenet1_1(num_classes: int, in_chans: int = 3, small_input: bool = False, width: float = 1.0):
+    """SqueezeNet 1.1 (torchvision; the papers' student, ~2.8 MiB); small_input: stride-1 stem for <=64 px."""
+    if width != 1.0:
+        raise ValueError("squeezenet1_1 has no width multiplier; use a mobilenet student for width < 1")
+    net = torchvision.models.squeezenet1_1(weights=None, num_classes=num_classes)
+    if in_chans != 3 or small_input:
+        _first_conv_to(net, "features.0", in_chans, 1 if small_input else None)
+    return net, net.features, lambda f: net.classifier(f).flatten(1)
+
+
+def _timm(name: str, num_classes: int, in_chans: int, small_input: bool, width: float):
+    kwargs = {"channel_multiplier": width} if width != 1.0 else {}
+    net = timm.create_model(name, pretrained=False, num_classes=num_classes, in_chans=in_chans, **kwargs)
+    if small_input:  # a stride-2 stem leaves a 2x2 map at 64 px; stride 1 keeps 4x4
+        net.conv_stem.stride = (1, 1)
+    return net, net.forward_features, net.forward_head
+
+
+@STUDENTS.register("mobilenetv2_100")
+def mobilenetv2_100(num_classes: int, in_chans: int = 3, small_input: bool = False, width: float = 1.0):
+    """MobileNetV2 (timm), width multiplier via --width."""
+    return _timm("mobilenetv2_100", num_classes, in_chans, small_input, width)
+
+
+@STUDENTS.register("mobilenetv3_small_100")
+def mobilenetv3_small_100(num_classes: int, in_chans: int = 3, small_input: bool = False, width: float = 1.0):
+    """MobileNetV3-Small (timm), width multiplier via --width."""
+    return _timm("mobilenetv3_small_100", num_classes, in_chans, small_input, width)
+
+
+@STUDENTS.register("mobilenetv3_large_100")
+def mobilenetv3_large_100(num_classes: int, in_chans: int = 3, small_input: bool = False, width: float = 1.0):
+    """MobileNetV3-Large (timm), width multiplier via --width."""
+    return _timm("mobilenetv3_large_100", num_classes, in_chans, small_input, width)

@@ -1,0 +1,112 @@
+"""The LightningModule: student, loss, optional frozen online teacher (for hints), metrics; one shared step."""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+import torchmetrics
+from torch import nn
+
+from distill import augment
+from distill.losses.modules import CombinedLoss
+from distill.students.model import Student
+
+
+class FeatureTap:
+    """Forward hook keeping one module's output (teacher hint layer)."""
+
+    def __init__(self, module: nn.Module):
+        self.value = None
+        module.register_forward_hook(lambda _m, _i, out: setattr(self, "value", out))
+
+
+def default_hint_layer(teacher: nn.Module, n_classes: int) -> str:
+    """The last module with a 4-D output wider than the class count (skips class-map convs and heads)."""
+    net = teacher.members[0] if hasattr(teacher, "members") else teacher
+    shapes: dict[str, tuple] = {}
+    hooks = [m.register_forward_hook(lambda _m, _i, o, n=n: shapes.__setitem__(n, tuple(o.shape)))
+             for n, m in net.named_modules() if n]
+    with torch.no_grad():
+        net(torch.rand(1, 3, 64, 64))
+    for h in hooks:
+        h.remove()
+    candidates = [n for n, s in shapes.items() if len(s) == 4 and s[1] > n_classes and s[-1] >= 2]
+    return candidates[-1]
+
+
+class DistillModule(L.LightningModule):
+    def __init__(self, student: Student, loss: str = "kld", temperature: float = 4.0, lr: float = 2e-3,
+                 weight_decay: float = 5e-4, epochs: int = 10, teacher: nn.Module | None = None,
+                 hint_layer: str | None = None, hint_epochs: int = 0):  # fmt: skip
+        super().__init__()
+        self.student, self.lr, self.weight_decay, self.epochs = student, lr, weight_decay, epochs
+        self.hint_epochs = hint_epochs
+        n = len(student.classes)
+        options: dict = {"temperature": temperature}
+        self.teacher, self.tap = None, None
+        if "hint" in loss:
+            if teacher is None:
+                raise ValueError("the hint loss needs the teacher itself, not only its cache")
+            self.teacher = teacher
+            layer = hint_layer or default_hint_layer(teacher, n)
+            net = teacher.members[0] if hasattr(teacher, "members") else teacher
+            self.tap = FeatureTap(net.get_submodule(layer))
+            with torch.no_grad():
+                net(torch.rand(2, 3, 64, 64))
+                _, s_feat = student.forward_with_features(torch.rand(2, 3, 64, 64))
+            options.update(student_channels=s_feat.shape[1], teacher_channels=self.tap.value.shape[1])
+        self.loss = CombinedLoss(loss, **options)
+        self.metrics = nn.ModuleDict({
+            f"{stage}_agreement": torchmetrics.classification.MulticlassAccuracy(n, average="micro")
+            for stage in ("train", "val", "test")
+        })  # fmt: skip
+
+    def _terms_now(self) -> set[str] | None:
+        """FitNets' two stages: hint only for the first hint_epochs, then everything but the hint."""
+        if self.hint_epochs <= 0 or "hint" not in self.loss.weights:
+            return None
+        names = set(self.loss.weights)
+        return {"hint"} if self.current_epoch < self.hint_epochs else (names - {"hint"}) or names
+
+    def shared_step(self, batch: dict, stage: str) -> torch.Tensor:
+        x = augment.apply_views(augment.to_float(batch["pixels"]), batch["params"])
+        out = {"teacher_logits": batch["teacher_logits"]}
+        if self.loss.needs_features:
+            out["student_logits"], out["student_features"] = self.student.forward_with_features(x)
+            with torch.no_grad():
+                self.net_teacher()(x)
+            out["teacher_features"] = self.tap.value
+        else:
+            out["student_logits"] = self.student(x)
+        terms = self.loss(out, self._terms_now() if stage == "train" else None)
+        target = out["teacher_logits"].argmax(1)
+        self.metrics[f"{stage}_agreement"](out["student_logits"], target)
+        kl = F.kl_div(out["student_logits"].log_softmax(1), out["teacher_logits"].log_softmax(1), reduction="batchmean",
+                      log_target=True)  # fmt: skip
+        bs = len(target)
+        self.log(f"{stage}/agreement", self.metrics[f"{stage}_agreement"], on_epoch=True, on_step=False, batch_size=bs,
+                 prog_bar=stage == "val")  # fmt: skip
+        self.log(f"{stage}/kl", kl, on_epoch=True, on_step=False, batch_size=bs)
+        for name, value in terms.items():
+            self.log(f"{stage}/{name}", value, on_epoch=True, on_step=False, batch_size=bs, prog_bar=name == "loss")
+        return terms["loss"]
+
+    def net_teacher(self) -> nn.Module:
+        return self.teacher.members[0] if hasattr(self.teacher, "members") else self.teacher
+
+    def training_step(self, batch, _):
+        return self.shared_step(batch, "train")
+
+    def validation_step(self, batch, _):
+        self.shared_step(batch, "val")
+
+    def test_step(self, batch, _):
+        self.shared_step(batch, "test")
+
+    def configure_optimizers(self):
+        params = [p for n, p in self.named_parameters() if not n.startswith("teacher.") and p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=self.lr, total_steps=self.trainer.estimated_stepping_batches,
+                                                    pct_start=0.15)  # fmt: skip
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
