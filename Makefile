@@ -27,7 +27,7 @@ test: setup
 	$(VENV)/bin/pytest -q
 
 demo: setup
-	$(VENV)/bin/distill demo
+	$(VENV)/bin/distill crop --demo
 
 lint: setup
 	$(VENV)/bin/ruff check distill tests benchmarks

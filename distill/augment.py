@@ -28,15 +28,18 @@ class AugmentConfig:
 
 def sample_params(n: int, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
     """(n, 7) float32 view parameters."""
-    return np.stack([
-        (rng.random(n) < cfg.flip).astype(np.float32),
-        np.deg2rad(rng.uniform(-cfg.degrees, cfg.degrees, n)),
-        rng.uniform(*cfg.scale, n),
-        rng.uniform(-cfg.shift, cfg.shift, n),
-        rng.uniform(-cfg.shift, cfg.shift, n),
-        rng.uniform(1 - cfg.brightness, 1 + cfg.brightness, n),
-        rng.uniform(1 - cfg.contrast, 1 + cfg.contrast, n),
-    ], axis=1).astype(np.float32)  # fmt: skip
+    return np.stack(
+        [
+            (rng.random(n) < cfg.flip).astype(np.float32),
+            np.deg2rad(rng.uniform(-cfg.degrees, cfg.degrees, n)),
+            rng.uniform(*cfg.scale, n),
+            rng.uniform(-cfg.shift, cfg.shift, n),
+            rng.uniform(-cfg.shift, cfg.shift, n),
+            rng.uniform(1 - cfg.brightness, 1 + cfg.brightness, n),
+            rng.uniform(1 - cfg.contrast, 1 + cfg.contrast, n),
+        ],
+        axis=1,
+    ).astype(np.float32)
 
 
 def view_params(face_index: int, views: int, cfg: AugmentConfig, seed: int) -> np.ndarray:

@@ -14,8 +14,12 @@ from rich.table import Table
 from distill.errors import DistillError
 from distill.workspace import Workspace
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Distil big facial-emotion CNNs into small, fast students without labelled data.")  # fmt: skip
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Distil big facial-emotion CNNs into small, fast students without labelled data.",
+)
 out = Console()
 STATE = {"workdir": Path("distill-work"), "debug": False}
 
@@ -33,7 +37,9 @@ def _global(
 
 
 @app.command("list")
-def list_cmd(kind: Annotated[str | None, typer.Argument(help="teachers, students, losses, compressors, datasets")] = None):
+def list_cmd(
+    kind: Annotated[str | None, typer.Argument(help="teachers, students, losses, compressors, datasets")] = None,
+):
     """List registered teachers, students, losses, compressors and dataset readers."""
     from distill.registry import REGISTRIES
 
@@ -143,12 +149,81 @@ def train(
     from distill.training.train import train as run_train
 
     cache = cache or ws().newest("cache")
-    store = PosteriorCache(cache).store_path
-    cfg = TrainConfig(student=student, loss=loss, temperature=temperature, epochs=epochs, batch_size=batch_size, lr=lr,
-                      size=size, grey=grey, small_input=small_input, width=width, use_views=views,
-                      hint_layer=hint_layer, hint_epochs=hint_epochs, workers=workers, seed=seed, limit=limit)  # fmt: skip
+    store = _store_of(PosteriorCache(cache))
+    cfg = TrainConfig(
+        student=student,
+        loss=loss,
+        temperature=temperature,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        size=size,
+        grey=grey,
+        small_input=small_input,
+        width=width,
+        use_views=views,
+        hint_layer=hint_layer,
+        hint_epochs=hint_epochs,
+        workers=workers,
+        seed=seed,
+        limit=limit,
+    )
     run_dir = resume.parents[1] if resume else ws().new_run_dir("run", f"{student}-{loss.replace('+', '_')}")
     _print_summary("train", run_train(store, cache, run_dir, cfg, resume=resume))
+
+
+@app.command("eval")
+def eval_cmd(
+    dataset: Annotated[str, typer.Argument(help="Reader: rafd, csv, folder, fer2013, auto.")],
+    data: Annotated[Path | None, typer.Option(help="Dataset path (default: the reader's default path).")] = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option(help="Student .pt, run folder or teacher spec; repeat to compare. Default: newest student."),
+    ] = None,
+    class_map: Annotated[
+        str | None, typer.Option(help="Explicit model=data class mapping, e.g. happy=happiness.")
+    ] = None,
+    crop_faces: Annotated[
+        bool, typer.Option("--crop/--no-crop", help="MTCNN-crop like training, or resize whole images (tight crops).")
+    ] = True,
+    size: Annotated[int, typer.Option(help="Face side fed to the models (the store size).")] = 112,
+):
+    """Accuracy, UAR, macro-F1, per-class table, confusion matrix, size and latency on a labelled set."""
+    from distill.datasets.readers import read_dataset
+    from distill.evaluate.evaluate import evaluate_model, load_cropped, load_uncropped, write_eval
+
+    samples, reader = read_dataset(dataset, data)
+    root = data or Path(".")
+    evalset = (
+        load_cropped(samples, ws().dir("faces") / f"eval-{reader}-{store_name(root)}-{size}.h5", size)
+        if crop_faces
+        else load_uncropped(samples, size)
+    )
+    if not evalset.keys:
+        raise DistillError(f"no labelled, readable image in {root}")
+    results = []
+    for spec in model or [str(ws().newest("run"))]:
+        net, file = _load_model(spec)
+        results.append(evaluate_model(spec, net, evalset, class_map, file, size))
+    out_dir = ws().new_run_dir("eval", reader)
+    write_eval(out_dir, reader, results, evalset)
+    out.print((out_dir / "eval.md").read_text().split("\n## ")[0])
+    out.print(f"report: {out_dir / 'eval.md'}")
+
+
+def _load_model(spec: str):
+    """A student file or run folder, else a teacher spec; returns (module, file on disk or None)."""
+    from distill.students.model import load_student
+    from distill.teachers.spec import build_teacher
+
+    path = Path(spec)
+    if path.is_dir() and (path / "student.pt").is_file():
+        path = path / "student.pt"
+    if path.suffix == ".pt" and path.is_file():
+        return load_student(path), path
+    teacher = build_teacher(spec)
+    name = spec.partition(":")[2].split("?")[0]
+    return teacher, Path(name) if name and Path(name).is_file() else None
 
 
 @app.command()
@@ -165,6 +240,22 @@ def info(path: Annotated[Path, typer.Argument(help="A face store, posterior cach
         shapes = {}
         f.visititems(lambda n, o: shapes.__setitem__(n, getattr(o, "shape", None)) if hasattr(o, "shape") else None)
     out.print_json(json.dumps({"attrs": attrs, "datasets": shapes}, default=str))
+
+
+def _store_of(cache) -> Path:
+    """The face store a cache was made from: its recorded path, or a moved copy found by fingerprint."""
+    if cache.store_path.is_file():
+        return cache.store_path
+    import h5py
+
+    for candidate in ws().all("faces"):
+        with h5py.File(candidate, "r") as f:
+            if f.attrs.get("fingerprint") == cache.store_fingerprint:
+                return candidate
+    raise DistillError(
+        f"the face store of {cache.path} ({cache.store_path}) is gone and no store in "
+        f"{ws().dir('faces')} has its fingerprint; re-run `distill crop`"
+    )
 
 
 def store_name(src: Path) -> str:
@@ -216,8 +307,11 @@ def main() -> None:
             sys.exit(err.exit_code)
         if STATE["debug"]:
             raise
-        Console(stderr=True).print(f"[red]internal error:[/red] {type(err).__name__}: {err} (run with --debug for "
-                                   "the traceback)", highlight=False, soft_wrap=True)  # fmt: skip
+        Console(stderr=True).print(
+            f"[red]internal error:[/red] {type(err).__name__}: {err} (run with --debug for the traceback)",
+            highlight=False,
+            soft_wrap=True,
+        )
         sys.exit(1)
 
 

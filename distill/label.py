@@ -50,15 +50,22 @@ def _teacher_forward(teacher, pixels: np.ndarray, params: np.ndarray | None) -> 
 
 def _label_rows(teacher, store: FaceStore, start: int, stop: int, cfg: LabelConfig) -> dict[str, np.ndarray]:
     pixels = store.pixels(slice(start, stop))
-    cols = {"logits": np.concatenate([_teacher_forward(teacher, pixels[i : i + cfg.batch], None)
-                                      for i in range(0, len(pixels), cfg.batch)])}  # fmt: skip
+    cols = {
+        "logits": np.concatenate(
+            [_teacher_forward(teacher, pixels[i : i + cfg.batch], None) for i in range(0, len(pixels), cfg.batch)]
+        )
+    }
     if cfg.views:
         params = np.stack([augment.view_params(i, cfg.views, cfg.augment, cfg.seed) for i in range(start, stop)])
         k = cfg.views
         flat_px = np.repeat(pixels, k, axis=0)  # (n*k, S, S, 3), row i*k + j = view j of face i
         flat_par = params.reshape(-1, augment.N_PARAMS)
-        logits = np.concatenate([_teacher_forward(teacher, flat_px[i : i + cfg.batch], flat_par[i : i + cfg.batch])
-                                 for i in range(0, len(flat_px), cfg.batch)])  # fmt: skip
+        logits = np.concatenate(
+            [
+                _teacher_forward(teacher, flat_px[i : i + cfg.batch], flat_par[i : i + cfg.batch])
+                for i in range(0, len(flat_px), cfg.batch)
+            ]
+        )
         cols["views/params"] = params
         cols["views/logits"] = logits.reshape(stop - start, k, -1)
     cols["probs"] = probs_of(cols["logits"])
@@ -70,8 +77,13 @@ def _label_rows(teacher, store: FaceStore, start: int, stop: int, cfg: LabelConf
 
 def _identity(teacher, store: FaceStore, cfg: LabelConfig) -> dict:
     """What must match for parts of an interrupted run to be reused."""
-    return {"teacher": teacher.describe(), "store_fingerprint": store.fingerprint, "views": cfg.views,
-            "seed": cfg.seed, "augment": asdict(cfg.augment)}  # fmt: skip
+    return {
+        "teacher": teacher.describe(),
+        "store_fingerprint": store.fingerprint,
+        "views": cfg.views,
+        "seed": cfg.seed,
+        "augment": asdict(cfg.augment),
+    }
 
 
 def _resume_point(parts: Path, identity: dict, fresh: bool) -> int:
@@ -81,8 +93,10 @@ def _resume_point(parts: Path, identity: dict, fresh: bool) -> int:
         for p in parts.glob("part-*.h5"):
             p.unlink()
     elif parts.exists() and json.loads(meta.read_text()) != json.loads(json.dumps(identity, default=str)):
-        raise DistillError(f"{parts} holds an interrupted run for another teacher, store or settings; "
-                           "re-run with --fresh to discard it")  # fmt: skip
+        raise DistillError(
+            f"{parts} holds an interrupted run for another teacher, store or settings; "
+            "re-run with --fresh to discard it"
+        )
     parts.mkdir(parents=True, exist_ok=True)
     write_json(meta, identity)
     row = 0
@@ -128,10 +142,18 @@ def _finalize(out: Path, parts: Path, teacher, store: FaceStore, cfg: LabelConfi
             merge_rows(handles, f, names, compress=False, hasher=hasher)
             if list(map(str, f["keys"].asstr()[()])) != store.keys:
                 raise DistillError("internal: labelled rows do not match the face store; re-run with --fresh")
-            attrs = {"distill_kind": KIND, "format_version": 1, "classes": json.dumps(teacher.classes),
-                     "teacher": json.dumps(teacher.describe()), "store_path": str(store.path.resolve()),
-                     "store_fingerprint": store.fingerprint, "views": cfg.views, "fingerprint": hasher.hexdigest(),
-                     "config": json.dumps(asdict(cfg)), "provenance": json.dumps(provenance("label"))}  # fmt: skip
+            attrs = {
+                "distill_kind": KIND,
+                "format_version": 1,
+                "classes": json.dumps(teacher.classes),
+                "teacher": json.dumps(teacher.describe()),
+                "store_path": str(store.path.resolve()),
+                "store_fingerprint": store.fingerprint,
+                "views": cfg.views,
+                "fingerprint": hasher.hexdigest(),
+                "config": json.dumps(asdict(cfg)),
+                "provenance": json.dumps(provenance("label")),
+            }
             f.attrs.update(attrs)
             f["keys"].attrs["note"] = "face keys, row-aligned with the face store"
             f.attrs["preprocess"] = json.dumps(getattr(teacher.preprocess, "to_dict", lambda: "per member")())
@@ -142,5 +164,3 @@ def _finalize(out: Path, parts: Path, teacher, store: FaceStore, cfg: LabelConfi
         p.unlink()
     (parts / "identity.json").unlink(missing_ok=True)
     parts.rmdir()
-
-

@@ -9,15 +9,28 @@ CANONICAL = ("anger", "contempt", "disgust", "fear", "happiness", "neutral", "sa
 FER2013 = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
 
 _SYNONYMS = {
-    "angry": "anger", "an": "anger", "mad": "anger",
+    "angry": "anger",
+    "an": "anger",
+    "mad": "anger",
     "contemptuous": "contempt",
-    "disgusted": "disgust", "di": "disgust",
-    "afraid": "fear", "fearful": "fear", "scared": "fear", "af": "fear",
-    "happy": "happiness", "joy": "happiness", "ha": "happiness", "smile": "happiness",
-    "neutrality": "neutral", "calm": "neutral", "ne": "neutral",
-    "sad": "sadness", "sa": "sadness",
-    "surprised": "surprise", "su": "surprise",
-}  # fmt: skip
+    "disgusted": "disgust",
+    "di": "disgust",
+    "afraid": "fear",
+    "fearful": "fear",
+    "scared": "fear",
+    "af": "fear",
+    "happy": "happiness",
+    "joy": "happiness",
+    "ha": "happiness",
+    "smile": "happiness",
+    "neutrality": "neutral",
+    "calm": "neutral",
+    "ne": "neutral",
+    "sad": "sadness",
+    "sa": "sadness",
+    "surprised": "surprise",
+    "su": "surprise",
+}
 
 
 def canonical(name: str) -> str | None:

@@ -103,8 +103,13 @@ def read_rafd(root: Path, angles: tuple[int, ...] = (45, 90, 135), gazes: tuple[
         if (angles and angle not in angles) or (gazes and gaze not in gazes):
             continue
         label = canonical(m["emotion"])
-        meta = {"angle": angle, "subject": m["subject"], "ethnicity": m["ethnicity"], "gender": m["gender"],
-                "gaze": gaze}  # fmt: skip
+        meta = {
+            "angle": angle,
+            "subject": m["subject"],
+            "ethnicity": m["ethnicity"],
+            "gender": m["gender"],
+            "gaze": gaze,
+        }
         samples.append(Sample(path.name, path=path, label=label, meta=meta))
     if not samples:
         raise DistillError(f"no RaFD-named images (Rafd090_01_Caucasian_female_angry_frontal.jpg) in {root}")
@@ -127,8 +132,14 @@ def read_fer2013(root: Path, usage: str | None = None) -> list[Sample]:
             side = int(round(len(pixels) ** 0.5))
             if side * side != len(pixels):
                 raise DistillError(f"{path} row {i + 2}: {len(pixels)} pixels is not a square image")
-            samples.append(Sample(f"{i:06d}", pixels=pixels.reshape(side, side), label=FER2013[int(row["emotion"])],
-                                  meta={"usage": row.get("Usage", "")}))  # fmt: skip
+            samples.append(
+                Sample(
+                    f"{i:06d}",
+                    pixels=pixels.reshape(side, side),
+                    label=FER2013[int(row["emotion"])],
+                    meta={"usage": row.get("Usage", "")},
+                )
+            )
     return samples
 
 

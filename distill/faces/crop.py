@@ -35,8 +35,9 @@ def make_detector(cfg: CropConfig):
     try:
         from facenet_pytorch import MTCNN
     except ImportError as err:  # pragma: no cover - setup installs it
-        raise DistillError("facenet-pytorch is not installed: run `make setup` (pip install --no-deps "
-                           "facenet-pytorch==2.6.0)") from err  # fmt: skip
+        raise DistillError(
+            "facenet-pytorch is not installed: run `make setup` (pip install --no-deps facenet-pytorch==2.6.0)"
+        ) from err
     return MTCNN(keep_all=True, min_face_size=cfg.min_face, device="cpu")
 
 
@@ -44,8 +45,10 @@ def detect(detector, images: list) -> list[tuple[np.ndarray, np.ndarray, np.ndar
     """Boxes, probabilities and landmarks per image (None where no face); images must share one size."""
     with torch.inference_mode():
         boxes, probs, points = detector.detect(images, landmarks=True)
-    return [None if b is None else (np.asarray(b), np.asarray(p), np.asarray(lm))
-            for b, p, lm in zip(boxes, probs, points, strict=True)]  # fmt: skip
+    return [
+        None if b is None else (np.asarray(b), np.asarray(p), np.asarray(lm))
+        for b, p, lm in zip(boxes, probs, points, strict=True)
+    ]
 
 
 def _faces_of(sample: Sample, img, found, cfg: CropConfig, note: str):
@@ -64,8 +67,18 @@ def _faces_of(sample: Sample, img, found, cfg: CropConfig, note: str):
         pixels = aligned_crop(img, boxes[i], points[i], cfg.size, cfg.margin, cfg.align)
         meta = dict(sample.meta, face_rank=int(rank), faces_in_image=int(keep.size), **({"note": note} if note else {}))
         key = sample.key if rank == 0 else f"{sample.key}#{rank}"
-        rows.append(fs.FaceRow(pixels, key, str(sample.path), boxes[i], points[i], float(probs[i]),
-                               sample.label or "", json.dumps(meta)))  # fmt: skip
+        rows.append(
+            fs.FaceRow(
+                pixels,
+                key,
+                str(sample.path),
+                boxes[i],
+                points[i],
+                float(probs[i]),
+                sample.label or "",
+                json.dumps(meta),
+            )
+        )
     reason = note if keep.size == 1 else f"kept {len(chosen)} of {keep.size} faces" + (f"; {note}" if note else "")
     return rows, fs.ManifestRow(sample.key, str(sample.path), "ok", reason, int(keep.size))
 
@@ -116,8 +129,14 @@ def _safe_load(sample: Sample):
         return err
 
 
-def crop(src: Path, store: Path, cfg: CropConfig | None = None, reader: str = "auto", samples: list | None = None,
-         show_progress: bool = True) -> dict:  # fmt: skip
+def crop(
+    src: Path,
+    store: Path,
+    cfg: CropConfig | None = None,
+    reader: str = "auto",
+    samples: list | None = None,
+    show_progress: bool = True,
+) -> dict:
     """Crop every image of `src` into the face store `store`; resumes a killed run; returns a summary."""
     cfg = cfg or CropConfig()
     if samples is None:
@@ -134,8 +153,13 @@ def crop(src: Path, store: Path, cfg: CropConfig | None = None, reader: str = "a
                 fs.write_part(store, part_index, faces, manifest, cfg.size)
                 part_index += 1
                 adv(len(chunk))
-    attrs = {"size": cfg.size, "crop_config": json.dumps(asdict(cfg)), "reader": reader, "source_root": str(src),
-             "provenance": json.dumps(provenance("crop", src=str(src)))}  # fmt: skip
+    attrs = {
+        "size": cfg.size,
+        "crop_config": json.dumps(asdict(cfg)),
+        "reader": reader,
+        "source_root": str(src),
+        "provenance": json.dumps(provenance("crop", src=str(src))),
+    }
     summary = fs.finalize(store, attrs)
     summary["store"] = str(store)
     summary["new_images"] = len(todo)

@@ -36,8 +36,12 @@ def _to_rgb(img: Image.Image) -> tuple[Image.Image, str]:
 def load_rgb(path: Path, min_side: int = MIN_SIDE) -> tuple[Image.Image, str]:
     """Open, fully decode and convert to RGB; raise BadImage with the reason otherwise."""
     try:
-        if path.stat().st_size == 0:
-            raise BadImage("empty: zero-byte file")
+        size = path.stat().st_size
+    except OSError as err:  # dangling link, symlink loop, vanished file
+        raise BadImage(f"unreadable: {err.strerror or err}") from err
+    if size == 0:
+        raise BadImage("empty: zero-byte file")
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             Image.MAX_IMAGE_PIXELS = MAX_PIXELS
@@ -60,8 +64,9 @@ def load_rgb(path: Path, min_side: int = MIN_SIDE) -> tuple[Image.Image, str]:
     return rgb, note
 
 
-def aligned_crop(img: Image.Image, box: np.ndarray, landmarks: np.ndarray | None, size: int, margin: float,
-                 align: bool = True) -> np.ndarray:  # fmt: skip
+def aligned_crop(
+    img: Image.Image, box: np.ndarray, landmarks: np.ndarray | None, size: int, margin: float, align: bool = True
+) -> np.ndarray:
     """Square crop around the face, rotated so the eyes are level; side = max(box w, h) * (1 + margin).
 
     PIL's affine transform maps each output pixel (u, v) to the input point A @ (u, v, 1); we build A from

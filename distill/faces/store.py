@@ -18,7 +18,7 @@ import numpy as np
 
 from distill.errors import DistillError
 from distill.fileio import atomic_path
-from distill.h5util import merge_rows, open_ours, read_strings, write_shard
+from distill.h5util import STR, merge_rows, open_ours, read_strings, write_shard
 
 KIND = "face_store"
 FACE_COLUMNS = ["pixels", "key", "source", "label", "meta", "box", "landmarks", "prob"]
@@ -94,8 +94,10 @@ def finalize(store: Path, attrs: dict) -> dict:
             hasher = hashlib.sha256()
             n_faces = merge_rows(handles, out, FACE_COLUMNS, hasher=hasher)
             if n_faces == 0:
-                out.create_dataset("pixels", shape=(0, attrs["size"], attrs["size"], 3), dtype=np.uint8)
-            merge_rows(handles, out, [f"manifest/{c}" for c in MANIFEST_COLUMNS], compress=False)
+                _empty_face_columns(out, attrs["size"])
+            if merge_rows(handles, out, [f"manifest/{c}" for c in MANIFEST_COLUMNS], compress=False) == 0:
+                for c in MANIFEST_COLUMNS:
+                    out.create_dataset(f"manifest/{c}", shape=(0,), dtype=np.int32 if c == "faces" else STR)
             out.attrs.update({k: v for k, v in attrs.items()})
             out.attrs["distill_kind"] = KIND
             out.attrs["format_version"] = FORMAT_VERSION
@@ -106,8 +108,19 @@ def finalize(store: Path, attrs: dict) -> dict:
             h.close()
     for part in parts:
         part.unlink()
-    parts_dir(store).rmdir()
+    if parts_dir(store).is_dir():
+        parts_dir(store).rmdir()
     return summary
+
+
+def _empty_face_columns(out: h5py.File, size: int) -> None:
+    """A store with no face still has every column, so readers need no special case."""
+    out.create_dataset("pixels", shape=(0, size, size, 3), dtype=np.uint8)
+    for name in ("key", "source", "label", "meta"):
+        out.create_dataset(name, shape=(0,), dtype=STR)
+    out.create_dataset("box", shape=(0, 4), dtype=np.float32)
+    out.create_dataset("landmarks", shape=(0, 5, 2), dtype=np.float32)
+    out.create_dataset("prob", shape=(0,), dtype=np.float32)
 
 
 def summary_of(f: h5py.File) -> dict:
@@ -157,8 +170,9 @@ class FaceStore:
 
     def manifest(self) -> list[dict]:
         f = self.file
-        cols = {c: (f[f"manifest/{c}"][()] if c == "faces" else read_strings(f[f"manifest/{c}"]))
-                for c in MANIFEST_COLUMNS}  # fmt: skip
+        cols = {
+            c: (f[f"manifest/{c}"][()] if c == "faces" else read_strings(f[f"manifest/{c}"])) for c in MANIFEST_COLUMNS
+        }
         return [dict(zip(cols, row, strict=True)) for row in zip(*cols.values(), strict=True)]
 
     def close(self) -> None:

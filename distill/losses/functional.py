@@ -26,8 +26,9 @@ def kld_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, tempera
 def hint_loss(regressed_student: torch.Tensor, teacher_features: torch.Tensor) -> torch.Tensor:
     """FitNets (Romero et al.): 1/2 ||u_T - r(u_S)||^2, averaged over elements."""
     if regressed_student.shape[-2:] != teacher_features.shape[-2:]:
-        regressed_student = F.interpolate(regressed_student, size=teacher_features.shape[-2:], mode="bilinear",
-                                          align_corners=False)  # fmt: skip
+        regressed_student = F.interpolate(
+            regressed_student, size=teacher_features.shape[-2:], mode="bilinear", align_corners=False
+        )
     return 0.5 * F.mse_loss(regressed_student, teacher_features)
 
 

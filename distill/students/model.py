@@ -16,15 +16,30 @@ from distill.teachers.base import SIGNED, Preprocess
 class Student(nn.Module):
     """forward takes RGB faces in [0, 1] (B,3,H,W) and returns logits (B,C), like a Teacher."""
 
-    def __init__(self, arch: str, classes: list[str], size: int = 64, grey: bool = False, small_input: bool = False,
-                 width: float = 1.0):  # fmt: skip
+    def __init__(
+        self,
+        arch: str,
+        classes: list[str],
+        size: int = 64,
+        grey: bool = False,
+        small_input: bool = False,
+        width: float = 1.0,
+    ):
         super().__init__()
-        self.arch_kwargs = {"arch": arch, "classes": list(classes), "size": size, "grey": grey,
-                            "small_input": small_input, "width": width}  # fmt: skip
+        self.arch_kwargs = {
+            "arch": arch,
+            "classes": list(classes),
+            "size": size,
+            "grey": grey,
+            "small_input": small_input,
+            "width": width,
+        }
         self.classes = list(classes)
         self.preprocess = Preprocess(size=size, grey=grey, **SIGNED)
         try:
-            self.net, self._features, self._head = STUDENTS.get(arch)(len(classes), 1 if grey else 3, small_input, width)
+            self.net, self._features, self._head = STUDENTS.get(arch)(
+                len(classes), 1 if grey else 3, small_input, width
+            )
         except ValueError as err:
             raise DistillError(str(err)) from err
         self.spec = f"student:{arch}"

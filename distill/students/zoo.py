@@ -13,8 +13,9 @@ from distill.registry import STUDENTS
 
 def _first_conv_to(net: nn.Module, conv_name: str, in_chans: int, stride: int | None) -> None:
     conv = net.get_submodule(conv_name)
-    new = nn.Conv2d(in_chans, conv.out_channels, conv.kernel_size, stride or conv.stride, conv.padding,
-                    bias=conv.bias is not None)  # fmt: skip
+    new = nn.Conv2d(
+        in_chans, conv.out_channels, conv.kernel_size, stride or conv.stride, conv.padding, bias=conv.bias is not None
+    )
     parent_name, _, attr = conv_name.rpartition(".")
     setattr(net.get_submodule(parent_name) if parent_name else net, attr, new)
 

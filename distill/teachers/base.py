@@ -62,5 +62,9 @@ class Teacher(nn.Module):
         return self.net(self.preprocess(rgb01))
 
     def describe(self) -> dict:
-        return {"spec": self.spec, "classes": self.classes, "preprocess": self.preprocess.to_dict(),
-                "weights_sha256": self.weights_sha}  # fmt: skip
+        return {
+            "spec": self.spec,
+            "classes": self.classes,
+            "preprocess": self.preprocess.to_dict(),
+            "weights_sha256": self.weights_sha,
+        }

@@ -17,8 +17,13 @@ class Ensemble(nn.Module):
     are the same set in another order are re-indexed; `mapping` (member class -> ensemble class) merges others.
     """
 
-    def __init__(self, members: list[nn.Module], weights: list[float], combine: str = "prob",
-                 mapping: dict[str, str] | None = None):  # fmt: skip
+    def __init__(
+        self,
+        members: list[nn.Module],
+        weights: list[float],
+        combine: str = "prob",
+        mapping: dict[str, str] | None = None,
+    ):
         super().__init__()
         if combine not in COMBINE:
             raise DistillError(f"unknown ensemble combine '{combine}'; valid: {', '.join(COMBINE)}")
@@ -67,5 +72,10 @@ class Ensemble(nn.Module):
         return probs.clamp_min(1e-12).log()
 
     def describe(self) -> dict:
-        return {"spec": self.spec, "classes": self.classes, "combine": self.combine, "weights": self.weights,
-                "members": [m.describe() for m in self.members]}  # fmt: skip
+        return {
+            "spec": self.spec,
+            "classes": self.classes,
+            "combine": self.combine,
+            "weights": self.weights,
+            "members": [m.describe() for m in self.members],
+        }

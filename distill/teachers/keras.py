@@ -36,11 +36,21 @@ def _pad_same(x: torch.Tensor, k, stride, dilation=(1, 1), value: float = 0.0) -
 
 
 ACTIVATIONS = {
-    "linear": nn.Identity, "relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "elu": nn.ELU,
-    "selu": nn.SELU, "softplus": nn.Softplus, "softsign": nn.Softsign, "relu6": nn.ReLU6,
-    "swish": nn.SiLU, "silu": nn.SiLU, "gelu": nn.GELU, "hard_sigmoid": nn.Hardsigmoid,
+    "linear": nn.Identity,
+    "relu": nn.ReLU,
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "elu": nn.ELU,
+    "selu": nn.SELU,
+    "softplus": nn.Softplus,
+    "softsign": nn.Softsign,
+    "relu6": nn.ReLU6,
+    "swish": nn.SiLU,
+    "silu": nn.SiLU,
+    "gelu": nn.GELU,
+    "hard_sigmoid": nn.Hardsigmoid,
     "softmax": lambda: nn.Softmax(dim=1),
-}  # fmt: skip
+}
 
 
 def _activation(name: str | None, layer: str) -> nn.Module:
@@ -105,8 +115,12 @@ class Merge(nn.Module):
             axis = 1 if axis == nd - 1 else axis + 1 if nd == 4 else axis  # channels-last axis -> NCHW axis
             return torch.cat(xs, dim=axis)
         stacked = torch.stack(xs)
-        return {"add": stacked.sum, "multiply": stacked.prod, "average": stacked.mean,
-                "maximum": lambda dim: stacked.max(dim).values}[self.op](0)  # fmt: skip
+        return {
+            "add": stacked.sum,
+            "multiply": stacked.prod,
+            "average": stacked.mean,
+            "maximum": lambda dim: stacked.max(dim).values,
+        }[self.op](0)
 
 
 class ReLULayer(nn.Module):
@@ -132,8 +146,9 @@ class ZeroPad(nn.Module):
 class KerasGraph(nn.Module):
     """Runs the layer graph in file order (Keras stores layers topologically sorted)."""
 
-    def __init__(self, layers: dict[str, nn.Module], inbound: dict[str, list[str]], inputs: list[str],
-                 outputs: list[str]):  # fmt: skip
+    def __init__(
+        self, layers: dict[str, nn.Module], inbound: dict[str, list[str]], inputs: list[str], outputs: list[str]
+    ):
         super().__init__()
         self.layers = nn.ModuleDict({_safe(n): m for n, m in layers.items()})
         self.order = list(layers)
@@ -192,8 +207,15 @@ def _conv(w: np.ndarray, cfg: dict, groups: int = 1, bias=None) -> nn.Conv2d:
         weight = torch.from_numpy(w.reshape(kh, kw, cin * mult)).permute(2, 0, 1).unsqueeze(1)
     out_c, in_c = weight.shape[0], weight.shape[1] * groups
     stride = tuple(cfg.get("strides", (1, 1)))
-    conv = nn.Conv2d(in_c, out_c, weight.shape[-2:], stride=stride, dilation=tuple(cfg.get("dilation_rate", (1, 1))),
-                     groups=groups, bias=bias is not None)  # fmt: skip
+    conv = nn.Conv2d(
+        in_c,
+        out_c,
+        weight.shape[-2:],
+        stride=stride,
+        dilation=tuple(cfg.get("dilation_rate", (1, 1))),
+        groups=groups,
+        bias=bias is not None,
+    )
     conv.weight.data.copy_(weight)
     if bias is not None:
         conv.bias.data.copy_(torch.from_numpy(bias))
@@ -208,8 +230,9 @@ def _build_layer(cls: str, cfg: dict, w: dict[str, np.ndarray], name: str) -> nn
     if cls == "Conv2D":
         return KerasConv([_conv(w["kernel"], cfg, bias=w.get("bias"))], pad, act())
     if cls == "DepthwiseConv2D":
-        return KerasConv([_conv(w["depthwise_kernel"], cfg, groups=w["depthwise_kernel"].shape[2],
-                                bias=w.get("bias"))], pad, act())  # fmt: skip
+        return KerasConv(
+            [_conv(w["depthwise_kernel"], cfg, groups=w["depthwise_kernel"].shape[2], bias=w.get("bias"))], pad, act()
+        )
     if cls == "SeparableConv2D":
         dw = _conv(w["depthwise_kernel"], cfg, groups=w["depthwise_kernel"].shape[2])
         pw = _conv(w["pointwise_kernel"], {}, bias=w.get("bias"))
@@ -258,10 +281,31 @@ def _build_layer(cls: str, cfg: dict, w: dict[str, np.ndarray], name: str) -> nn
     raise DistillError(f"Keras layer '{name}' has unsupported class {cls}; supported: {', '.join(SUPPORTED)}")
 
 
-SUPPORTED = ("InputLayer", "Conv2D", "SeparableConv2D", "DepthwiseConv2D", "BatchNormalization", "Activation", "ReLU",
-             "LeakyReLU", "Softmax", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",
-             "GlobalMaxPooling2D", "Add", "Multiply", "Average", "Maximum", "Concatenate", "Flatten", "Dense",
-             "Dropout", "SpatialDropout2D", "ZeroPadding2D")  # fmt: skip
+SUPPORTED = (
+    "InputLayer",
+    "Conv2D",
+    "SeparableConv2D",
+    "DepthwiseConv2D",
+    "BatchNormalization",
+    "Activation",
+    "ReLU",
+    "LeakyReLU",
+    "Softmax",
+    "MaxPooling2D",
+    "AveragePooling2D",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling2D",
+    "Add",
+    "Multiply",
+    "Average",
+    "Maximum",
+    "Concatenate",
+    "Flatten",
+    "Dense",
+    "Dropout",
+    "SpatialDropout2D",
+    "ZeroPadding2D",
+)
 
 
 class _SeparableSame(nn.Module):
@@ -294,8 +338,10 @@ def read_config(path: Path) -> tuple[dict, h5py.File]:
         raise DistillError(f"{path} is not a readable HDF5 file ({err})") from err
     if "model_config" not in f.attrs:
         f.close()
-        raise DistillError(f"{path} has no model_config: it holds weights only, not a full Keras model "
-                           "(save it with model.save(), or give the architecture)")  # fmt: skip
+        raise DistillError(
+            f"{path} has no model_config: it holds weights only, not a full Keras model "
+            "(save it with model.save(), or give the architecture)"
+        )
     raw = f.attrs["model_config"]
     return json.loads(raw.decode() if isinstance(raw, bytes) else raw), f
 
@@ -331,8 +377,11 @@ def load_keras(path: Path | str, logits: bool = True) -> tuple[KerasGraph, tuple
         else:
             inputs = [i[0] for i in body["input_layers"]]
             outputs = [o[0] for o in body["output_layers"]]
-            shape = next(lc["config"].get("batch_input_shape") or lc["config"].get("batch_shape")
-                         for lc in layer_cfgs if (lc.get("name") or lc["config"]["name"]) == inputs[0])  # fmt: skip
+            shape = next(
+                lc["config"].get("batch_input_shape") or lc["config"].get("batch_shape")
+                for lc in layer_cfgs
+                if (lc.get("name") or lc["config"]["name"]) == inputs[0]
+            )
         if len(inputs) != 1 or len(outputs) != 1:
             raise DistillError(f"{path}: only single-input single-output models are supported")
         if logits:

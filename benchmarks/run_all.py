@@ -1,0 +1,19 @@
+"""Run every benchmark in one process and print a table of the ratios measured in this run."""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_crop  # noqa: E402
+
+if __name__ == "__main__":
+    rows = [bench_crop.main([])]
+    print(f"\n{dt.date.today()} {platform.machine()} {platform.processor() or ''}")
+    print("| benchmark | ours | bare | ratio |\n|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['bench']} | {r['ours_img_s']:.1f} img/s | {r['bare_img_s']:.1f} img/s | {r['ratio']:.2f} |")

@@ -1,0 +1,64 @@
+"""Model facts: parameters, bytes on disk, CPU latency at batch 1 (median after warm-up), throughput at 64."""
+
+from __future__ import annotations
+
+import io
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+def serialized_bytes(model: nn.Module) -> int:
+    """Bytes of the model's state_dict as torch.save writes it (what a file of its weights costs)."""
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    return buf.tell()
+
+
+def time_forward(model: nn.Module, batch: int, size: int, repeats: int, warmup: int = 3) -> float:
+    """Median seconds per forward on random RGB faces in [0, 1]."""
+    x = torch.rand(batch, 3, size, size)
+    times = []
+    with torch.inference_mode():
+        for i in range(warmup + repeats):
+            start = time.perf_counter()
+            model(x)
+            if i >= warmup:
+                times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def model_facts(model: nn.Module, size: int, file: Path | None = None, repeats: int = 30) -> dict:
+    model.eval()
+    params = sum(p.numel() for p in model.parameters())
+    latency = time_forward(model, 1, size, repeats)
+    batch64 = time_forward(model, 64, size, max(3, repeats // 10), warmup=1)
+    facts = {
+        "parameters": params,
+        "bytes_on_disk": file.stat().st_size if file and file.is_file() else None,
+        "state_dict_bytes": serialized_bytes(model),
+        "cpu_latency_ms_batch1": latency * 1000,
+        "cpu_throughput_img_s_batch64": 64 / batch64,
+        "cpu_threads": torch.get_num_threads(),
+    }
+    if torch.cuda.is_available():
+        gpu = model.cuda()
+        facts["gpu_latency_ms_batch1"] = _time_cuda(gpu, size) * 1000
+        model.cpu()
+    return facts
+
+
+def _time_cuda(model: nn.Module, size: int, repeats: int = 50) -> float:  # pragma: no cover - no GPU in CI
+    x = torch.rand(1, 3, size, size, device="cuda")
+    with torch.inference_mode():
+        for _ in range(5):
+            model(x)
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(repeats):
+            model(x)
+        torch.cuda.synchronize()
+    return (time.perf_counter() - start) / repeats

@@ -1,0 +1,116 @@
+"""Crop and label on real faces made by the tests, bad inputs, resume after a simulated kill."""
+
+import os
+
+import h5py
+import numpy as np
+import pytest
+from PIL import Image
+
+from distill.cache import PosteriorCache
+from distill.errors import DistillError
+from distill.faces import store as fs
+from distill.faces.crop import CropConfig, crop
+from distill.faces.store import FaceStore
+from distill.label import LabelConfig, label
+
+
+def make_bad_corpus(root):
+    root.mkdir(parents=True, exist_ok=True)
+    good = Image.new("RGB", (64, 64), (200, 150, 120))
+    (root / "zero.jpg").write_bytes(b"")
+    good.save(root / "full.jpg")
+    (root / "truncated.jpg").write_bytes((root / "full.jpg").read_bytes()[:300])
+    (root / "full.jpg").unlink()
+    (root / "text.jpg").write_text("not an image at all")
+    Image.new("RGBA", (64, 64), (10, 20, 30, 0)).save(root / "alpha.png")
+    Image.new("CMYK", (64, 64)).save(root / "cmyk.jpg")
+    Image.fromarray(np.arange(64 * 64, dtype=np.uint16).reshape(64, 64)).save(root / "sixteen.png")
+    good.convert("P").save(root / "palette.png")
+    Image.new("RGB", (1, 1)).save(root / "tiny.png")
+    Image.new("L", (8200, 8200)).save(root / "bomb.png")  # 67 Mpx > the 60 Mpx bomb limit
+    good.save(root / "ñame-ü.jpg")
+    os.symlink(root / "loop.jpg", root / "loop.jpg")
+    return root
+
+
+def test_bad_inputs_are_recorded_not_fatal(tmp_path):
+    root = make_bad_corpus(tmp_path / "bad")
+    summary = crop(root, tmp_path / "bad.h5", show_progress=False)
+    manifest = {m["key"]: m for m in FaceStore(tmp_path / "bad.h5").manifest()}
+    reasons = {k: m["reason"].split(":")[0] for k, m in manifest.items() if m["status"] == "skipped"}
+    assert reasons["zero.jpg"] == "empty" and reasons["text.jpg"] == "not-an-image"
+    assert reasons["truncated.jpg"] == "corrupt" and reasons["tiny.png"] == "too-small"
+    assert reasons["bomb.png"] == "bomb" and reasons["loop.jpg"] == "unreadable"
+    for decodable in ("alpha.png", "cmyk.jpg", "sixteen.png", "palette.png", "ñame-ü.jpg"):
+        assert reasons[decodable] == "no-face"  # decoded fine, just no face in a flat image
+    assert summary["images"] == 11 and summary["faces"] == 0
+
+
+def test_crop_finds_real_faces_and_resumes(tmp_path, face_photos):
+    cfg = CropConfig(size=64, part_images=4)
+    whole = crop(face_photos, tmp_path / "a.h5", cfg, show_progress=False)
+    assert whole["faces"] >= 11  # real faces: astronaut + 12 LFW faces
+    # a run killed after some parts: parts stay, the final file does not exist yet
+    real_finalize = fs.finalize
+    calls = {"n": 0}
+
+    def dying_write_part(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real_write(*args, **kwargs)
+
+    real_write = fs.write_part
+    fs.write_part = dying_write_part
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            crop(face_photos, tmp_path / "b.h5", cfg, show_progress=False)
+    finally:
+        fs.write_part = real_write
+    assert not (tmp_path / "b.h5").exists() and len(list((tmp_path / "b.h5.parts").glob("part-*"))) == 2
+    resumed = crop(face_photos, tmp_path / "b.h5", cfg, show_progress=False)
+    assert resumed["new_images"] == 13 - 8 and fs.finalize is real_finalize
+    a, b = FaceStore(tmp_path / "a.h5"), FaceStore(tmp_path / "b.h5")
+    assert a.keys == b.keys and a.fingerprint == b.fingerprint
+    assert crop(face_photos, tmp_path / "b.h5", cfg, show_progress=False)["new_images"] == 0
+
+
+def test_label_caches_views_resumes_and_refuses_other_store(tmp_path, face_store):
+    cfg = LabelConfig(teacher="mini_xception", views=2, part_rows=4)
+    label(face_store, tmp_path / "ref.h5", cfg, show_progress=False)
+    ref = PosteriorCache(tmp_path / "ref.h5")
+    assert ref.logits.shape == (len(FaceStore(face_store)), 7) and ref.views == 2
+    with h5py.File(tmp_path / "ref.h5") as f:
+        np.testing.assert_allclose(f["probs"][()].sum(1), 1, rtol=1e-5)
+        assert f["views/logits"].shape[1] == 2 and f.attrs["store_fingerprint"] == FaceStore(face_store).fingerprint
+
+    import distill.label as lab
+
+    real = lab.write_shard
+    calls = {"n": 0}
+
+    def dying(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    lab.write_shard = dying
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            label(face_store, tmp_path / "b.h5", cfg, show_progress=False)
+    finally:
+        lab.write_shard = real
+    assert not (tmp_path / "b.h5").exists()
+    label(face_store, tmp_path / "b.h5", cfg, show_progress=False)
+    with h5py.File(tmp_path / "ref.h5") as f, h5py.File(tmp_path / "b.h5") as g:
+        for name in ("logits", "views/params", "views/logits"):
+            np.testing.assert_allclose(f[name][()], g[name][()], rtol=1e-5, atol=1e-5)
+
+    other = tmp_path / "other.h5"
+    crop(face_store.parent.parent, other, CropConfig(size=64), show_progress=False, samples=[], reader="folder")
+    with pytest.raises(DistillError, match="different face store"):
+        PosteriorCache(tmp_path / "b.h5").check_store(FaceStore(other))
+    with pytest.raises(DistillError, match="expected a distill posterior_cache"):
+        PosteriorCache(face_store)

@@ -1,0 +1,41 @@
+import subprocess
+import sys
+
+import pytest
+
+from distill.errors import DistillError
+from distill.registry import DATASETS, LOSSES, STUDENTS, TEACHERS, Registry
+
+
+def test_unknown_name_lists_valid_ones():
+    with pytest.raises(DistillError, match="valid teachers: .*mini_xception"):
+        TEACHERS.get("nope")
+
+
+def test_registries_hold_the_documented_entries():
+    assert {"squeezenet1_1", "mobilenetv2_100", "mobilenetv3_small_100", "mobilenetv3_large_100"} <= set(
+        STUDENTS.names()
+    )
+    assert {"label", "kld", "hint"} <= set(LOSSES.names())
+    assert {"folder", "pubfig83", "csv", "rafd", "fer2013"} <= set(DATASETS.names())
+    assert {"mini_xception", "keras", "vgg_s", "timm"} <= set(TEACHERS.names())
+
+
+def test_double_registration_is_a_bug():
+    reg = Registry("thing")
+    reg.register("a")(lambda: 1)
+    with pytest.raises(ValueError):
+        reg.register("a")(lambda: 2)
+
+
+def _cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "distill.cli", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_cli_list_and_user_errors_are_one_line(tmp_path):
+    listed = _cli("list", "students")
+    assert listed.returncode == 0 and "squeezenet1_1" in listed.stdout
+    bad = _cli("list", "nonsense")
+    assert bad.returncode == 2 and "valid:" in bad.stderr and "Traceback" not in bad.stderr
+    missing = _cli("train", "--workdir", str(tmp_path))
+    assert missing.returncode == 2 and "distill label" in missing.stderr and "Traceback" not in missing.stderr

@@ -1,0 +1,98 @@
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from distill.errors import DistillError
+from distill.teachers.base import Preprocess, Teacher
+from distill.teachers.ensemble import Ensemble
+from distill.teachers.spec import build_teacher, parse_member
+from distill.teachers.vgg_s import VGGS, save_checkpoint
+
+from .conftest import SHARED, requires_shared
+
+
+class Fixed(nn.Module):
+    def __init__(self, logits):
+        super().__init__()
+        self.logits = torch.tensor(logits)
+
+    def forward(self, x):
+        return self.logits.expand(len(x), -1)
+
+
+def _teacher(logits, classes, size=8, grey=False):
+    return Teacher(Fixed(logits), classes, Preprocess(size, grey), "fixed", "0")
+
+
+def test_spec_parsing():
+    assert parse_member("keras:/a/b.hdf5?classes=x,y&scale=0,1@0.25") == (
+        "keras",
+        "/a/b.hdf5",
+        {"classes": "x,y", "scale": "0,1"},
+        0.25,
+    )
+
+
+def test_ensemble_reorders_classes_and_combines():
+    a = _teacher([2.0, 0.0, -1.0], ["anger", "happiness", "neutral"])
+    b = _teacher([0.0, -1.0, 2.0], ["neutral", "anger", "happiness"], grey=True)  # same classes, other order
+    x = torch.rand(2, 3, 16, 16)
+    ens = Ensemble([a, b], [1.0, 1.0])
+    pa, pb = a(x).softmax(1), b(x).softmax(1)[:, [1, 2, 0]]
+    np.testing.assert_allclose(ens(x).exp().numpy(), ((pa + pb) / 2).numpy(), rtol=1e-5)
+    geo = Ensemble([a, b], [1.0, 1.0], "geometric")(x).softmax(1)
+    ref = (pa.log() + pb.log()).div(2).softmax(1)
+    np.testing.assert_allclose(geo.numpy(), ref.numpy(), rtol=1e-5)
+
+
+def test_ensemble_refuses_other_class_sets_unless_mapped():
+    a = _teacher([1.0, 0.0], ["anger", "happiness"])
+    b = _teacher([1.0, 0.0], ["anger", "joy"])
+    with pytest.raises(DistillError, match="class-map"):
+        Ensemble([a, b], [1, 1])
+    assert Ensemble([a, b], [1, 1], mapping={"joy": "happiness"}).classes == ["anger", "happiness"]
+
+
+def test_vgg_s_refuses_without_weights(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DistillError, match="fit-teacher"):
+        build_teacher("vgg_s")
+
+
+def test_vgg_s_checkpoint_round_trip_and_unsafe_pickle(tmp_path):
+    net = VGGS(num_classes=3, width=0.05, size=64)
+    path = tmp_path / "t.pt"
+    save_checkpoint(path, "vgg_s", net, ["anger", "happiness", "neutral"], Preprocess(64), {"width": 0.05, "size": 64})
+    teacher = build_teacher(f"vgg_s:{path}")
+    assert teacher(torch.rand(2, 3, 112, 112)).shape == (2, 3)
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    torch.save({"state_dict": {}, "x": Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(DistillError, match="not a safe"):
+        build_teacher(f"vgg_s:{tmp_path / 'evil.pt'}")
+
+
+def test_mini_xception_is_the_real_pretrained_model():
+    teacher = build_teacher("mini_xception")
+    assert teacher.preprocess.size == 64 and teacher.preprocess.grey
+    assert teacher.classes == ["anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral"]
+    assert sum(p.numel() for p in teacher.parameters()) == 56_951
+
+
+@requires_shared
+@pytest.mark.parametrize(
+    ("spec", "ref"), [("mini_xception", 49.05), (f"keras:{SHARED}/teachers/fer2013_big_XCEPTION.54-0.66.hdf5", 49.4)]
+)
+def test_reference_accuracy_on_expressions_dev(spec, ref):
+    from distill.datasets.readers import read_csv_labels
+    from distill.evaluate.evaluate import load_uncropped, predict, score
+
+    evalset = load_uncropped(read_csv_labels(SHARED / "data" / "expressions-dev"), 64)
+    teacher = build_teacher(spec)
+    result = score(predict(teacher, evalset.pixels), evalset.labels, teacher.classes)
+    assert result["n_scored"] == 1158
+    assert abs(100 * result["accuracy"] - ref) < 0.5
