@@ -68,9 +68,18 @@ def load_cropped(samples: list[Sample], store_path: Path, size: int) -> EvalSet:
     missing = [s for s in labelled if s.key not in row]
     fallback = load_uncropped(missing, size)
     keys = [s.key for s in labelled if s.key in row] + fallback.keys
-    pixels = np.concatenate([store.pixels(np.array([row[s.key] for s in labelled if s.key in row])), fallback.pixels])
+    rows = np.array([row[s.key] for s in labelled if s.key in row], dtype=np.int64)
+    pixels = np.concatenate([_rows_in_order(store, rows), fallback.pixels])
     labels = [s.label for s in labelled if s.key in row] + fallback.labels
     return EvalSet(keys, pixels, labels, fallback.skipped, len(keys) - len(fallback.keys))
+
+
+def _rows_in_order(store, rows: np.ndarray) -> np.ndarray:
+    """store pixels at `rows` in the given order (h5py fancy indexing needs increasing, unique indices)."""
+    if len(rows) == 0:
+        return np.zeros((0, store.size, store.size, 3), np.uint8)
+    unique, inverse = np.unique(rows, return_inverse=True)
+    return store.pixels(unique)[inverse]
 
 
 def predict(model: torch.nn.Module, pixels: np.ndarray, batch: int = 128, show_progress: bool = False) -> np.ndarray:
