@@ -1,5 +1,6 @@
 """Crop and label on real faces made by the tests, bad inputs, resume after a simulated kill."""
 
+import contextlib
 import os
 
 import h5py
@@ -13,6 +14,24 @@ from distill.faces import store as fs
 from distill.faces.crop import CropConfig, crop
 from distill.faces.store import FaceStore
 from distill.label import LabelConfig, label
+
+
+@contextlib.contextmanager
+def killed_on_call(module, name: str, n: int):
+    """Simulate a kill: the n-th call of module.name raises KeyboardInterrupt (earlier calls run for real)."""
+    real, calls = getattr(module, name), {"n": 0}
+
+    def dying(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    setattr(module, name, dying)
+    try:
+        yield
+    finally:
+        setattr(module, name, real)
 
 
 def make_bad_corpus(root):
@@ -52,25 +71,11 @@ def test_crop_finds_real_faces_and_resumes(tmp_path, face_photos):
     whole = crop(face_photos, tmp_path / "a.h5", cfg, show_progress=False)
     assert whole["faces"] >= 11  # real faces: astronaut + 12 LFW faces
     # a run killed after some parts: parts stay, the final file does not exist yet
-    real_finalize = fs.finalize
-    calls = {"n": 0}
-
-    def dying_write_part(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return real_write(*args, **kwargs)
-
-    real_write = fs.write_part
-    fs.write_part = dying_write_part
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            crop(face_photos, tmp_path / "b.h5", cfg, show_progress=False)
-    finally:
-        fs.write_part = real_write
+    with killed_on_call(fs, "write_part", 3), pytest.raises(KeyboardInterrupt):
+        crop(face_photos, tmp_path / "b.h5", cfg, show_progress=False)
     assert not (tmp_path / "b.h5").exists() and len(list((tmp_path / "b.h5.parts").glob("part-*"))) == 2
     resumed = crop(face_photos, tmp_path / "b.h5", cfg, show_progress=False)
-    assert resumed["new_images"] == 13 - 8 and fs.finalize is real_finalize
+    assert resumed["new_images"] == 13 - 8
     a, b = FaceStore(tmp_path / "a.h5"), FaceStore(tmp_path / "b.h5")
     assert a.keys == b.keys and a.fingerprint == b.fingerprint
     assert crop(face_photos, tmp_path / "b.h5", cfg, show_progress=False)["new_images"] == 0
@@ -87,21 +92,8 @@ def test_label_caches_views_resumes_and_refuses_other_store(tmp_path, face_store
 
     import distill.label as lab
 
-    real = lab.write_shard
-    calls = {"n": 0}
-
-    def dying(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    lab.write_shard = dying
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            label(face_store, tmp_path / "b.h5", cfg, show_progress=False)
-    finally:
-        lab.write_shard = real
+    with killed_on_call(lab, "write_shard", 2), pytest.raises(KeyboardInterrupt):
+        label(face_store, tmp_path / "b.h5", cfg, show_progress=False)
     assert not (tmp_path / "b.h5").exists()
     label(face_store, tmp_path / "b.h5", cfg, show_progress=False)
     with h5py.File(tmp_path / "ref.h5") as f, h5py.File(tmp_path / "b.h5") as g:
