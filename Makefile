@@ -27,7 +27,7 @@ test: setup
 	$(VENV)/bin/pytest -q
 
 demo: setup
-	$(VENV)/bin/distill crop --demo
+	$(VENV)/bin/distill demo
 
 lint: setup
 	$(VENV)/bin/ruff check distill tests benchmarks

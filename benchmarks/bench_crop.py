@@ -61,9 +61,9 @@ def main(argv: list[str] | None = None) -> dict:
     )
     return {
         "bench": "crop",
-        "images": len(samples),
-        "bare_img_s": len(samples) / t_bare,
-        "ours_img_s": len(samples) / t_ours,
+        "unit": "img/s",
+        "ours": len(samples) / t_ours,
+        "bare": len(samples) / t_bare,
         "ratio": ratio,
     }
 

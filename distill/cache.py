@@ -32,6 +32,8 @@ class PosteriorCache:
                 self.keys = read_strings(f["keys"])
                 self.logits = f["logits"][()]
                 self.views = int(f.attrs.get("views", 0))
+                # the augmentation ranges the views were drawn from; fresh views at train time reuse them
+                self.augment = json.loads(f.attrs.get("config", "{}")).get("augment", {})
             except KeyError as err:
                 raise DistillError(f"{self.path} is a damaged posterior cache (missing {err}); re-run label") from err
         self.store_fingerprint = str(self.attrs["store_fingerprint"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -34,6 +35,7 @@ def _global(
     debug: Annotated[bool, typer.Option(help="Show tracebacks for errors.")] = False,
 ):
     STATE["workdir"], STATE["debug"] = workdir, debug
+    os.environ["DISTILL_WORKDIR"] = str(workdir)  # library look-ups (Workspace()) follow --workdir
 
 
 @app.command("list")
@@ -124,8 +126,11 @@ def _store_for(src: Path | None) -> Path:
 
 @app.command()
 def train(
-    cache: Annotated[Path | None, typer.Argument(help="Posterior cache (default: newest in the workspace).")] = None,
-    student: Annotated[str, typer.Option(help="Student architecture (distill list students).")] = "squeezenet1_1",
+    caches: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Posterior caches of one teacher, pooled (default: newest in the workspace)."),
+    ] = None,
+    student: Annotated[str, typer.Option(help="Student architecture (distill list students).")] = "squeezenet1_1_bn",
     loss: Annotated[str, typer.Option(help="Loss spec: kld, label, hint, kld+hint, kld:0.9+label:0.1.")] = "kld",
     temperature: Annotated[float, typer.Option(help="KD temperature T.")] = 4.0,
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = 10,
@@ -136,6 +141,10 @@ def train(
     small_input: Annotated[bool, typer.Option(help="Stride-1 stem for small faces.")] = False,
     width: Annotated[float, typer.Option(help="Width multiplier (MobileNets).")] = 1.0,
     views: Annotated[bool, typer.Option(help="Train on the cache's augmented views (consistent teaching).")] = True,
+    online_teacher: Annotated[
+        bool, typer.Option(help="Run the teacher on a fresh view each step (function matching; cheap teachers).")
+    ] = False,
+    mixup: Annotated[float, typer.Option(help="Input mixup Beta(a,a) with --online-teacher; 0 = off.")] = 0.0,
     hint_layer: Annotated[str | None, typer.Option(help="Teacher module for hints (default: last wide map).")] = None,
     hint_epochs: Annotated[int, typer.Option(help="FitNets stage 1: epochs of hint-only training.")] = 0,
     workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 2,
@@ -148,8 +157,8 @@ def train(
     from distill.training.train import TrainConfig
     from distill.training.train import train as run_train
 
-    cache = cache or ws().newest("cache")
-    store = _store_of(PosteriorCache(cache))
+    caches = caches or [ws().newest("cache")]
+    sources = [(_store_of(PosteriorCache(cache)), cache) for cache in caches]
     cfg = TrainConfig(
         student=student,
         loss=loss,
@@ -162,6 +171,8 @@ def train(
         small_input=small_input,
         width=width,
         use_views=views,
+        online_teacher=online_teacher,
+        mixup=mixup,
         hint_layer=hint_layer,
         hint_epochs=hint_epochs,
         workers=workers,
@@ -169,7 +180,51 @@ def train(
         limit=limit,
     )
     run_dir = resume.parents[1] if resume else ws().new_run_dir("run", f"{student}-{loss.replace('+', '_')}")
-    _print_summary("train", run_train(store, cache, run_dir, cfg, resume=resume))
+    _print_summary("train", run_train(sources, run_dir, cfg, resume=resume))
+
+
+@app.command("fit-teacher")
+def fit_teacher_cmd(
+    data: Annotated[Path, typer.Option(help="Labelled photo folder (any reader layout) or a labelled face store.")],
+    arch: Annotated[str, typer.Option(help="vgg_s, or timm:NAME for any timm architecture.")] = "vgg_s",
+    reader: Annotated[str, typer.Option(help="Dataset reader for a photo folder; 'auto' detects it.")] = "auto",
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 30,
+    batch_size: Annotated[int, typer.Option(help="Mini-batch size.")] = 32,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW, one-cycle).")] = 3e-4,
+    size: Annotated[int, typer.Option(help="Teacher input side, px.")] = 224,
+    width: Annotated[float, typer.Option(help="VGG-S channel multiplier (1.0 = the paper's ~377 MiB).")] = 1.0,
+    test_fraction: Annotated[float, typer.Option(help="Held-out test share (by subject where known).")] = 0.2,
+    val_fraction: Annotated[float, typer.Option(help="Validation share (by subject where known).")] = 0.1,
+    balanced: Annotated[bool, typer.Option(help="Class-weighted cross-entropy for unbalanced sets.")] = True,
+    workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 2,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+):
+    """Train a teacher on a labelled set (supervised); saves teacher.pt, the split and held-out test scores."""
+    from distill.training.supervised import FitConfig, fit_teacher
+
+    store = data
+    if data.is_dir():
+        from distill.faces.crop import crop as run_crop
+
+        store = ws().dir("faces") / f"{store_name(data)}-labelled.h5"
+        _print_summary("crop", run_crop(data, store, reader=reader))
+    elif not data.exists():
+        raise DistillError(f"{data} does not exist")
+    cfg = FitConfig(
+        arch=arch,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        size=size,
+        width=width,
+        test_fraction=test_fraction,
+        val_fraction=val_fraction,
+        balanced=balanced,
+        workers=workers,
+        seed=seed,
+    )
+    out_dir = ws().new_run_dir("teacher", arch.replace(":", "-"))
+    _print_summary("fit-teacher", fit_teacher(store, out_dir, cfg))
 
 
 @app.command("eval")
@@ -187,12 +242,17 @@ def eval_cmd(
         bool, typer.Option("--crop/--no-crop", help="MTCNN-crop like training, or resize whole images (tight crops).")
     ] = True,
     size: Annotated[int, typer.Option(help="Face side fed to the models (the store size).")] = 112,
+    keys: Annotated[
+        Path | None, typer.Option(help="Score only these images (one key per line, e.g. a teacher's test-keys.txt).")
+    ] = None,
 ):
     """Accuracy, UAR, macro-F1, per-class table, confusion matrix, size and latency on a labelled set."""
     from distill.datasets.readers import read_dataset
-    from distill.evaluate.evaluate import evaluate_model, load_cropped, load_uncropped, write_eval
+    from distill.evaluate.evaluate import evaluate_model, load_cropped, load_model, load_uncropped, write_eval
 
     samples, reader = read_dataset(dataset, data)
+    if keys is not None:
+        samples = _only_keys(samples, keys)
     root = data or Path(".")
     evalset = (
         load_cropped(samples, ws().dir("faces") / f"eval-{reader}-{store_name(root)}-{size}.h5", size)
@@ -203,7 +263,7 @@ def eval_cmd(
         raise DistillError(f"no labelled, readable image in {root}")
     results = []
     for spec in model or [str(ws().newest("run"))]:
-        net, file = _load_model(spec)
+        net, file = load_model(spec)
         results.append(evaluate_model(spec, net, evalset, class_map, file, size))
     out_dir = ws().new_run_dir("eval", reader)
     write_eval(out_dir, reader, results, evalset)
@@ -211,19 +271,35 @@ def eval_cmd(
     out.print(f"report: {out_dir / 'eval.md'}")
 
 
-def _load_model(spec: str):
-    """A student file or run folder, else a teacher spec; returns (module, file on disk or None)."""
-    from distill.students.model import load_student
-    from distill.teachers.spec import build_teacher
+def _only_keys(samples: list, keys_file: Path) -> list:
+    if not keys_file.is_file():
+        raise DistillError(f"keys file {keys_file} not found")
+    wanted = {line.strip() for line in keys_file.read_text().splitlines() if line.strip()}
+    kept = [s for s in samples if s.key in wanted]
+    if not kept:
+        raise DistillError(f"none of the {len(wanted)} keys in {keys_file} is an image of this dataset")
+    return kept
 
-    path = Path(spec)
-    if path.is_dir() and (path / "student.pt").is_file():
-        path = path / "student.pt"
-    if path.suffix == ".pt" and path.is_file():
-        return load_student(path), path
-    teacher = build_teacher(spec)
-    name = spec.partition(":")[2].split("?")[0]
-    return teacher, Path(name) if name and Path(name).is_file() else None
+
+@app.command()
+def demo(epochs: Annotated[int, typer.Option(help="Training epochs of the demo student.")] = 25):
+    """Run the whole pipeline on faces that ship with scikit-image (no user data; a few minutes on a CPU)."""
+    from distill.demo import run_demo
+
+    summary = run_demo(ws(), epochs)
+    explain = summary.pop("explain")
+    _print_summary("demo", summary)
+    out.print(explain, highlight=False)
+
+
+@app.command()
+def report():
+    """One table over every run and evaluation in the workspace (the papers' Table 2 and 3 shapes) + chart."""
+    from distill.evaluate.report import write_report
+
+    path, text = write_report(ws())
+    out.print(text)
+    out.print(f"report: {path}")
 
 
 @app.command()

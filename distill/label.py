@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -48,8 +49,9 @@ def _teacher_forward(teacher, pixels: np.ndarray, params: np.ndarray | None) -> 
         return teacher(x).float().numpy()
 
 
-def _label_rows(teacher, store: FaceStore, start: int, stop: int, cfg: LabelConfig) -> dict[str, np.ndarray]:
-    pixels = store.pixels(slice(start, stop))
+def _label_rows(teacher, pixels: np.ndarray, store: FaceStore, start: int, cfg: LabelConfig) -> dict[str, np.ndarray]:
+    """Columns of rows start..start+len(pixels): logits, probs, keys (+ views/params, views/logits, views/probs)."""
+    stop = start + len(pixels)
     cols = {
         "logits": np.concatenate(
             [_teacher_forward(teacher, pixels[i : i + cfg.batch], None) for i in range(0, len(pixels), cfg.batch)]
@@ -121,11 +123,17 @@ def label(store_path: Path, out: Path, cfg: LabelConfig, fresh: bool = False, sh
     parts = out.with_name(out.name + ".parts")
     row = _resume_point(parts, identity, fresh)
     torch.manual_seed(cfg.seed)
-    with progress_bar(f"label {cfg.teacher}", len(store), show_progress) as advance:
+    n = len(store)
+    # the next part's faces are read (and un-gzipped) in a thread while the teacher runs on the current part
+    with progress_bar(f"label {cfg.teacher}", n, show_progress) as advance, ThreadPoolExecutor(1) as reader:
         advance(row)
-        while row < len(store):
-            stop = min(row + cfg.part_rows, len(store))
-            write_shard(parts / f"part-{row:09d}.h5", _label_rows(teacher, store, row, stop, cfg))
+        ahead = reader.submit(store.pixels, slice(row, min(row + cfg.part_rows, n)))
+        while row < n:
+            stop = min(row + cfg.part_rows, n)
+            pixels = ahead.result()
+            if stop < n:
+                ahead = reader.submit(store.pixels, slice(stop, min(stop + cfg.part_rows, n)))
+            write_shard(parts / f"part-{row:09d}.h5", _label_rows(teacher, pixels, store, row, cfg))
             advance(stop - row)
             row = stop
     _finalize(out, parts, teacher, store, cfg)

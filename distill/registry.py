@@ -38,7 +38,8 @@ class Registry:
     def entry(self, name: str) -> Entry:
         _load_all()
         if name not in self._entries:
-            raise DistillError(f"unknown {self.kind} '{name}'; valid {self.kind}s: {', '.join(self.names())}")
+            plural = self.kind + ("es" if self.kind.endswith("s") else "s")
+            raise DistillError(f"unknown {self.kind} '{name}'; valid {plural}: {', '.join(self.names())}")
         return self._entries[name]
 
     def get(self, name: str) -> Callable[..., Any]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import platform
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from distill.errors import DistillError
@@ -32,7 +33,8 @@ _HOW_TO_MAKE = {
 
 @dataclass
 class Workspace:
-    root: Path = DEFAULT_WORKDIR
+    # the CLI's --workdir, also for library code that looks up artefacts (e.g. vgg_s finding fitted weights)
+    root: Path = field(default_factory=lambda: Path(os.environ.get("DISTILL_WORKDIR", DEFAULT_WORKDIR)))
 
     def dir(self, kind: str) -> Path:
         return self.root / KINDS[kind][0]

@@ -5,7 +5,10 @@ import shutil
 import subprocess
 import sys
 
+import h5py
 from PIL import Image
+
+from distill.faces.store import FaceStore
 
 
 def _cli(*args, cwd):
@@ -14,16 +17,21 @@ def _cli(*args, cwd):
     return done
 
 
+def _labelled_folder(root, photos, n: int, classes=("happy", "neutral")):
+    """A csv-layout labelled set (images/ + labels.csv) from the test photos."""
+    (root / "images").mkdir(parents=True)
+    rows = ["image,emotion"]
+    for i, p in enumerate(sorted(photos.glob("*.jpg"))[:n]):
+        Image.open(p).save(root / "images" / p.name)
+        rows.append(f"{p.name},{classes[i % len(classes)]}")
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
 def test_pipeline_through_the_cli(tmp_path, face_photos):
     photos = tmp_path / "photos"
     shutil.copytree(face_photos, photos)
-    labelled = tmp_path / "labelled"
-    (labelled / "images").mkdir(parents=True)
-    rows = ["image,emotion"]
-    for i, p in enumerate(sorted(photos.glob("*.jpg"))[:8]):
-        Image.open(p).save(labelled / "images" / p.name)
-        rows.append(f"{p.name},{['happy', 'neutral'][i % 2]}")
-    (labelled / "labels.csv").write_text("\n".join(rows) + "\n")
+    labelled = _labelled_folder(tmp_path / "labelled", photos, 8)
 
     _cli("crop", str(photos), cwd=tmp_path)
     _cli("label", "--teacher", "mini_xception", "--views", "2", cwd=tmp_path)
@@ -39,3 +47,41 @@ def test_pipeline_through_the_cli(tmp_path, face_photos):
     for s in scores:  # independent recomputation of accuracy from the saved predictions
         hits = sum(p == t for p, t in zip(s["predictions"], s["targets"], strict=True))
         assert abs(hits / 8 - s["accuracy"]) < 1e-6
+
+    _cli("report", cwd=tmp_path)
+    table = (tmp_path / "distill-work" / "report.md").read_text()
+    student_row = next(line for line in table.splitlines() if line.startswith(f"| {run.name} | csv |"))
+    assert f"{100 * scores[0]['accuracy']:.2f}" in student_row
+    assert (tmp_path / "distill-work" / "report.png").is_file()
+
+
+def test_fit_teacher_then_label_and_score_only_held_out_faces(tmp_path, face_photos):
+    labelled = _labelled_folder(tmp_path / "labelled", face_photos, 13, ("happy", "neutral", "sad"))
+    fit = ("fit-teacher", "--data", str(labelled), "--width", "0.05", "--size", "32", "--epochs", "1")
+    _cli(*fit, "--workers", "0", "--batch-size", "4", "--test-fraction", "0.3", "--val-fraction", "0.3", cwd=tmp_path)
+    teacher_dir = next((tmp_path / "distill-work" / "teachers").iterdir())
+    split = json.loads((teacher_dir / "split.json").read_text())
+    faces = len(FaceStore(tmp_path / "distill-work" / "faces" / "labelled-labelled.h5"))
+    assert sum(map(len, split.values())) == faces and all(split.values())
+    assert not set(split["test"]) & set(split["train"])
+    summary = json.loads((teacher_dir / "summary.json").read_text())
+    assert summary["classes"] == ["happiness", "neutral", "sadness"] and 0 <= summary["test"]["test/accuracy"] <= 1
+
+    _cli("label", "--teacher", "vgg_s", cwd=tmp_path)  # finds the fitted weights in the workspace
+    cache = next((tmp_path / "distill-work" / "caches").glob("*vgg_s*.h5"))
+    with h5py.File(cache) as f:
+        assert json.loads(f.attrs["classes"]) == summary["classes"]
+    keys = teacher_dir / "test-keys.txt"
+    _cli("eval", "csv", "--data", str(labelled), "--keys", str(keys), "--model", "vgg_s", cwd=tmp_path)
+    report = json.loads(next((tmp_path / "distill-work" / "evals").glob("*/eval.json")).read_text())
+    assert report["results"][0]["scores"]["n_scored"] == len(split["test"])
+
+
+def test_demo_runs_the_whole_pipeline(tmp_path):
+    from distill.demo import run_demo
+    from distill.workspace import Workspace
+
+    summary = run_demo(Workspace(tmp_path / "w"), epochs=1, show_progress=False)
+    assert summary["held_out_faces"] >= 5 and 0 <= summary["agreement_with_teacher"] <= 1
+    assert "demo-squeezenet1_1-kld" in (tmp_path / "w" / "report.md").read_text()
+    assert "distill crop" in summary["explain"]  # says how to run the real thing

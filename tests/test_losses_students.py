@@ -48,7 +48,7 @@ def test_combined_loss_returns_named_weighted_terms():
     assert terms["loss"].item() == pytest.approx(terms["kld"].item() + terms["label"].item())
     ref = 0.9 * LF.kld_loss(out["student_logits"], out["teacher_logits"], 2.0)
     assert terms["kld"].item() == pytest.approx(ref.item())
-    with pytest.raises(DistillError, match="valid losss"):
+    with pytest.raises(DistillError, match="valid losses"):
         parse_loss_spec("kld+bogus")
 
 

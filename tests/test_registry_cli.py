@@ -13,9 +13,13 @@ def test_unknown_name_lists_valid_ones():
 
 
 def test_registries_hold_the_documented_entries():
-    assert {"squeezenet1_1", "mobilenetv2_100", "mobilenetv3_small_100", "mobilenetv3_large_100"} <= set(
-        STUDENTS.names()
-    )
+    assert {
+        "squeezenet1_1",
+        "squeezenet1_1_bn",
+        "mobilenetv2_100",
+        "mobilenetv3_small_100",
+        "mobilenetv3_large_100",
+    } <= set(STUDENTS.names())
     assert {"label", "kld", "hint"} <= set(LOSSES.names())
     assert {"folder", "pubfig83", "csv", "rafd", "fer2013"} <= set(DATASETS.names())
     assert {"mini_xception", "keras", "vgg_s", "timm"} <= set(TEACHERS.names())

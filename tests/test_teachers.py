@@ -54,6 +54,20 @@ def test_ensemble_refuses_other_class_sets_unless_mapped():
     assert Ensemble([a, b], [1, 1], mapping={"joy": "happiness"}).classes == ["anger", "happiness"]
 
 
+def test_ensemble_drops_and_lacks_classes_only_when_told():
+    rafd = _teacher([0.0, 1.0, 2.0], ["anger", "contempt", "happiness"])  # 8-class style member
+    fer = _teacher([0.0, 3.0, 1.0], ["anger", "fear", "happiness"])  # no contempt, has fear
+    with pytest.raises(DistillError, match="fear"):
+        Ensemble([rafd, fer], [1, 1])
+    x = torch.rand(1, 3, 8, 8)
+    ens = Ensemble([rafd, fer], [1, 1], mapping={"fear": "-"})
+    p_fer = torch.tensor([[0.0, 1.0]]).softmax(1)  # fer's anger/happiness, renormalised without fear
+    expected = (rafd(x).softmax(1) + torch.stack([p_fer[:, 0], torch.zeros(1), p_fer[:, 1]], 1)) / 2
+    np.testing.assert_allclose(ens(x).exp().numpy(), expected.numpy(), rtol=1e-5)
+    with pytest.raises(DistillError, match="--combine prob"):
+        Ensemble([rafd, fer], [1, 1], "logit", mapping={"fear": "-"})
+
+
 def test_vgg_s_refuses_without_weights(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(DistillError, match="fit-teacher"):

@@ -24,18 +24,18 @@ def read_epoch_metrics(metrics_csv: Path) -> dict[str, list[tuple[int, float]]]:
     return series
 
 
-def plot_curves(metrics_csv: Path, out_png: Path) -> Path | None:
+def plot_curves(metrics_csv: Path, out_png: Path, metrics: tuple[str, str] = ("loss", "agreement")) -> Path | None:
     series = read_epoch_metrics(metrics_csv)
     if not series:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, metric in zip(axes, ("loss", "agreement"), strict=True):
+    for ax, metric in zip(axes, metrics, strict=True):
         for stage in ("train", "val"):
             points = series.get(f"{stage}/{metric}")
             if points:
                 ax.plot([p[0] + 1 for p in points], [p[1] for p in points], marker="o", label=stage)
         ax.set_xlabel("epoch")
-        ax.set_ylabel(metric if metric == "loss" else "agreement with teacher")
+        ax.set_ylabel("agreement with teacher" if metric == "agreement" else metric)
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()

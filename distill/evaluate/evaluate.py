@@ -178,15 +178,17 @@ def markdown_report(dataset: str, results: list[dict], evalset: EvalSet) -> str:
         f"{len(evalset.keys)} labelled faces ({evalset.cropped} MTCNN-cropped, the rest whole images); "
         f"{len(evalset.skipped)} unreadable.",
         "",
-        "| model | accuracy % | UAR % | macro-F1 % | params | bytes on disk | CPU ms (batch 1) | img/s (batch 64) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | accuracy % | UAR % | macro-F1 % | params | bytes on disk | peak MiB | CPU ms (batch 1) | "
+        "img/s (batch 64) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         s, f = r["scores"], r["facts"]
         disk = f["bytes_on_disk"] if f["bytes_on_disk"] is not None else f["state_dict_bytes"]
         lines.append(
             f"| {r['model']} | {100 * s['accuracy']:.2f} | {100 * s['uar']:.2f} | {100 * s['macro_f1']:.2f} | "
-            f"{f['parameters']:,} | {disk:,} | {f['cpu_latency_ms_batch1']:.2f} | "
+            f"{f['parameters']:,} | {disk:,} | {_mib(f.get('peak_memory_mib_batch1'))} | "
+            f"{f['cpu_latency_ms_batch1']:.2f} | "
             f"{f['cpu_throughput_img_s_batch64']:.0f} |"
         )
     for r in results:
@@ -209,6 +211,10 @@ def markdown_report(dataset: str, results: list[dict], evalset: EvalSet) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _mib(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
+
+
 def write_eval(out_dir: Path, dataset: str, results: list[dict], evalset: EvalSet) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     for i, r in enumerate(results):
@@ -229,10 +235,29 @@ def evaluate_model(
 ) -> dict:
     logits = predict(model, evalset.pixels, show_progress=True)
     scores = score(logits, evalset.labels, list(model.classes), parse_mapping(mapping))
-    return {"model": name, "describe": model.describe(), "scores": scores, "facts": _facts(model, file, speed_size)}
+    facts = _facts(model, file, speed_size)
+    from distill.evaluate.speed import peak_memory_mib
+
+    facts["peak_memory_mib_batch1"] = peak_memory_mib(name, speed_size)
+    return {"model": name, "describe": model.describe(), "scores": scores, "facts": facts}
 
 
 def _facts(model, file, size):
     from distill.evaluate.speed import model_facts
 
     return model_facts(model, size, file)
+
+
+def load_model(spec: str):
+    """A student file or run folder, else a teacher spec; returns (module, file on disk or None)."""
+    from distill.students.model import load_student
+    from distill.teachers.spec import build_teacher
+
+    path = Path(spec)
+    if path.is_dir() and (path / "student.pt").is_file():
+        path = path / "student.pt"
+    if path.suffix == ".pt" and path.is_file():
+        return load_student(path), path
+    teacher = build_teacher(spec)
+    name = spec.partition(":")[2].split("?")[0]
+    return teacher, Path(name) if name and Path(name).is_file() else None

@@ -62,3 +62,45 @@ def _time_cuda(model: nn.Module, size: int, repeats: int = 50) -> float:  # prag
             model(x)
         torch.cuda.synchronize()
     return (time.perf_counter() - start) / repeats
+
+
+# Peak memory is measured in a fresh process: after importing torch and distill, the kernel's RSS high-water mark
+# is reset (Linux /proc/self/clear_refs "5"), then the model is loaded and run once at batch 1; the result is the
+# new high-water mark minus the RSS before loading. In-process numbers would be polluted by whatever ran before
+# (torch's CPU allocator has no max_memory_allocated like CUDA's).
+_PEAK_CHILD = """
+import sys, torch
+import h5py, timm, torchvision  # imported before the reset: library code is not the model's memory
+from distill.evaluate.evaluate import load_model
+from distill.registry import _load_all
+
+_load_all()
+
+def status(field):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field))
+
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")
+base = status("VmRSS:")
+model, _ = load_model(sys.argv[1])
+with torch.inference_mode():
+    model(torch.rand(1, 3, int(sys.argv[2]), int(sys.argv[2])))
+print((status("VmHWM:") - base) / 1024)
+"""
+
+
+def peak_memory_mib(spec: str, size: int) -> float | None:
+    """MiB a model adds to a process's peak RSS to load and run once at batch 1 (None if it cannot be measured)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK_CHILD, spec, str(size)], capture_output=True, text=True, env=env, timeout=600
+    )
+    try:
+        return float(done.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        return None

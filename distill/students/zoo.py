@@ -31,6 +31,26 @@ def squeezenet1_1(num_classes: int, in_chans: int = 3, small_input: bool = False
     return net, net.features, lambda f: net.classifier(f).flatten(1)
 
 
+def _batchnorm_after_convs(module: nn.Module) -> None:
+    for name, child in module.named_children():
+        if isinstance(child, nn.Conv2d):
+            setattr(module, name, nn.Sequential(child, nn.BatchNorm2d(child.out_channels)))
+        else:
+            _batchnorm_after_convs(child)
+
+
+@STUDENTS.register("squeezenet1_1_bn")
+def squeezenet1_1_bn(num_classes: int, in_chans: int = 3, small_input: bool = False, width: float = 1.0):
+    """SqueezeNet 1.1 + BatchNorm after every conv, linear logits: trains from scratch without collapsing."""
+    # Why: trained from scratch (no hub weights here), plain SqueezeNet often collapses to the majority class
+    # (its ReLU'd logits die; ~44% teacher agreement = the share of 'happy'/'neutral'). BN (+1% parameters)
+    # keeps every layer alive, and linear logits let the student put a class below the others.
+    net, features, head = squeezenet1_1(num_classes, in_chans, small_input, width)
+    _batchnorm_after_convs(net.features)
+    net.classifier[2] = nn.Identity()
+    return net, features, head
+
+
 def _timm(name: str, num_classes: int, in_chans: int, small_input: bool, width: float):
     kwargs = {"channel_multiplier": width} if width != 1.0 else {}
     net = timm.create_model(name, pretrained=False, num_classes=num_classes, in_chans=in_chans, **kwargs)

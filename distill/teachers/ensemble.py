@@ -39,18 +39,26 @@ class Ensemble(nn.Module):
             self.register_buffer(f"index_{i}", self._projection(m, mapping))
 
     def _projection(self, member, mapping: dict[str, str]) -> torch.Tensor:
-        """(C_member, C_ensemble) 0/1 matrix sending each member class to its ensemble class."""
+        """(C_member, C_ensemble) 0/1 matrix sending each member class to its ensemble class.
+
+        With an explicit mapping, 'cls=-' drops a member class (its mass is discarded and the rest renormalised)
+        and, for the 'prob' combination only, a member may lack ensemble classes: it gives them no probability.
+        """
         names = [mapping.get(c, c) for c in member.classes]
-        unknown = sorted(set(names) - set(self.classes))
+        unknown = sorted(set(names) - set(self.classes) - {"-"})
         missing = sorted(set(self.classes) - set(names))
-        if unknown or missing:
+        if unknown or (missing and not (mapping and self.combine == "prob")):
+            how = "give --class-map member_class=ensemble_class (or member_class=- to drop it)"
+            if missing and mapping:
+                how = "a member can lack classes only with --combine prob"
             raise DistillError(
                 f"teacher {member.spec} has classes {member.classes}, the ensemble {self.classes}: "
-                f"not in ensemble {unknown}, missing {missing}; give --class-map member_class=ensemble_class"
+                f"not in ensemble {unknown}, missing {missing}; {how}"
             )
         proj = torch.zeros(len(names), len(self.classes))
         for i, n in enumerate(names):
-            proj[i, self.classes.index(n)] = 1.0
+            if n != "-":
+                proj[i, self.classes.index(n)] = 1.0
         return proj
 
     def member_logits(self, rgb01: torch.Tensor) -> list[torch.Tensor]:
@@ -58,6 +66,7 @@ class Ensemble(nn.Module):
         out = []
         for i, m in enumerate(self.members):
             probs = m(rgb01).softmax(1) @ getattr(self, f"index_{i}")
+            probs = probs / probs.sum(1, keepdim=True).clamp_min(1e-12)  # renormalise after dropped classes
             out.append(probs.clamp_min(1e-12).log())
         return out
 

@@ -120,7 +120,10 @@ def vgg_s(arg: str | None = None, weights: str | None = None, spec: str = "vgg_s
     net = VGGS(num_classes=len(ckpt["classes"]), **kwargs)
     _load_state(net, ckpt, path)
     pre = Preprocess(**{**ckpt.get("preprocess", {"size": 224, **IMAGENET})})
-    return Teacher(net, ckpt["classes"], _tuple_fix(pre), f"{spec}:{path}", sha256_file(path))
+    # a spec without a path (newest fitted weights) is pinned to the file actually used
+    return Teacher(
+        net, ckpt["classes"], _tuple_fix(pre), spec if (arg or weights) else f"{spec}:{path}", sha256_file(path)
+    )
 
 
 def _tuple_fix(pre: Preprocess) -> Preprocess:

@@ -1,15 +1,16 @@
-"""LightningDataModule over a face store and its posterior cache; HDF5 files open lazily in each worker."""
+"""LightningDataModule over face stores and their posterior caches; HDF5 files open lazily in each worker."""
 
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
-from distill.augment import IDENTITY
+from distill import augment
 from distill.cache import PosteriorCache
 from distill.errors import DistillError
 from distill.faces.store import FaceStore
@@ -27,57 +28,88 @@ def held_out(keys: list[str], fraction: float) -> np.ndarray:
 
 
 class CachedFaces(Dataset):
-    """uint8 pixels, the view parameters and the teacher logits of that exact view."""
+    """uint8 pixels, view parameters and the teacher logits of that exact view.
 
-    def __init__(self, store: FaceStore, cache: PosteriorCache, indices: np.ndarray, use_views: bool):
-        self.store, self.cache, self.indices, self.use_views = store, cache, indices, use_views
+    views: "cached" picks one of the cache's views, "fresh" draws a new random view each time (the online
+    teacher labels it in the training step), "identity" uses the clean face."""
+
+    def __init__(self, store: FaceStore, cache: PosteriorCache, indices: np.ndarray, views: str):
+        self.store, self.cache, self.indices, self.views = store, cache, indices, views
+        self.augment = augment.AugmentConfig(**cache.augment) if cache.augment else augment.AugmentConfig()
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def __getitem__(self, j: int) -> dict:
         i = int(self.indices[j])
-        if self.use_views:
-            k = int(torch.randint(self.cache.views, ()).item())
-            params, logits = self.cache.view(i, k)
-        else:
-            params, logits = IDENTITY, self.cache.logits[i]
+        params, logits = augment.IDENTITY, self.cache.logits[i]
+        if self.views == "cached":
+            params, logits = self.cache.view(i, int(torch.randint(self.cache.views, ()).item()))
+        elif self.views == "fresh":  # torch's generator is seeded per worker by Lightning
+            rng = np.random.default_rng(int(torch.randint(2**62, ()).item()))
+            params = augment.sample_params(1, self.augment, rng)[0]
         return {
             "pixels": torch.from_numpy(self.store.pixels(i)),
-            "params": torch.from_numpy(np.asarray(params)),
+            "params": torch.from_numpy(np.asarray(params, np.float32)),
             "teacher_logits": torch.from_numpy(np.asarray(logits, np.float32)),
             "index": i,
         }
 
 
+def open_sources(sources: list[tuple[Path, Path]]) -> list[tuple[FaceStore, PosteriorCache]]:
+    """Open (store, cache) pairs; all caches must come from the same teacher with the same classes."""
+    pairs = []
+    for store_path, cache_path in sources:
+        store, cache = FaceStore(store_path), PosteriorCache(cache_path)
+        cache.check_store(store)
+        if pairs and (cache.teacher != pairs[0][1].teacher or cache.classes != pairs[0][1].classes):
+            first = pairs[0][1]
+            raise DistillError(
+                f"{cache.path} was made by {cache.teacher.get('spec')} with classes {cache.classes}, but "
+                f"{first.path} by {first.teacher.get('spec')} with {first.classes}; train from caches of one teacher"
+            )
+        pairs.append((store, cache))
+    if not pairs:
+        raise DistillError("no posterior cache given")
+    return pairs
+
+
 class DistillData(L.LightningDataModule):
     def __init__(
         self,
-        store_path,
-        cache_path,
+        sources: list[tuple[Path, Path]],
         batch_size: int = 64,
         val_fraction: float = 0.1,
         workers: int = 2,
-        use_views: bool = True,
+        views: str = "cached",
         limit: int | None = None,
     ):
         super().__init__()
-        self.store = FaceStore(store_path)
-        self.cache = PosteriorCache(cache_path)
-        self.cache.check_store(self.store)
+        self.pairs = open_sources(sources)
         self.batch_size, self.workers = batch_size, workers
-        self.use_views = use_views and self.cache.views > 0
-        val = held_out(self.store.keys, val_fraction)
-        idx = np.arange(len(self.store))
-        self.train_idx, self.val_idx = idx[~val], idx[val]
+        self.views = views if views != "cached" or all(c.views > 0 for _, c in self.pairs) else "identity"
+        self.train_sets, self.val_sets = [], []
+        for store, cache in self.pairs:
+            val = held_out(store.keys, val_fraction)
+            idx = np.arange(len(store))
+            self.train_sets.append(CachedFaces(store, cache, idx[~val], self.views))
+            self.val_sets.append(CachedFaces(store, cache, idx[val], "identity"))
+        self.train_set, self.val_set = ConcatDataset(self.train_sets), ConcatDataset(self.val_sets)
         if limit:
-            self.train_idx, self.val_idx = self.train_idx[:limit], self.val_idx[: max(1, limit // 8)]
-        if len(self.train_idx) == 0 or len(self.val_idx) == 0:
-            raise DistillError(f"{len(self.store)} faces are too few to split into train and validation")
+            gen = torch.Generator().manual_seed(0)
+            self.train_set = _subset(self.train_set, limit, gen)
+            self.val_set = _subset(self.val_set, max(1, limit // 8), gen)
+        if len(self.train_set) == 0 or len(self.val_set) == 0:
+            total = sum(len(s) for s, _ in self.pairs)
+            raise DistillError(f"{total} faces are too few to split into train and validation")
 
     @property
     def classes(self) -> list[str]:
-        return self.cache.classes
+        return self.pairs[0][1].classes
+
+    @property
+    def teacher(self) -> dict:
+        return self.pairs[0][1].teacher
 
     def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
         return DataLoader(
@@ -90,7 +122,13 @@ class DistillData(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(CachedFaces(self.store, self.cache, self.train_idx, self.use_views), True)
+        return self._loader(self.train_set, True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(CachedFaces(self.store, self.cache, self.val_idx, False), False)
+        return self._loader(self.val_set, False)
+
+
+def _subset(dataset: Dataset, n: int, gen: torch.Generator) -> Dataset:
+    """A random (not leading) subset, so a limited run still samples every source."""
+    keep = torch.randperm(len(dataset), generator=gen)[: min(n, len(dataset))]
+    return torch.utils.data.Subset(dataset, keep.tolist())

@@ -38,6 +38,13 @@ def default_hint_layer(teacher: nn.Module, n_classes: int) -> str:
     return candidates[-1]
 
 
+def mix(x: torch.Tensor, alpha: float) -> torch.Tensor:
+    """Mixup of the inputs only (function matching, Beyer et al. 2022): the teacher labels the mixed faces, so
+    no label mixing is needed. x (B,C,H,W); one Beta(alpha, alpha) weight per face."""
+    lam = torch.distributions.Beta(alpha, alpha).sample((len(x), 1, 1, 1)).to(x)
+    return lam * x + (1 - lam) * x[torch.randperm(len(x), device=x.device)]
+
+
 class DistillModule(L.LightningModule):
     def __init__(
         self,
@@ -50,17 +57,21 @@ class DistillModule(L.LightningModule):
         teacher: nn.Module | None = None,
         hint_layer: str | None = None,
         hint_epochs: int = 0,
+        online: bool = False,
+        mixup: float = 0.0,
     ):
         super().__init__()
         self.student, self.lr, self.weight_decay, self.epochs = student, lr, weight_decay, epochs
-        self.hint_epochs = hint_epochs
+        self.hint_epochs, self.online, self.mixup = hint_epochs, online, mixup
         n = len(student.classes)
         options: dict = {"temperature": temperature}
-        self.teacher, self.tap = None, None
+        if (online or "hint" in loss) and teacher is None:
+            raise ValueError("the hint loss and online teaching need the teacher itself, not only its cache")
+        if mixup and not online:
+            raise ValueError("mixup needs the online teacher (the cache has no posteriors of mixed faces)")
+        self.teacher, self.tap = teacher, None
+        self.strict_loading = False  # checkpoints hold no teacher weights (on_save_checkpoint)
         if "hint" in loss:
-            if teacher is None:
-                raise ValueError("the hint loss needs the teacher itself, not only its cache")
-            self.teacher = teacher
             layer = hint_layer or default_hint_layer(teacher, n)
             net = teacher.members[0] if hasattr(teacher, "members") else teacher
             self.tap = FeatureTap(net.get_submodule(layer))
@@ -85,11 +96,16 @@ class DistillModule(L.LightningModule):
 
     def shared_step(self, batch: dict, stage: str) -> torch.Tensor:
         x = augment.apply_views(augment.to_float(batch["pixels"]), batch["params"])
+        fresh = self.online and stage == "train"
+        if fresh and self.mixup > 0:
+            x = mix(x, self.mixup)
         out = {"teacher_logits": batch["teacher_logits"]}
+        if fresh or self.loss.needs_features:
+            with torch.no_grad():
+                logits = self.teacher(x).float()  # the hint tap fills in the same pass
+            out["teacher_logits"] = logits if fresh else out["teacher_logits"]
         if self.loss.needs_features:
             out["student_logits"], out["student_features"] = self.student.forward_with_features(x)
-            with torch.no_grad():
-                self.net_teacher()(x)
             out["teacher_features"] = self.tap.value
         else:
             out["student_logits"] = self.student(x)
@@ -116,8 +132,11 @@ class DistillModule(L.LightningModule):
             self.log(f"{stage}/{name}", value, on_epoch=True, on_step=False, batch_size=bs, prog_bar=name == "loss")
         return terms["loss"]
 
-    def net_teacher(self) -> nn.Module:
-        return self.teacher.members[0] if hasattr(self.teacher, "members") else self.teacher
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """The frozen teacher is rebuilt from its spec, never saved again (VGG-S alone is ~377 MiB)."""
+        state = checkpoint["state_dict"]
+        for key in [k for k in state if k.startswith("teacher.")]:
+            del state[key]
 
     def training_step(self, batch, _):
         return self.shared_step(batch, "train")

@@ -16,12 +16,13 @@ from distill.fileio import write_json
 from distill.students.model import Student
 from distill.training.data import DistillData
 from distill.training.module import DistillModule
+from distill.training.timing import EpochTimer
 from distill.workspace import provenance
 
 
 @dataclass
 class TrainConfig:
-    student: str = "squeezenet1_1"
+    student: str = "squeezenet1_1_bn"  # SqueezeNet 1.1 + BN: the plain one often collapses from scratch
     loss: str = "kld"  # e.g. kld, label, hint, kld+hint, kld:0.9+label:0.1
     temperature: float = 4.0
     epochs: int = 10
@@ -34,6 +35,8 @@ class TrainConfig:
     width: float = 1.0
     val_fraction: float = 0.1
     use_views: bool = True  # train on cached augmented views when the cache has them
+    online_teacher: bool = False  # run the teacher on fresh views each step (function matching; cheap teachers)
+    mixup: float = 0.0  # Beta(a, a) input mixup, needs online_teacher; 0 = off
     hint_layer: str | None = None
     hint_epochs: int = 0  # FitNets stage 1 length (hint only), then the other terms
     seed: int = 0
@@ -43,20 +46,36 @@ class TrainConfig:
     accelerator: str = "auto"
 
 
-def _teacher_for_hints(cfg: TrainConfig, cache) -> torch.nn.Module | None:
-    if "hint" not in cfg.loss:
+def _live_teacher(cfg: TrainConfig, data: DistillData) -> torch.nn.Module | None:
+    """The teacher itself, for hints or online teaching; it must be the one that wrote the cache."""
+    if "hint" not in cfg.loss and not cfg.online_teacher:
         return None
     from distill.teachers.spec import build_teacher
 
-    return build_teacher(cache.teacher["spec"], cache.teacher.get("combine", "prob"))
+    made = json.loads(data.pairs[0][1].attrs["config"])  # the LabelConfig that wrote the cache
+    teacher = build_teacher(made["teacher"], made.get("combine", "prob"), made.get("class_map"))
+    if json.loads(json.dumps(teacher.describe())) != data.teacher:
+        raise DistillError(
+            f"teacher {made['teacher']} is not what it was when the cache was made (other weights, classes "
+            "or preprocessing); re-run `distill label`"
+        )
+    return teacher
+
+
+def _views(cfg: TrainConfig) -> str:
+    if cfg.online_teacher:
+        return "fresh"
+    return "cached" if cfg.use_views else "identity"
 
 
 def train(
-    store: Path, cache: Path, run_dir: Path, cfg: TrainConfig, resume: Path | None = None, show_progress: bool = True
+    sources: list[tuple[Path, Path]], run_dir: Path, cfg: TrainConfig, resume: Path | None = None, show_progress=True
 ) -> dict:
-    """Train a student from the cache; returns a summary with the exported student path and final metrics."""
+    """Train a student from (store, cache) pairs; returns a summary with the exported student and final metrics."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    data = DistillData(store, cache, cfg.batch_size, cfg.val_fraction, cfg.workers, cfg.use_views, cfg.limit)
+    if cfg.mixup and not cfg.online_teacher:
+        raise DistillError("--mixup needs --online-teacher: the cache holds no posteriors of mixed faces")
+    data = DistillData(sources, cfg.batch_size, cfg.val_fraction, cfg.workers, _views(cfg), cfg.limit)
     student = Student(cfg.student, data.classes, cfg.size, cfg.grey, cfg.small_input, cfg.width)
     module = DistillModule(
         student,
@@ -65,17 +84,18 @@ def train(
         cfg.lr,
         cfg.weight_decay,
         cfg.epochs,
-        _teacher_for_hints(cfg, data.cache),
+        _live_teacher(cfg, data),
         cfg.hint_layer,
         cfg.hint_epochs,
+        cfg.online_teacher,
+        cfg.mixup,
     )
     write_json(
         run_dir / "config.json",
         {
             "train": asdict(cfg),
-            "store": str(store),
-            "cache": str(cache),
-            "teacher": data.cache.teacher,
+            "sources": [{"store": str(store), "cache": str(cache)} for store, cache in sources],
+            "teacher": data.teacher,
             "provenance": provenance("train"),
         },
     )
@@ -86,7 +106,7 @@ def train(
         max_epochs=cfg.epochs,
         accelerator=cfg.accelerator,
         devices=cfg.devices,
-        callbacks=[ckpt],
+        callbacks=[ckpt, EpochTimer()],
         logger=CSVLogger(run_dir, name="logs", version=""),
         enable_progress_bar=show_progress,
         enable_model_summary=False,

@@ -1,0 +1,226 @@
+"""`distill fit-teacher`: supervised training of a teacher (VGG-S or any timm net) on a labelled face store.
+
+The split is by subject where the layout has subjects (RaFD), else by image, picked by a hash of the group so
+it is stable; the held-out test keys are saved beside the teacher so later evaluations can exclude what it saw.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torchmetrics
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from distill import augment
+from distill.datasets.emotions import CANONICAL, canonical
+from distill.errors import DistillError
+from distill.faces.store import FaceStore, require_store
+from distill.fileio import write_json, write_text
+from distill.teachers.base import IMAGENET, Preprocess
+from distill.training.timing import EpochTimer
+from distill.workspace import provenance
+
+
+@dataclass
+class FitConfig:
+    arch: str = "vgg_s"  # vgg_s, or timm:NAME for any timm architecture
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 3e-4
+    weight_decay: float = 5e-4
+    size: int = 224  # teacher input side, px (VGG-S: 224 gives the paper's ~377 MiB)
+    width: float = 1.0  # VGG-S channel multiplier (1.0 = the paper's)
+    test_fraction: float = 0.2  # held out by subject/image, never trained on; for evaluating students too
+    val_fraction: float = 0.1
+    label_smoothing: float = 0.1
+    balanced: bool = True  # class-weighted cross-entropy: the labelled sets are very unbalanced
+    seed: int = 0
+    workers: int = 2
+
+
+def split_of(groups: list[str], test: float, val: float) -> np.ndarray:
+    """'train' / 'val' / 'test' per face from a hash of its group (subject, else the face key)."""
+    buckets = np.array([int(hashlib.sha1(f"split:{g}".encode()).hexdigest()[:8], 16) % 10_000 for g in groups])
+    out = np.full(len(groups), "train", dtype=object)
+    out[buckets < int((test + val) * 10_000)] = "val"
+    out[buckets < int(test * 10_000)] = "test"
+    return out
+
+
+def group_of(meta: dict, key: str) -> str:
+    return str(meta.get("subject") or meta.get("identity") or key)
+
+
+class LabelledFaces(Dataset):
+    def __init__(self, store: FaceStore, indices: np.ndarray, targets: np.ndarray, fresh_views: bool):
+        self.store, self.indices, self.targets, self.fresh = store, indices, targets, fresh_views
+        self.augment = augment.AugmentConfig()
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, j: int) -> dict:
+        i = int(self.indices[j])
+        params = augment.IDENTITY
+        if self.fresh:  # torch's generator is seeded per worker by Lightning
+            rng = np.random.default_rng(int(torch.randint(2**62, ()).item()))
+            params = augment.sample_params(1, self.augment, rng)[0]
+        return {
+            "pixels": torch.from_numpy(self.store.pixels(i)),
+            "params": torch.from_numpy(np.asarray(params, np.float32)),
+            "target": int(self.targets[j]),
+        }
+
+
+def build_net(arch: str, n_classes: int, size: int, width: float) -> tuple[nn.Module, Preprocess, dict]:
+    """(network, preprocessing, arch_kwargs saved in the checkpoint)."""
+    pre = Preprocess(size=size, grey=False, **IMAGENET)
+    if arch == "vgg_s":
+        from distill.teachers.vgg_s import VGGS
+
+        kwargs = {"width": width, "size": size}
+        return VGGS(n_classes, **kwargs), pre, kwargs
+    if arch.startswith("timm:"):
+        import timm
+
+        try:
+            return timm.create_model(arch[5:], pretrained=False, num_classes=n_classes), pre, {}
+        except RuntimeError as err:
+            raise DistillError(f"unknown timm architecture '{arch[5:]}'") from err
+    raise DistillError(f"unknown teacher architecture '{arch}'; valid: vgg_s, timm:NAME")
+
+
+class SupervisedModule(L.LightningModule):
+    """A network with its preprocessing, cross-entropy to ground truth, accuracy/UAR/macro-F1; one shared step."""
+
+    def __init__(self, net: nn.Module, preprocess: Preprocess, n: int, cfg: FitConfig, class_weights: torch.Tensor):
+        super().__init__()
+        self.net, self.preprocess, self.cfg = net, preprocess, cfg
+        self.register_buffer("class_weights", class_weights)
+        self.metrics = nn.ModuleDict(
+            {
+                f"{stage}_{name}": metric
+                for stage in ("train", "val", "test")
+                for name, metric in (
+                    ("accuracy", torchmetrics.classification.MulticlassAccuracy(n, average="micro")),
+                    ("uar", torchmetrics.classification.MulticlassRecall(n, average="macro")),
+                    ("macro_f1", torchmetrics.classification.MulticlassF1Score(n, average="macro")),
+                )
+            }
+        )
+
+    def shared_step(self, batch: dict, stage: str) -> torch.Tensor:
+        x = augment.apply_views(augment.to_float(batch["pixels"]), batch["params"])
+        logits = self.net(self.preprocess(x))
+        loss = F.cross_entropy(
+            logits, batch["target"], weight=self.class_weights, label_smoothing=self.cfg.label_smoothing
+        )
+        bs = len(x)
+        self.log(f"{stage}/loss", loss, on_epoch=True, on_step=False, batch_size=bs, prog_bar=True)
+        for name in ("accuracy", "uar", "macro_f1"):
+            metric = self.metrics[f"{stage}_{name}"]
+            metric(logits, batch["target"])
+            self.log(f"{stage}/{name}", metric, on_epoch=True, on_step=False, batch_size=bs, prog_bar=name == "uar")
+        return loss
+
+    def training_step(self, batch, _):
+        return self.shared_step(batch, "train")
+
+    def validation_step(self, batch, _):
+        self.shared_step(batch, "val")
+
+    def test_step(self, batch, _):
+        self.shared_step(batch, "test")
+
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(self.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=self.cfg.lr, total_steps=self.trainer.estimated_stepping_batches, pct_start=0.2
+        )
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def _classes_and_targets(labels: list[str]) -> tuple[list[str], np.ndarray]:
+    names = [canonical(lab) or lab for lab in labels]
+    present = set(names)
+    classes = [c for c in CANONICAL if c in present] + sorted(present - set(CANONICAL))
+    return classes, np.array([classes.index(n) for n in names])
+
+
+def fit_teacher(store_path: Path, out_dir: Path, cfg: FitConfig, show_progress: bool = True) -> dict:
+    """Train, keep the best (val UAR) weights, save teacher.pt + split + test scores; returns a summary."""
+    from distill.teachers.vgg_s import save_checkpoint
+
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    store = require_store(store_path)
+    labelled = np.array([bool(lab) for lab in store.labels])
+    if labelled.sum() < 10:
+        raise DistillError(f"{store_path} has {labelled.sum()} labelled faces; fit-teacher needs a labelled set")
+    idx = np.flatnonzero(labelled)
+    classes, targets = _classes_and_targets([store.labels[i] for i in idx])
+    split = split_of([group_of(store.meta(i), store.keys[i]) for i in idx], cfg.test_fraction, cfg.val_fraction)
+    for part in ("train", "val", "test"):
+        if not (split == part).any():
+            raise DistillError(f"{len(idx)} labelled faces are too few for a {part} split")
+    counts = np.bincount(targets[split == "train"], minlength=len(classes)).astype(np.float32)
+    weights = torch.from_numpy(counts.sum() / np.maximum(counts, 1) / len(classes)) if cfg.balanced else None
+    net, pre, arch_kwargs = build_net(cfg.arch, len(classes), cfg.size, cfg.width)
+    module = SupervisedModule(net, pre, len(classes), cfg, weights if weights is not None else torch.ones(len(classes)))
+
+    def loader(part: str, train: bool) -> DataLoader:
+        sel = split == part
+        return DataLoader(
+            LabelledFaces(store, idx[sel], targets[sel], fresh_views=train),
+            batch_size=cfg.batch_size,
+            shuffle=train,
+            num_workers=cfg.workers,
+            persistent_workers=cfg.workers > 0,
+        )
+
+    write_json(
+        out_dir / "config.json",
+        {"fit": asdict(cfg), "store": str(store_path), "classes": classes, "provenance": provenance("fit-teacher")},
+    )
+    keys = {part: [store.keys[i] for i in idx[split == part]] for part in ("train", "val", "test")}
+    write_json(out_dir / "split.json", keys)
+    write_text(out_dir / "test-keys.txt", "\n".join(keys["test"]) + "\n")
+    ckpt = ModelCheckpoint(
+        dirpath=out_dir / "checkpoints", filename="best", monitor="val/uar", mode="max", save_last=True
+    )
+    trainer = L.Trainer(
+        max_epochs=cfg.epochs,
+        callbacks=[ckpt, EpochTimer()],
+        logger=CSVLogger(out_dir, name="logs", version=""),
+        enable_progress_bar=show_progress,
+        enable_model_summary=False,
+        log_every_n_steps=5,
+    )
+    trainer.fit(module, loader("train", True), loader("val", False))
+    test = trainer.test(module, loader("test", False), ckpt_path=ckpt.best_model_path or None, verbose=False)[0]
+    save_checkpoint(out_dir / "teacher.pt", cfg.arch.split(":")[0], module.net, classes, pre, arch_kwargs)
+    from distill.evaluate.curves import plot_curves
+
+    plot_curves(out_dir / "logs" / "metrics.csv", out_dir / "curves.png", ("loss", "uar"))
+    summary = {
+        "teacher": str(out_dir / "teacher.pt"),
+        "spec": f"{cfg.arch}:{out_dir / 'teacher.pt'}"
+        if cfg.arch == "vgg_s"
+        else f"timm:{cfg.arch[5:]}?weights={out_dir / 'teacher.pt'}",
+        "classes": classes,
+        "faces": {part: len(v) for part, v in keys.items()},
+        "test_keys": str(out_dir / "test-keys.txt"),
+        "test": {k: float(v) for k, v in test.items()},
+        "bytes_on_disk": (out_dir / "teacher.pt").stat().st_size,
+    }
+    write_json(out_dir / "summary.json", summary)
+    return json.loads(json.dumps(summary))

@@ -1,0 +1,67 @@
+"""Training from pooled caches, online teaching with mixup, refusals; tiny real faces, one short epoch each."""
+
+import json
+
+import pytest
+import torch
+
+from distill.datasets.readers import read_folder
+from distill.errors import DistillError
+from distill.faces.crop import CropConfig, crop
+from distill.label import LabelConfig, label
+from distill.training.module import mix
+from distill.training.train import TrainConfig, train
+
+TINY = {"epochs": 1, "batch_size": 4, "size": 32, "grey": True, "workers": 0}
+
+
+@pytest.fixture(scope="module")
+def two_sources(tmp_path_factory, face_photos, face_store):
+    """(store, cache) pairs: the shared face store and a second store of five photos, same teacher."""
+    root = tmp_path_factory.mktemp("pool")
+    second = root / "second.h5"
+    crop(
+        face_photos,
+        second,
+        CropConfig(size=64),
+        reader="folder",
+        samples=read_folder(face_photos)[:5],
+        show_progress=False,
+    )
+    pairs = []
+    for store, views in ((face_store, 2), (second, 0)):
+        cache = root / f"{store.stem}-cache.h5"
+        label(store, cache, LabelConfig(views=views), show_progress=False)
+        pairs.append((store, cache))
+    return pairs
+
+
+def test_pooled_caches_train_with_online_teacher_and_mixup(tmp_path, two_sources):
+    cfg = TrainConfig(online_teacher=True, mixup=0.4, temperature=1.0, **TINY)
+    summary = train(two_sources, tmp_path, cfg, show_progress=False)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert len(config["sources"]) == 2 and config["train"]["online_teacher"] is True
+    ckpt = torch.load(summary["best_checkpoint"], map_location="cpu", weights_only=True)
+    assert ckpt["state_dict"] and not any(k.startswith("teacher.") for k in ckpt["state_dict"])
+    assert "train/epoch_seconds" in (tmp_path / "logs" / "metrics.csv").read_text()
+
+
+def test_mixup_needs_the_online_teacher(tmp_path, two_sources):
+    with pytest.raises(DistillError, match="--online-teacher"):
+        train(two_sources, tmp_path, TrainConfig(mixup=0.4, **TINY), show_progress=False)
+
+
+def test_caches_of_different_teachers_are_not_pooled(tmp_path, two_sources):
+    (store, _), (other_store, _) = two_sources
+    foreign = tmp_path / "foreign.h5"
+    label(other_store, foreign, LabelConfig(teacher="mini_xception@0.5"), show_progress=False)
+    with pytest.raises(DistillError, match="caches of one teacher"):
+        train([two_sources[0], (other_store, foreign)], tmp_path / "run", TrainConfig(**TINY), show_progress=False)
+
+
+def test_mix_keeps_shape_and_range_and_blends_faces():
+    torch.manual_seed(0)
+    x = torch.stack([torch.zeros(1, 4, 4), torch.ones(1, 4, 4)] * 8)
+    mixed = mix(x, 0.4)
+    assert mixed.shape == x.shape and mixed.min() >= 0 and mixed.max() <= 1
+    assert ((mixed > 0) & (mixed < 1)).any()  # some faces are blends of a black and a white one
