@@ -227,6 +227,24 @@ def fit_teacher_cmd(
     _print_summary("fit-teacher", fit_teacher(store, out_dir, cfg))
 
 
+@app.command()
+def compress(
+    model: Annotated[Path | None, typer.Argument(help="Training run folder (default: newest run).")] = None,
+    method: Annotated[str, typer.Option(help="Compressor or chain, e.g. bwn, quant, bwn+quant.")] = "bwn",
+    epochs: Annotated[int, typer.Option(help="Fine-tuning epochs from the run's own caches (0 = none).")] = 3,
+    lr: Annotated[float, typer.Option(help="Peak fine-tuning learning rate.")] = 5e-4,
+    loss: Annotated[str | None, typer.Option(help="Fine-tuning loss (default: the run's).")] = None,
+):
+    """Compress a trained student (distill list compressors), fine-tune it, write model.distill."""
+    from distill.compress.pipeline import compress_run
+
+    run = model or ws().newest("run").parent
+    if not (run / "student.pt").is_file():
+        raise DistillError(f"{run} is not a training run with a student.pt")
+    out_dir = ws().new_run_dir("compressed", f"{run.name}-{method.replace('+', '_')}")
+    _print_summary("compress", compress_run(run, out_dir, method, epochs, lr, loss))
+
+
 @app.command("eval")
 def eval_cmd(
     dataset: Annotated[str, typer.Argument(help="Reader: rafd, csv, folder, fer2013, auto.")],

@@ -70,7 +70,7 @@ def provenance(command: str, **inputs: object) -> dict:
     try:
         import torch
 
-        torch_version = torch.__version__
+        torch_version = str(torch.__version__)  # a plain str: TorchVersion is not weights_only-loadable
     except ImportError:  # pragma: no cover
         torch_version = None
     return {

@@ -249,15 +249,20 @@ def _facts(model, file, size):
 
 
 def load_model(spec: str):
-    """A student file or run folder, else a teacher spec; returns (module, file on disk or None)."""
+    """A student file, compressed model or their folder, else a teacher spec; returns (module, file or None)."""
     from distill.students.model import load_student
     from distill.teachers.spec import build_teacher
 
     path = Path(spec)
-    if path.is_dir() and (path / "student.pt").is_file():
-        path = path / "student.pt"
+    for inside in ("student.pt", "model.distill"):
+        if path.is_dir() and (path / inside).is_file():
+            path = path / inside
     if path.suffix == ".pt" and path.is_file():
         return load_student(path), path
+    if path.suffix == ".distill" and path.is_file():
+        from distill.compress.artifact import load_compressed
+
+        return load_compressed(path), path
     teacher = build_teacher(spec)
     name = spec.partition(":")[2].split("?")[0]
     return teacher, Path(name) if name and Path(name).is_file() else None

@@ -69,14 +69,26 @@ def _views(cfg: TrainConfig) -> str:
 
 
 def train(
-    sources: list[tuple[Path, Path]], run_dir: Path, cfg: TrainConfig, resume: Path | None = None, show_progress=True
+    sources: list[tuple[Path, Path]],
+    run_dir: Path,
+    cfg: TrainConfig,
+    resume: Path | None = None,
+    show_progress: bool = True,
+    student: Student | None = None,
 ) -> dict:
-    """Train a student from (store, cache) pairs; returns a summary with the exported student and final metrics."""
+    """Train a student from (store, cache) pairs; returns a summary with the exported student and final metrics.
+
+    `student`: fine-tune this one (e.g. with compressed layers) instead of a new `cfg.student`; it is then
+    left with its best weights and not exported (its owner saves it)."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     if cfg.mixup and not cfg.online_teacher:
         raise DistillError("--mixup needs --online-teacher: the cache holds no posteriors of mixed faces")
     data = DistillData(sources, cfg.batch_size, cfg.val_fraction, cfg.workers, _views(cfg), cfg.limit)
-    student = Student(cfg.student, data.classes, cfg.size, cfg.grey, cfg.small_input, cfg.width)
+    export = student is None
+    if student is None:
+        student = Student(cfg.student, data.classes, cfg.size, cfg.grey, cfg.small_input, cfg.width)
+    elif student.classes != data.classes:
+        raise DistillError(f"the student's classes {student.classes} are not the cache's {data.classes}")
     module = DistillModule(
         student,
         cfg.loss,
@@ -120,14 +132,15 @@ def train(
         student.net.load_state_dict(
             {k[len("student.net.") :]: v for k, v in state.items() if k.startswith("student.net.")}
         )
-    student.save(run_dir / "student.pt")
+    if export:
+        student.save(run_dir / "student.pt")
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     from distill.evaluate.curves import plot_curves
 
     plot_curves(run_dir / "logs" / "metrics.csv", run_dir / "curves.png")
     summary = {
         "run": str(run_dir),
-        "student": str(run_dir / "student.pt"),
+        "student": str(run_dir / "student.pt") if export else None,
         "best_checkpoint": best,
         "best_val_agreement": float(ckpt.best_model_score) if ckpt.best_model_score is not None else None,
         "final_metrics": metrics,

@@ -1,0 +1,70 @@
+"""The compressed-model file (`model.distill`): encoded layers + the rest of the state, loadable with
+`torch.load(weights_only=True)`; its size on disk is the compressed size (bit-packed signs, int8, ...)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from distill.errors import DistillError
+from distill.fileio import atomic_path
+from distill.registry import COMPRESSORS
+from distill.students.model import Student
+
+KIND = "compressed_student"
+
+
+def save_compressed(path: Path, student: Student, layers: dict[str, str], extra: dict | None = None) -> None:
+    """student: plain (un-parametrised) weights equal to the compressed ones; layers: {layer name: method}."""
+    state = dict(student.net.state_dict())
+    encoded = {}
+    for name, method in layers.items():
+        encoded[name] = {"method": method, **COMPRESSORS.get(method)().encode(state.pop(f"{name}.weight"))}
+    payload = {
+        "kind": KIND,
+        "format_version": 1,
+        "student": student.arch_kwargs,
+        "layers": encoded,
+        "state": state,
+        **(extra or {}),
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_compressed(path: Path | str) -> Student:
+    """A runnable Student whose weights are the decoded compressed ones (identical outputs)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.distill"
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError as err:
+        raise DistillError(f"compressed model {path} not found") from err
+    except Exception as err:  # noqa: BLE001 - torch raises many types for bad/unsafe files
+        raise DistillError(f"{path} is not a safe distill compressed model ({str(err).splitlines()[0]})") from err
+    if not isinstance(blob, dict) or blob.get("kind") != KIND:
+        raise DistillError(f"{path} is not a distill compressed model")
+    student = Student(**blob["student"])
+    state = dict(blob["state"])
+    for name, layer in blob["layers"].items():
+        state[f"{name}.weight"] = COMPRESSORS.get(layer["method"])().decode(layer)
+    try:
+        student.net.load_state_dict(state)
+    except RuntimeError as err:
+        raise DistillError(f"{path} does not fit {blob['student']['arch']}: {str(err).splitlines()[0]}") from err
+    student.spec = f"compressed:{path}"
+    student.methods = sorted({layer["method"] for layer in blob["layers"].values()})
+    return student.eval()
+
+
+def strip_parametrizations(net: nn.Module) -> None:
+    """Bake each parametrised weight (the compressed one) into a plain parameter."""
+    from torch.nn.utils import parametrize
+
+    for module in list(net.modules()):
+        if parametrize.is_parametrized(module):
+            for name in list(module.parametrizations):
+                parametrize.remove_parametrizations(module, name, leave_parametrized=True)

@@ -1,0 +1,119 @@
+"""Registered compressors: layer wrappers used while fine-tuning, and the encoders that store them compactly.
+
+A compressor decides which layers it takes (`targets`), wraps them so fine-tuning sees the compressed weights
+(`wrap`, with straight-through gradients), and encodes/decodes a wrapped layer's effective weight for the file.
+The decoded weight is exactly what the wrapped layer computed with, so a loaded model gives identical outputs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from distill.registry import COMPRESSORS
+
+
+def _convs(net: nn.Module) -> list[str]:
+    return [n for n, m in net.named_modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+
+
+def _inner_layers(net: nn.Module) -> list[str]:
+    """Every conv/linear but the first and the last: the papers keep those in float (they are tiny and
+    binarising them costs the most accuracy)."""
+    names = _convs(net)
+    return names[1:-1]
+
+
+class WeightTransform(nn.Module):
+    """Parametrisation (torch.nn.utils.parametrize) replacing a layer's weight by its compressed version in the
+    forward pass; gradients pass straight through to the latent float weight."""
+
+    def __init__(self, encode_decode):
+        super().__init__()
+        self.encode_decode = encode_decode
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        return w + (self.encode_decode(w) - w).detach()  # straight-through estimator
+
+
+class Compressor:
+    name = ""
+
+    def targets(self, net: nn.Module) -> list[str]:
+        return _inner_layers(net)
+
+    def effective(self, w: torch.Tensor) -> torch.Tensor:
+        """The weight the compressed layer computes with (differentiable only through the STE wrapper)."""
+        raise NotImplementedError
+
+    def encode(self, w: torch.Tensor) -> dict:
+        raise NotImplementedError
+
+    def decode(self, blob: dict) -> torch.Tensor:
+        raise NotImplementedError
+
+    def wrap(self, net: nn.Module, names: list[str]) -> None:
+        """Parametrise the named layers in place, so training sees (and learns through) compressed weights."""
+        from torch.nn.utils import parametrize
+
+        for name in names:
+            parametrize.register_parametrization(net.get_submodule(name), "weight", WeightTransform(self.effective))
+
+
+def _per_out_channel(w: torch.Tensor) -> torch.Tensor:
+    """(O, ...) -> (O, 1, ...) view helper for per-filter statistics."""
+    return w.reshape(w.shape[0], -1)
+
+
+class BinaryWeights(Compressor):
+    """BWN (Rastegari et al. 2016): W ~ sign(W) * alpha, alpha = mean |W| per output filter; 1 bit a weight."""
+
+    name = "bwn"
+
+    def effective(self, w: torch.Tensor) -> torch.Tensor:
+        alpha = _per_out_channel(w).abs().mean(1)
+        return torch.where(w >= 0, 1.0, -1.0).to(w) * alpha.view(-1, *[1] * (w.dim() - 1))
+
+    def encode(self, w: torch.Tensor) -> dict:
+        bits = np.packbits((w.detach().cpu().numpy() >= 0).reshape(-1))  # 8 weights a byte
+        alpha = _per_out_channel(w.detach()).abs().mean(1).float()
+        return {"bits": torch.from_numpy(bits), "alpha": alpha, "shape": torch.tensor(w.shape)}
+
+    def decode(self, blob: dict) -> torch.Tensor:
+        shape = tuple(int(s) for s in blob["shape"])
+        n = int(np.prod(shape))
+        signs = np.unpackbits(blob["bits"].numpy())[:n].astype(np.float32) * 2 - 1
+        w = torch.from_numpy(signs).view(shape)
+        return w * blob["alpha"].view(-1, *[1] * (len(shape) - 1))
+
+
+class Int8Weights(Compressor):
+    """Symmetric per-output-channel int8 weights (scale = max|W| / 127); every conv/linear, 4x smaller."""
+
+    name = "quant"
+
+    def targets(self, net: nn.Module) -> list[str]:
+        return _convs(net)
+
+    @staticmethod
+    def _scale(w: torch.Tensor) -> torch.Tensor:
+        return (_per_out_channel(w).abs().amax(1) / 127).clamp_min(1e-12).view(-1, *[1] * (w.dim() - 1))
+
+    def effective(self, w: torch.Tensor) -> torch.Tensor:
+        scale = self._scale(w)
+        return (w / scale).round().clamp(-127, 127) * scale
+
+    def encode(self, w: torch.Tensor) -> dict:
+        w = w.detach().cpu()
+        scale = self._scale(w)
+        q = (w / scale).round().clamp(-127, 127).to(torch.int8)
+        return {"int8": q, "scale": scale.flatten().float()}
+
+    def decode(self, blob: dict) -> torch.Tensor:
+        q = blob["int8"]
+        return q.float() * blob["scale"].view(-1, *[1] * (q.dim() - 1))
+
+
+for _cls in (BinaryWeights, Int8Weights):
+    COMPRESSORS.register(_cls.name)(_cls)

@@ -1,0 +1,69 @@
+"""Compressors: exact encodings, straight-through fine-tuning, files whose bytes shrink, identical reloads."""
+
+import numpy as np
+import pytest
+import torch
+
+from distill.compress.artifact import load_compressed, save_compressed, strip_parametrizations
+from distill.compress.methods import BinaryWeights, Int8Weights
+from distill.compress.pipeline import compress_run, wrap_chain
+from distill.errors import DistillError
+from distill.label import LabelConfig, label
+from distill.students.model import Student
+from distill.training.train import TrainConfig, train
+
+
+def test_bwn_is_sign_times_mean_abs_per_filter_and_packs_8_weights_a_byte():
+    w = torch.tensor([[1.0, -2.0, 0.0], [3.0, -4.0, 5.0]])
+    expected = torch.tensor([[1.0, -1.0, 1.0], [4.0, -4.0, 4.0]])
+    bwn = BinaryWeights()
+    assert torch.equal(bwn.effective(w), expected)
+    blob = bwn.encode(w)
+    assert blob["bits"].numel() == 1 and torch.equal(bwn.decode(blob), expected)
+    big = torch.randn(64, 32, 3, 3)
+    assert bwn.encode(big)["bits"].numel() == big.numel() // 8
+
+
+def test_int8_round_trip_is_exact_and_close_to_float():
+    w = torch.randn(16, 8, 3, 3)
+    q = Int8Weights()
+    decoded = q.decode(q.encode(w))
+    assert torch.equal(decoded, q.effective(w))
+    assert (decoded - w).abs().max() <= w.abs().amax() / 127
+    assert q.encode(w)["int8"].dtype == torch.int8
+
+
+def test_straight_through_gradient_reaches_latent_weights():
+    student = Student("squeezenet1_1_bn", ["a", "b"], size=32)
+    wrap_chain(student.net, "bwn")
+    student(torch.rand(2, 3, 32, 32)).sum().backward()
+    latent = [p for n, p in student.net.named_parameters() if n.endswith("original")]
+    assert latent and all(p.grad is not None and p.grad.abs().sum() > 0 for p in latent)
+
+
+def test_saved_file_reloads_with_identical_outputs_and_is_smaller(tmp_path):
+    student = Student("squeezenet1_1_bn", ["a", "b", "c"], size=32).eval()
+    student.save(tmp_path / "float.pt")
+    layers = wrap_chain(student.net, "bwn+quant")
+    assert set(layers.values()) == {"bwn", "quant"}  # quant took the first and last layers bwn leaves float
+    strip_parametrizations(student.net)
+    save_compressed(tmp_path / "m.distill", student, layers)
+    loaded = load_compressed(tmp_path / "m.distill")
+    x = torch.rand(3, 3, 32, 32)
+    with torch.inference_mode():
+        np.testing.assert_allclose(loaded(x).numpy(), student(x).numpy(), rtol=1e-5, atol=1e-6)
+    assert (tmp_path / "m.distill").stat().st_size < (tmp_path / "float.pt").stat().st_size / 8
+
+
+def test_compress_a_run_with_fine_tuning(tmp_path, face_store):
+    cache = tmp_path / "cache.h5"
+    label(face_store, cache, LabelConfig(views=2), show_progress=False)
+    run = tmp_path / "run"
+    cfg = TrainConfig(epochs=1, batch_size=4, size=32, grey=True, workers=0)
+    train([(face_store, cache)], run, cfg, show_progress=False)
+    summary = compress_run(run, tmp_path / "bwn", "bwn", epochs=1, lr=1e-4, loss=None, show_progress=False)
+    assert summary["compressed_layers_ratio"] > 20 and summary["size_ratio"] > 1
+    model = load_compressed(tmp_path / "bwn")
+    assert model.classes == Student(**torch.load(run / "student.pt", weights_only=True)["arch_kwargs"]).classes
+    with pytest.raises(DistillError, match="not a distill compressed model"):
+        load_compressed(run / "student.pt")
