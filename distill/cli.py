@@ -150,13 +150,18 @@ def train(
     workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 2,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     limit: Annotated[int | None, typer.Option(help="Use at most this many training faces.")] = None,
-    resume: Annotated[Path | None, typer.Option(help="Lightning checkpoint to resume from.")] = None,
+    resume: Annotated[
+        Path | None, typer.Option(help="Continue a run from its checkpoint (e.g. RUN/checkpoints/last.ckpt), as saved.")
+    ] = None,
 ):
     """Train a student from a teacher's cached posteriors (no human labels)."""
     from distill.cache import PosteriorCache
-    from distill.training.train import TrainConfig
+    from distill.training.train import TrainConfig, resume_run
     from distill.training.train import train as run_train
 
+    if resume is not None:  # the run's own saved config and caches, so the schedule continues unchanged
+        _print_summary("train", resume_run(resume))
+        return
     caches = caches or [ws().newest("cache")]
     sources = [(_store_of(PosteriorCache(cache)), cache) for cache in caches]
     cfg = TrainConfig(
@@ -179,8 +184,8 @@ def train(
         seed=seed,
         limit=limit,
     )
-    run_dir = resume.parents[1] if resume else ws().new_run_dir("run", f"{student}-{loss.replace('+', '_')}")
-    _print_summary("train", run_train(sources, run_dir, cfg, resume=resume))
+    run_dir = ws().new_run_dir("run", f"{student}-{loss.replace('+', '_')}")
+    _print_summary("train", run_train(sources, run_dir, cfg))
 
 
 @app.command("fit-teacher")
@@ -382,15 +387,34 @@ def _hoist_globals(argv: list[str]) -> list[str]:
     return front + rest
 
 
+def _quiet_libraries() -> None:
+    """Lightning's INFO banners (tips, 'GPU available: False') and warnings about things we do on purpose."""
+    import logging
+    import warnings
+
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")  # the frozen teacher
+    warnings.filterwarnings("ignore", message=r".*LeafSpec.*is deprecated.*")
+    warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
+
+
 def main() -> None:
     argv = _hoist_globals(sys.argv[1:])
     STATE["debug"] = "--debug" in argv
+    if not STATE["debug"]:
+        _quiet_libraries()
     try:
         app(args=argv, standalone_mode=False)
     except DistillError as err:
         if STATE["debug"]:
             raise
         Console(stderr=True).print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except OSError as err:  # unwritable or full output, missing input: the user's to fix, not a bug
+        if STATE["debug"]:
+            raise
+        where = f" {err.filename}" if err.filename else ""
+        Console(stderr=True).print(f"[red]error:[/red]{where}: {err.strerror or err}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         Console(stderr=True).print("aborted")

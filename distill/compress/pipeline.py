@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
 from pathlib import Path
 
 from distill.compress.artifact import save_compressed, strip_parametrizations
@@ -29,13 +28,12 @@ def compress_run(
     run_dir: Path, out_dir: Path, methods: str, epochs: int, lr: float, loss: str | None, show_progress: bool = True
 ) -> dict:
     from distill.students.model import load_student
-    from distill.training.train import TrainConfig, load_run_config, train
+    from distill.training.train import load_run_config, run_train_config, train
 
     config = load_run_config(run_dir)
     student = load_student(run_dir / "student.pt").train()
     layers = wrap_chain(student.net, methods)
-    known = {f.name for f in fields(TrainConfig)}
-    cfg = TrainConfig(**{k: v for k, v in config["train"].items() if k in known})
+    cfg = run_train_config(config)
     cfg.epochs, cfg.lr, cfg.loss = epochs, lr, loss or cfg.loss
     summary: dict = {"methods": methods, "compressed_layers": len(layers), "fine_tune_epochs": epochs}
     if epochs > 0:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import lightning as L
@@ -12,7 +12,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
 from distill.errors import DistillError
-from distill.fileio import write_json
+from distill.fileio import write_json, write_text
 from distill.students.model import Student
 from distill.training.data import DistillData
 from distill.training.module import DistillModule
@@ -125,7 +125,11 @@ def train(
         log_every_n_steps=10,
         deterministic=False,
     )
+    metrics_csv = run_dir / "logs" / "metrics.csv"
+    earlier = metrics_csv.read_text() if resume and metrics_csv.is_file() else None
     trainer.fit(module, datamodule=data, ckpt_path=resume)
+    if earlier:  # Lightning's CSV logger starts the file afresh on resume; keep the epochs before the restart
+        _prepend_epochs(metrics_csv, earlier)
     best = ckpt.best_model_path or ckpt.last_model_path
     if best:
         state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
@@ -149,8 +153,41 @@ def train(
     return summary
 
 
+def _prepend_epochs(metrics_csv: Path, earlier: str) -> None:
+    import csv
+    import io
+
+    old = list(csv.DictReader(io.StringIO(earlier)))
+    new = list(csv.DictReader(io.StringIO(metrics_csv.read_text()))) if metrics_csv.is_file() else []
+    first_new = min((int(r["epoch"]) for r in new if r.get("epoch")), default=None)
+    rows = [r for r in old if first_new is None or int(r["epoch"]) < first_new] + new
+    columns = list(dict.fromkeys(c for r in (old[:1] + new[:1]) for c in r))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(metrics_csv, out.getvalue())
+
+
 def load_run_config(run_dir: Path) -> dict:
     path = run_dir / "config.json"
     if not path.is_file():
         raise DistillError(f"{run_dir} is not a training run (no config.json)")
     return json.loads(path.read_text())
+
+
+def run_train_config(saved: dict) -> TrainConfig:
+    """The TrainConfig a run saved (keys of older versions that no longer exist are ignored)."""
+    known = {f.name for f in fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in saved["train"].items() if k in known})
+
+
+def resume_run(checkpoint: Path, show_progress: bool = True) -> dict:
+    """Continue an interrupted run from one of its checkpoints with the config and caches it was started with."""
+    if not checkpoint.is_file():
+        raise DistillError(f"checkpoint {checkpoint} not found")
+    run_dir = checkpoint.parent.parent
+    saved = load_run_config(run_dir)
+    cfg = run_train_config(saved)
+    sources = [(Path(s["store"]), Path(s["cache"])) for s in saved["sources"]]
+    return train(sources, run_dir, cfg, resume=checkpoint, show_progress=show_progress)
