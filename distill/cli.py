@@ -268,6 +268,10 @@ def eval_cmd(
     keys: Annotated[
         Path | None, typer.Option(help="Score only these images (one key per line, e.g. a teacher's test-keys.txt).")
     ] = None,
+    ensemble_map: Annotated[
+        str | None, typer.Option(help="Class mapping inside ensemble specs (member=ensemble, cls=- drops), as label's.")
+    ] = None,
+    combine: Annotated[str, typer.Option(help="Ensemble combination: prob, logit, geometric.")] = "prob",
 ):
     """Accuracy, UAR, macro-F1, per-class table, confusion matrix, size and latency on a labelled set."""
     from distill.datasets.readers import read_dataset
@@ -286,8 +290,8 @@ def eval_cmd(
         raise DistillError(f"no labelled, readable image in {root}")
     results = []
     for spec in model or [str(ws().newest("run"))]:
-        net, file = load_model(spec)
-        results.append(evaluate_model(spec, net, evalset, class_map, file, size))
+        net, file = load_model(spec, combine, ensemble_map)
+        results.append(evaluate_model(spec, net, evalset, class_map, file, size, (combine, ensemble_map)))
     out_dir = ws().new_run_dir("eval", reader)
     write_eval(out_dir, reader, results, evalset)
     out.print((out_dir / "eval.md").read_text().split("\n## ")[0])

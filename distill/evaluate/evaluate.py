@@ -231,14 +231,21 @@ def write_eval(out_dir: Path, dataset: str, results: list[dict], evalset: EvalSe
 
 
 def evaluate_model(
-    name: str, model: torch.nn.Module, evalset: EvalSet, mapping: str | None, file: Path | None, speed_size: int
+    name: str,
+    model: torch.nn.Module,
+    evalset: EvalSet,
+    mapping: str | None,
+    file: Path | None,
+    speed_size: int,
+    load_args: tuple = (),
 ) -> dict:
+    """Scores and model facts; load_args (combine, ensemble map) rebuild the model for the peak-memory probe."""
     logits = predict(model, evalset.pixels, show_progress=True)
     scores = score(logits, evalset.labels, list(model.classes), parse_mapping(mapping))
     facts = _facts(model, file, speed_size)
     from distill.evaluate.speed import peak_memory_mib
 
-    facts["peak_memory_mib_batch1"] = peak_memory_mib(name, speed_size)
+    facts["peak_memory_mib_batch1"] = peak_memory_mib(name, speed_size, *load_args)
     return {"model": name, "describe": model.describe(), "scores": scores, "facts": facts}
 
 
@@ -248,7 +255,7 @@ def _facts(model, file, size):
     return model_facts(model, size, file)
 
 
-def load_model(spec: str):
+def load_model(spec: str, combine: str = "prob", ensemble_map: str | None = None):
     """A student file, compressed model or their folder, else a teacher spec; returns (module, file or None)."""
     from distill.students.model import load_student
     from distill.teachers.spec import build_teacher
@@ -263,6 +270,6 @@ def load_model(spec: str):
         from distill.compress.artifact import load_compressed
 
         return load_compressed(path), path
-    teacher = build_teacher(spec)
+    teacher = build_teacher(spec, combine, ensemble_map if "+" in spec else None)
     name = spec.partition(":")[2].split("?")[0]
     return teacher, Path(name) if name and Path(name).is_file() else None

@@ -83,14 +83,14 @@ def status(field):
 with open("/proc/self/clear_refs", "w") as f:
     f.write("5")
 base = status("VmRSS:")
-model, _ = load_model(sys.argv[1])
+model, _ = load_model(sys.argv[1], sys.argv[3], sys.argv[4] or None)
 with torch.inference_mode():
     model(torch.rand(1, 3, int(sys.argv[2]), int(sys.argv[2])))
 print((status("VmHWM:") - base) / 1024)
 """
 
 
-def peak_memory_mib(spec: str, size: int) -> float | None:
+def peak_memory_mib(spec: str, size: int, combine: str = "prob", ensemble_map: str | None = None) -> float | None:
     """MiB a model adds to a process's peak RSS to load and run once at batch 1 (None if it cannot be measured)."""
     import os
     import subprocess
@@ -98,7 +98,11 @@ def peak_memory_mib(spec: str, size: int) -> float | None:
 
     env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
     done = subprocess.run(
-        [sys.executable, "-c", _PEAK_CHILD, spec, str(size)], capture_output=True, text=True, env=env, timeout=600
+        [sys.executable, "-c", _PEAK_CHILD, spec, str(size), combine, ensemble_map or ""],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
     try:
         return float(done.stdout.strip().splitlines()[-1])
