@@ -41,18 +41,35 @@ def test_straight_through_gradient_reaches_latent_weights():
     assert latent and all(p.grad is not None and p.grad.abs().sum() > 0 for p in latent)
 
 
-def test_saved_file_reloads_with_identical_outputs_and_is_smaller(tmp_path):
-    student = Student("squeezenet1_1_bn", ["a", "b", "c"], size=32).eval()
+@pytest.mark.parametrize(("methods", "max_size"), [("bwn+quant", 1 / 8), ("xnor", 1 / 8), ("binact", 1.05)])
+def test_saved_file_reloads_with_identical_outputs(tmp_path, methods, max_size):
+    torch.manual_seed(0)
+    student = Student("squeezenet1_1_bn", ["a", "b", "c"], size=32)
     student.save(tmp_path / "float.pt")
-    layers = wrap_chain(student.net, "bwn+quant")
-    assert set(layers.values()) == {"bwn", "quant"}  # quant took the first and last layers bwn leaves float
+    layers = wrap_chain(student.net, methods)
+    student.train()(torch.rand(4, 3, 32, 32)).sum().backward()  # the wrapped net trains (BN stats move too)
+    if methods == "bwn+quant":  # quant takes the first and last layers that bwn leaves float
+        assert set(layers.values()) == {"bwn", "quant"}
     strip_parametrizations(student.net)
-    save_compressed(tmp_path / "m.distill", student, layers)
+    save_compressed(tmp_path / "m.distill", student.eval(), layers)
     loaded = load_compressed(tmp_path / "m.distill")
     x = torch.rand(3, 3, 32, 32)
     with torch.inference_mode():
         np.testing.assert_allclose(loaded(x).numpy(), student(x).numpy(), rtol=1e-5, atol=1e-6)
-    assert (tmp_path / "m.distill").stat().st_size < (tmp_path / "float.pt").stat().st_size / 8
+    assert (tmp_path / "m.distill").stat().st_size < (tmp_path / "float.pt").stat().st_size * max_size
+
+
+def test_xnor_binarises_the_inputs_of_its_layers():
+    student = Student("squeezenet1_1_bn", ["a", "b"], size=32).eval()
+    layers = wrap_chain(student.net, "xnor")
+    seen = []
+    name = next(iter(layers))
+    conv = student.net.get_submodule(f"{name}.conv")
+    conv.register_forward_hook(lambda _m, inputs, _o: seen.append(inputs[0]))
+    student(torch.rand(2, 3, 32, 32))
+    x = seen[0]
+    k = x.abs().amax(1, keepdim=True)  # sign(x) * K: every channel at a position has the same magnitude
+    assert torch.allclose(x.abs(), k.expand_as(x))
 
 
 def test_compress_a_run_with_fine_tuning(tmp_path, face_store):

@@ -21,7 +21,8 @@ def save_compressed(path: Path, student: Student, layers: dict[str, str], extra:
     state = dict(student.net.state_dict())
     encoded = {}
     for name, method in layers.items():
-        encoded[name] = {"method": method, **COMPRESSORS.get(method)().encode(state.pop(f"{name}.weight"))}
+        compressor = COMPRESSORS.get(method)()
+        encoded[name] = {"method": method, **compressor.encode(state.pop(f"{compressor.weight_path(name)}.weight"))}
     payload = {
         "kind": KIND,
         "format_version": 1,
@@ -50,7 +51,9 @@ def load_compressed(path: Path | str) -> Student:
     student = Student(**blob["student"])
     state = dict(blob["state"])
     for name, layer in blob["layers"].items():
-        state[f"{name}.weight"] = COMPRESSORS.get(layer["method"])().decode(layer)
+        compressor = COMPRESSORS.get(layer["method"])()
+        compressor.restructure(student.net, [name])
+        state[f"{compressor.weight_path(name)}.weight"] = compressor.decode(layer)
     try:
         student.net.load_state_dict(state)
     except RuntimeError as err:

@@ -43,6 +43,13 @@ class Compressor:
     def targets(self, net: nn.Module) -> list[str]:
         return _inner_layers(net)
 
+    def restructure(self, net: nn.Module, names: list[str]) -> None:
+        """Structural change of the named layers (before fine-tuning, and again when a file is loaded)."""
+
+    def weight_path(self, name: str) -> str:
+        """Where the compressed weight of layer `name` lives after restructure."""
+        return name
+
     def effective(self, w: torch.Tensor) -> torch.Tensor:
         """The weight the compressed layer computes with (differentiable only through the STE wrapper)."""
         raise NotImplementedError
@@ -58,7 +65,8 @@ class Compressor:
         from torch.nn.utils import parametrize
 
         for name in names:
-            parametrize.register_parametrization(net.get_submodule(name), "weight", WeightTransform(self.effective))
+            layer = net.get_submodule(self.weight_path(name))
+            parametrize.register_parametrization(layer, "weight", WeightTransform(self.effective))
 
 
 def _per_out_channel(w: torch.Tensor) -> torch.Tensor:
@@ -115,5 +123,71 @@ class Int8Weights(Compressor):
         return q.float() * blob["scale"].view(-1, *[1] * (q.dim() - 1))
 
 
-for _cls in (BinaryWeights, Int8Weights):
+class SignSTE(torch.autograd.Function):
+    """sign(x) forward; gradient passed where |x| <= 1 (the hard-tanh straight-through estimator)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.where(x >= 0, 1.0, -1.0).to(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * (x.abs() <= 1).to(grad)
+
+
+class BinaryInputConv(nn.Module):
+    """XNOR-Net's block order: BN -> binary activation (sign * K) -> conv. K is the mean |x| over channels at
+    each position (XNOR-Net also averages K over the kernel window; per position keeps the same role)."""
+
+    def __init__(self, conv: nn.Conv2d):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(conv.in_channels)
+        self.conv = conv
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.bn(x)
+        k = x.abs().mean(1, keepdim=True)  # (B,1,H,W)
+        return self.conv(SignSTE.apply(x) * k)
+
+
+def _binary_inputs(net: nn.Module, names: list[str]) -> None:
+    for name in names:
+        parent, _, attr = name.rpartition(".")
+        owner = net.get_submodule(parent) if parent else net
+        setattr(owner, attr, BinaryInputConv(getattr(owner, attr)))
+
+
+class XnorNet(BinaryWeights):
+    """XNOR-Net (Rastegari et al.): binary weights and activations, BN -> sign -> conv; first/last float."""
+
+    name = "xnor"
+
+    def targets(self, net: nn.Module) -> list[str]:
+        return [n for n in _inner_layers(net) if isinstance(net.get_submodule(n), nn.Conv2d)]
+
+    def restructure(self, net: nn.Module, names: list[str]) -> None:
+        _binary_inputs(net, names)
+
+    def weight_path(self, name: str) -> str:
+        return f"{name}.conv"
+
+
+class BinaryActivations(XnorNet):
+    """The papers' variant: binary activations (BN -> sign -> conv) with float weights; first/last float."""
+
+    name = "binact"
+
+    def effective(self, w: torch.Tensor) -> torch.Tensor:
+        return w
+
+    def encode(self, w: torch.Tensor) -> dict:
+        return {"float": w.detach().cpu().float()}
+
+    def decode(self, blob: dict) -> torch.Tensor:
+        return blob["float"]
+
+
+for _cls in (BinaryWeights, Int8Weights, XnorNet, BinaryActivations):
     COMPRESSORS.register(_cls.name)(_cls)

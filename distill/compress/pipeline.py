@@ -17,6 +17,7 @@ def wrap_chain(net, methods: str) -> dict[str, str]:
     for method in [m.strip() for m in methods.split("+") if m.strip()]:
         compressor = COMPRESSORS.get(method)()
         free = [n for n in compressor.targets(net) if n not in taken]
+        compressor.restructure(net, free)
         compressor.wrap(net, free)
         taken.update(dict.fromkeys(free, method))
     if not taken:
@@ -61,7 +62,7 @@ def _layer_bytes(net, layers: dict[str, str]) -> dict:
 
     float_bytes = encoded_bytes = 0
     for name, method in layers.items():
-        w = net.get_submodule(name).weight.detach()
+        w = net.get_submodule(COMPRESSORS.get(method)().weight_path(name)).weight.detach()
         float_bytes += w.numel() * 4
         blob = COMPRESSORS.get(method)().encode(w)
         encoded_bytes += sum(v.numel() * v.element_size() for v in blob.values() if torch.is_tensor(v))
