@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 import torchmetrics
@@ -11,6 +10,7 @@ from torch import nn
 from distill import augment
 from distill.losses.modules import CombinedLoss
 from distill.students.model import Student
+from distill.training.common import SharedStepModule
 
 
 class FeatureTap:
@@ -45,7 +45,7 @@ def mix(x: torch.Tensor, alpha: float) -> torch.Tensor:
     return lam * x + (1 - lam) * x[torch.randperm(len(x), device=x.device)]
 
 
-class DistillModule(L.LightningModule):
+class DistillModule(SharedStepModule):
     def __init__(
         self,
         student: Student,
@@ -138,19 +138,5 @@ class DistillModule(L.LightningModule):
         for key in [k for k in state if k.startswith("teacher.")]:
             del state[key]
 
-    def training_step(self, batch, _):
-        return self.shared_step(batch, "train")
-
-    def validation_step(self, batch, _):
-        self.shared_step(batch, "val")
-
-    def test_step(self, batch, _):
-        self.shared_step(batch, "test")
-
-    def configure_optimizers(self):
-        params = [p for n, p in self.named_parameters() if not n.startswith("teacher.") and p.requires_grad]
-        opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
-        sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=self.lr, total_steps=self.trainer.estimated_stepping_batches, pct_start=0.15
-        )
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [p for n, p in self.named_parameters() if not n.startswith("teacher.") and p.requires_grad]

@@ -16,8 +16,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import torchmetrics
-from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
@@ -27,7 +25,7 @@ from distill.errors import DistillError
 from distill.faces.store import FaceStore, require_store
 from distill.fileio import write_json, write_text
 from distill.teachers.base import IMAGENET, Preprocess
-from distill.training.timing import EpochTimer
+from distill.training.common import SharedStepModule, make_trainer
 from distill.workspace import provenance
 
 
@@ -100,12 +98,13 @@ def build_net(arch: str, n_classes: int, size: int, width: float) -> tuple[nn.Mo
     raise DistillError(f"unknown teacher architecture '{arch}'; valid: vgg_s, timm:NAME")
 
 
-class SupervisedModule(L.LightningModule):
+class SupervisedModule(SharedStepModule):
     """A network with its preprocessing, cross-entropy to ground truth, accuracy/UAR/macro-F1; one shared step."""
 
     def __init__(self, net: nn.Module, preprocess: Preprocess, n: int, cfg: FitConfig, class_weights: torch.Tensor):
         super().__init__()
         self.net, self.preprocess, self.cfg = net, preprocess, cfg
+        self.lr, self.weight_decay, self.warmup = cfg.lr, cfg.weight_decay, 0.2
         self.register_buffer("class_weights", class_weights)
         self.metrics = nn.ModuleDict(
             {
@@ -132,22 +131,6 @@ class SupervisedModule(L.LightningModule):
             metric(logits, batch["target"])
             self.log(f"{stage}/{name}", metric, on_epoch=True, on_step=False, batch_size=bs, prog_bar=name == "uar")
         return loss
-
-    def training_step(self, batch, _):
-        return self.shared_step(batch, "train")
-
-    def validation_step(self, batch, _):
-        self.shared_step(batch, "val")
-
-    def test_step(self, batch, _):
-        self.shared_step(batch, "test")
-
-    def configure_optimizers(self):
-        opt = torch.optim.AdamW(self.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
-        sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=self.cfg.lr, total_steps=self.trainer.estimated_stepping_batches, pct_start=0.2
-        )
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
 def _classes_and_targets(labels: list[str]) -> tuple[list[str], np.ndarray]:
@@ -194,17 +177,7 @@ def fit_teacher(store_path: Path, out_dir: Path, cfg: FitConfig, show_progress: 
     keys = {part: [store.keys[i] for i in idx[split == part]] for part in ("train", "val", "test")}
     write_json(out_dir / "split.json", keys)
     write_text(out_dir / "test-keys.txt", "\n".join(keys["test"]) + "\n")
-    ckpt = ModelCheckpoint(
-        dirpath=out_dir / "checkpoints", filename="best", monitor="val/uar", mode="max", save_last=True
-    )
-    trainer = L.Trainer(
-        max_epochs=cfg.epochs,
-        callbacks=[ckpt, EpochTimer()],
-        logger=CSVLogger(out_dir, name="logs", version=""),
-        enable_progress_bar=show_progress,
-        enable_model_summary=False,
-        log_every_n_steps=5,
-    )
+    trainer, ckpt = make_trainer(out_dir, cfg.epochs, "val/uar", show_progress, log_every_n_steps=5)
     trainer.fit(module, loader("train", True), loader("val", False))
     test = trainer.test(module, loader("test", False), ckpt_path=ckpt.best_model_path or None, verbose=False)[0]
     save_checkpoint(out_dir / "teacher.pt", cfg.arch.split(":")[0], module.net, classes, pre, arch_kwargs)

@@ -8,15 +8,13 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger
 
 from distill.errors import DistillError
 from distill.fileio import write_json, write_text
 from distill.students.model import Student
+from distill.training.common import make_trainer
 from distill.training.data import DistillData
 from distill.training.module import DistillModule
-from distill.training.timing import EpochTimer
 from distill.workspace import provenance
 
 
@@ -111,19 +109,14 @@ def train(
             "provenance": provenance("train"),
         },
     )
-    ckpt = ModelCheckpoint(
-        dirpath=run_dir / "checkpoints", filename="best", monitor="val/agreement", mode="max", save_last=True
-    )
-    trainer = L.Trainer(
-        max_epochs=cfg.epochs,
+    trainer, ckpt = make_trainer(
+        run_dir,
+        cfg.epochs,
+        "val/agreement",
+        show_progress,
         accelerator=cfg.accelerator,
         devices=cfg.devices,
-        callbacks=[ckpt, EpochTimer()],
-        logger=CSVLogger(run_dir, name="logs", version=""),
-        enable_progress_bar=show_progress,
-        enable_model_summary=False,
         log_every_n_steps=10,
-        deterministic=False,
     )
     metrics_csv = run_dir / "logs" / "metrics.csv"
     earlier = metrics_csv.read_text() if resume and metrics_csv.is_file() else None

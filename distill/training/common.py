@@ -1,0 +1,70 @@
+"""What the distillation and the supervised (fit-teacher) trainers share: one shared step for train/val/test,
+AdamW with a one-cycle schedule, the Trainer with best/last checkpoints, CSV logs and epoch timing."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+
+
+class SharedStepModule(L.LightningModule):
+    """Subclasses implement shared_step(batch, stage) and set lr, weight_decay, warmup (share of the steps)."""
+
+    lr: float
+    weight_decay: float
+    warmup: float = 0.15
+
+    def shared_step(self, batch: dict, stage: str) -> torch.Tensor:
+        raise NotImplementedError
+
+    def training_step(self, batch, _):
+        return self.shared_step(batch, "train")
+
+    def validation_step(self, batch, _):
+        self.shared_step(batch, "val")
+
+    def test_step(self, batch, _):
+        self.shared_step(batch, "test")
+
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(self.trainable_parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=self.lr, total_steps=self.trainer.estimated_stepping_batches, pct_start=self.warmup
+        )
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+class EpochTimer(L.Callback):
+    """Wall time per training epoch, logged beside the metrics (the papers' Table 2 reports it)."""
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        pl_module.log("train/epoch_seconds", time.perf_counter() - self._start, on_epoch=True, on_step=False)
+
+
+def make_trainer(
+    out_dir: Path, epochs: int, monitor: str, show_progress: bool, **trainer_kwargs
+) -> tuple[L.Trainer, ModelCheckpoint]:
+    """A Trainer writing best/last checkpoints (best by `monitor`, higher is better) and CSV logs to out_dir."""
+    ckpt = ModelCheckpoint(
+        dirpath=out_dir / "checkpoints", filename="best", monitor=monitor, mode="max", save_last=True
+    )
+    trainer = L.Trainer(
+        max_epochs=epochs,
+        callbacks=[ckpt, EpochTimer()],
+        logger=CSVLogger(out_dir, name="logs", version=""),
+        enable_progress_bar=show_progress,
+        enable_model_summary=False,
+        **trainer_kwargs,
+    )
+    return trainer, ckpt
