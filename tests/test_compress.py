@@ -41,7 +41,9 @@ def test_straight_through_gradient_reaches_latent_weights():
     assert latent and all(p.grad is not None and p.grad.abs().sum() > 0 for p in latent)
 
 
-@pytest.mark.parametrize(("methods", "max_size"), [("bwn+quant", 1 / 8), ("xnor", 1 / 8), ("binact", 1.05)])
+@pytest.mark.parametrize(
+    ("methods", "max_size"), [("bwn+quant", 1 / 8), ("xnor", 1 / 8), ("binact", 1.05), ("cp:0.05", 0.9)]
+)
 def test_saved_file_reloads_with_identical_outputs(tmp_path, methods, max_size):
     torch.manual_seed(0)
     student = Student("squeezenet1_1_bn", ["a", "b", "c"], size=32)
@@ -84,3 +86,19 @@ def test_compress_a_run_with_fine_tuning(tmp_path, face_store):
     assert model.classes == Student(**torch.load(run / "student.pt", weights_only=True)["arch_kwargs"]).classes
     with pytest.raises(DistillError, match="not a distill compressed model"):
         load_compressed(run / "student.pt")
+
+
+def test_cp_layers_approximate_the_conv_they_replace():
+    from distill.compress.methods import CPConv, CPDecomposition
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(8, 12, 3, padding=1)
+    # a weight of CP rank 4 is recovered exactly at rank 4
+    a, b, c, d = torch.randn(12, 4), torch.randn(8, 4), torch.randn(3, 4), torch.randn(3, 4)
+    with torch.no_grad():
+        conv.weight.copy_(torch.einsum("or,ir,hr,wr->oihw", a, b, c, d))
+    layer = CPConv(conv, 4)
+    layer.load_factors(conv, n_iter_max=2000, tol=1e-12)
+    x = torch.randn(2, 8, 9, 9)
+    np.testing.assert_allclose(layer(x).detach().numpy(), conv(x).detach().numpy(), rtol=1e-3, atol=1e-3)
+    assert CPDecomposition(0.5).rank_for(conv) == int(0.5 * 12 * 8 * 9 / (8 + 3 + 3 + 12))

@@ -8,9 +8,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from distill.compress.methods import make_compressor
 from distill.errors import DistillError
 from distill.fileio import atomic_path
-from distill.registry import COMPRESSORS
 from distill.students.model import Student
 
 KIND = "compressed_student"
@@ -21,8 +21,7 @@ def save_compressed(path: Path, student: Student, layers: dict[str, str], extra:
     state = dict(student.net.state_dict())
     encoded = {}
     for name, method in layers.items():
-        compressor = COMPRESSORS.get(method)()
-        encoded[name] = {"method": method, **compressor.encode(state.pop(f"{compressor.weight_path(name)}.weight"))}
+        encoded[name] = {"method": method, **make_compressor(method).encode_layer(state, name)}
     payload = {
         "kind": KIND,
         "format_version": 1,
@@ -51,9 +50,9 @@ def load_compressed(path: Path | str) -> Student:
     student = Student(**blob["student"])
     state = dict(blob["state"])
     for name, layer in blob["layers"].items():
-        compressor = COMPRESSORS.get(layer["method"])()
-        compressor.restructure(student.net, [name])
-        state[f"{compressor.weight_path(name)}.weight"] = compressor.decode(layer)
+        compressor = make_compressor(layer["method"])
+        compressor.restructure(student.net, [name], layer)
+        compressor.decode_layer(state, name, layer)
     try:
         student.net.load_state_dict(state)
     except RuntimeError as err:

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from distill.errors import DistillError
 from distill.registry import COMPRESSORS
 
 
@@ -43,12 +44,20 @@ class Compressor:
     def targets(self, net: nn.Module) -> list[str]:
         return _inner_layers(net)
 
-    def restructure(self, net: nn.Module, names: list[str]) -> None:
-        """Structural change of the named layers (before fine-tuning, and again when a file is loaded)."""
+    def restructure(self, net: nn.Module, names: list[str], blob: dict | None = None) -> None:
+        """Structural change of the named layers: before fine-tuning, and when a file is loaded (with the
+        layer's stored blob)."""
 
     def weight_path(self, name: str) -> str:
         """Where the compressed weight of layer `name` lives after restructure."""
         return name
+
+    def encode_layer(self, state: dict, name: str) -> dict:
+        """Move layer `name`'s weight out of a plain state dict into its encoded blob."""
+        return self.encode(state.pop(f"{self.weight_path(name)}.weight"))
+
+    def decode_layer(self, state: dict, name: str, blob: dict) -> None:
+        state[f"{self.weight_path(name)}.weight"] = self.decode(blob)
 
     def effective(self, w: torch.Tensor) -> torch.Tensor:
         """The weight the compressed layer computes with (differentiable only through the STE wrapper)."""
@@ -167,7 +176,7 @@ class XnorNet(BinaryWeights):
     def targets(self, net: nn.Module) -> list[str]:
         return [n for n in _inner_layers(net) if isinstance(net.get_submodule(n), nn.Conv2d)]
 
-    def restructure(self, net: nn.Module, names: list[str]) -> None:
+    def restructure(self, net: nn.Module, names: list[str], blob: dict | None = None) -> None:
         _binary_inputs(net, names)
 
     def weight_path(self, name: str) -> str:
@@ -189,5 +198,83 @@ class BinaryActivations(XnorNet):
         return blob["float"]
 
 
-for _cls in (BinaryWeights, Int8Weights, XnorNet, BinaryActivations):
+class CPConv(nn.Sequential):
+    """A conv (O,I,kh,kw) as a rank-R CP sum (Lebedev et al. 2015): 1x1 I->R, kh x 1 and 1 x kw depthwise on R
+    channels, 1x1 R->O (with the bias). Stride, padding and dilation split over the two depthwise convs."""
+
+    def __init__(self, conv: nn.Conv2d, rank: int):
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = conv.kernel_size, conv.stride, conv.padding, conv.dilation
+        super().__init__(
+            nn.Conv2d(conv.in_channels, rank, 1, bias=False),
+            nn.Conv2d(rank, rank, (kh, 1), (sh, 1), (ph, 0), (dh, 1), groups=rank, bias=False),
+            nn.Conv2d(rank, rank, (1, kw), (1, sw), (0, pw), (1, dw), groups=rank, bias=False),
+            nn.Conv2d(rank, conv.out_channels, 1, bias=conv.bias is not None),
+        )
+
+    def load_factors(self, conv: nn.Conv2d, n_iter_max: int = 100, tol: float = 1e-6) -> None:
+        import tensorly as tl
+        from tensorly.decomposition import parafac
+
+        rank = self[0].out_channels
+        w = conv.weight.detach().double().numpy()
+        tl.set_backend("numpy")
+        weights, (f_out, f_in, f_h, f_w) = parafac(w, rank, init="svd", n_iter_max=n_iter_max, tol=tol, random_state=0)
+        with torch.no_grad():
+            self[0].weight.copy_(torch.from_numpy(f_in.T.copy()).view(rank, -1, 1, 1))
+            self[1].weight.copy_(torch.from_numpy(f_h.T.copy()).view(rank, 1, -1, 1))
+            self[2].weight.copy_(torch.from_numpy(f_w.T.copy()).view(rank, 1, 1, -1))
+            self[3].weight.copy_(torch.from_numpy((f_out * weights).copy()).view(-1, rank, 1, 1))
+            if conv.bias is not None:
+                self[3].bias.copy_(conv.bias)
+
+
+class CPDecomposition(Compressor):
+    """CP decomposition (Lebedev et al.) of inner k x k convs, rank from a parameter budget (default 1/2)."""
+
+    name = "cp"
+
+    def __init__(self, budget: float = 0.5):
+        self.budget = budget
+
+    def targets(self, net: nn.Module) -> list[str]:
+        return [
+            n for n in _inner_layers(net) if isinstance(m := net.get_submodule(n), nn.Conv2d) and max(m.kernel_size) > 1
+        ]
+
+    def rank_for(self, conv: nn.Conv2d) -> int:
+        kh, kw = conv.kernel_size
+        full = conv.out_channels * conv.in_channels * kh * kw
+        return max(1, int(self.budget * full / (conv.in_channels + kh + kw + conv.out_channels)))
+
+    def restructure(self, net: nn.Module, names: list[str], blob: dict | None = None) -> None:
+        for name in names:
+            parent, _, attr = name.rpartition(".")
+            owner = net.get_submodule(parent) if parent else net
+            conv = getattr(owner, attr)
+            layer = CPConv(conv, int(blob["rank"]) if blob else self.rank_for(conv))
+            if blob is None:
+                layer.load_factors(conv)
+            setattr(owner, attr, layer)
+
+    def wrap(self, net: nn.Module, names: list[str]) -> None:
+        """Nothing to parametrise: the factors themselves are fine-tuned."""
+
+    def encode_layer(self, state: dict, name: str) -> dict:
+        return {"rank": torch.tensor(state[f"{name}.0.weight"].shape[0])}  # the factors stay in the state
+
+    def decode_layer(self, state: dict, name: str, blob: dict) -> None:
+        """The factors are in the state already."""
+
+
+for _cls in (BinaryWeights, Int8Weights, XnorNet, BinaryActivations, CPDecomposition):
     COMPRESSORS.register(_cls.name)(_cls)
+
+
+def make_compressor(method: str) -> Compressor:
+    """'cp' or 'cp:0.3' (a method's one numeric option, e.g. CP's parameter budget) -> a compressor."""
+    name, _, arg = method.partition(":")
+    cls = COMPRESSORS.get(name)
+    try:
+        return cls(float(arg)) if arg else cls()
+    except (TypeError, ValueError) as err:
+        raise DistillError(f"compressor '{name}' does not take the option '{arg}'") from err

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from distill.compress.artifact import save_compressed, strip_parametrizations
+from distill.compress.methods import make_compressor
 from distill.errors import DistillError
 from distill.fileio import write_json
-from distill.registry import COMPRESSORS
 from distill.workspace import provenance
 
 
@@ -15,7 +15,7 @@ def wrap_chain(net, methods: str) -> dict[str, str]:
     """Apply 'a+b' in order; a later method takes only layers no earlier one took. Returns {layer: method}."""
     taken: dict[str, str] = {}
     for method in [m.strip() for m in methods.split("+") if m.strip()]:
-        compressor = COMPRESSORS.get(method)()
+        compressor = make_compressor(method)
         free = [n for n in compressor.targets(net) if n not in taken]
         compressor.restructure(net, free)
         compressor.wrap(net, free)
@@ -57,17 +57,22 @@ def compress_run(
 
 
 def _layer_bytes(net, layers: dict[str, str]) -> dict:
-    """Float32 bytes of the compressed layers' weights vs their encoded tensors' bytes (the targets' measure)."""
+    """Float32 bytes the compressed layers had vs the bytes they take now (encoded blob + what stays float)."""
     import torch
 
-    float_bytes = encoded_bytes = 0
+    state = dict(net.state_dict())
+    before = sum(state[k].numel() * 4 for k in state if _in_layers(k, layers))
+    after = 0
     for name, method in layers.items():
-        w = net.get_submodule(COMPRESSORS.get(method)().weight_path(name)).weight.detach()
-        float_bytes += w.numel() * 4
-        blob = COMPRESSORS.get(method)().encode(w)
-        encoded_bytes += sum(v.numel() * v.element_size() for v in blob.values() if torch.is_tensor(v))
+        blob = make_compressor(method).encode_layer(state, name)
+        after += sum(v.numel() * v.element_size() for v in blob.values() if torch.is_tensor(v) and v.dim())
+    after += sum(v.numel() * v.element_size() for k, v in state.items() if _in_layers(k, layers))
     return {
-        "compressed_layers_float_bytes": float_bytes,
-        "compressed_layers_encoded_bytes": encoded_bytes,
-        "compressed_layers_ratio": float_bytes / max(encoded_bytes, 1),
+        "compressed_layers_float_bytes": before,
+        "compressed_layers_bytes": after,
+        "compressed_layers_ratio": before / max(after, 1),
     }
+
+
+def _in_layers(key: str, layers: dict[str, str]) -> bool:
+    return any(key.startswith(f"{name}.") for name in layers)
