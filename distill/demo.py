@@ -1,7 +1,7 @@
 """`distill demo`: the whole pipeline on the real faces that ship with scikit-image, in a few minutes on a CPU.
 
 crop (MTCNN) -> label (mini_xception, 8 augmented views per face: a larger transfer set) -> train a SqueezeNet
-student with kld -> agreement with the teacher on held-out faces -> workspace report.
+student with kld -> compress it with BWN -> agreement with the teacher on held-out faces -> workspace report.
 """
 
 from __future__ import annotations
@@ -13,25 +13,31 @@ import numpy as np
 from distill.workspace import Workspace
 
 EXPLAIN = """\
-What these numbers mean: the demo trains on {faces} tiny faces (scikit-image's 25 px LFW subset, upscaled)
-for {epochs} epochs, and scores the student by how often it agrees with the teacher on {held_out} faces it never
-trained on. That shows the pipeline works end to end; it says little about accuracy on real expressions.
+What these numbers mean: the demo trains on {faces} tiny faces (scikit-image's
+25 px LFW subset, upscaled) for {epochs} epochs and scores students by how often
+they agree with the teacher on {held_out} faces they never trained on. That shows
+the pipeline works end to end; it says little about accuracy on real faces.
 
-The real thing (the papers' Table 3), with your own photos and a labelled test set:
-  distill crop data/pubfig83                      # unlabelled faces, one folder per person
-  distill label --teacher mini_xception --views 8 # or vgg_s (after fit-teacher), or an ensemble a+b
-  distill train --loss kld --student squeezenet1_1 --grey --small-input --online-teacher --mixup 0.4 --epochs 30
-  distill eval rafd --data data/RaFD --model mini_xception --model distill-work/runs/<run>
+The real thing (the papers' Table 3; see experiments/table3_mini_xception.sh):
+  distill crop data/pubfig83
+  distill label distill-work/faces/pubfig83.h5 --teacher mini_xception --views 8
+  distill train --student squeezenet1_1_bn --grey --temperature 1 --epochs 30
+  distill compress --method bwn
+  distill eval rafd --data data/RaFD --model mini_xception \\
+      --model distill-work/runs/<run> --model distill-work/compressed/<run>
   distill report
 """
 
 
 def run_demo(ws: Workspace, epochs: int = 25, show_progress: bool = True) -> dict:
+    from distill.compress.artifact import load_compressed
+    from distill.compress.pipeline import compress_run
     from distill.demo_data import demo_samples
     from distill.evaluate.report import write_report
     from distill.faces.crop import crop
     from distill.faces.store import FaceStore
     from distill.label import LabelConfig, default_cache_path, label
+    from distill.students.model import load_student
     from distill.training.train import TrainConfig, train
 
     store = ws.dir("faces") / "skimage-demo.h5"
@@ -41,27 +47,33 @@ def run_demo(ws: Workspace, epochs: int = 25, show_progress: bool = True) -> dic
     cfg = TrainConfig(loss="kld", epochs=epochs, batch_size=32, size=64, grey=True, val_fraction=0.2, workers=0)
     run_dir = ws.new_run_dir("run", "demo-squeezenet1_1-kld")
     summary = train([(store, cache)], run_dir, cfg, show_progress=show_progress)
-    agreement, held_out = held_out_agreement(store, cache, run_dir / "student.pt", cfg.val_fraction)
+    compressed_dir = ws.new_run_dir("compressed", f"{run_dir.name}-bwn")
+    compress_run(
+        run_dir, compressed_dir, "bwn", epochs=max(1, epochs // 5), lr=5e-4, loss=None, show_progress=show_progress
+    )
+    agreement, held_out = held_out_agreement(store, cache, load_student(summary["student"]), cfg.val_fraction)
+    bwn_agreement, _ = held_out_agreement(store, cache, load_compressed(compressed_dir), cfg.val_fraction)
     report, _ = write_report(ws)
     faces = len(FaceStore(store))
     return {
         "student": summary["student"],
+        "bwn_student": str(compressed_dir / "model.distill"),
         "held_out_faces": held_out,
         "agreement_with_teacher": agreement,
+        "bwn_agreement_with_teacher": bwn_agreement,
         "report": str(report),
         "explain": EXPLAIN.format(faces=faces, epochs=epochs, held_out=held_out),
     }
 
 
-def held_out_agreement(store_path: Path, cache_path: Path, student_path: Path, fraction: float) -> tuple[float, int]:
-    """Share of the validation faces (never trained on) where the student's argmax is the teacher's."""
+def held_out_agreement(store_path: Path, cache_path: Path, model, fraction: float) -> tuple[float, int]:
+    """Share of the validation faces (never trained on) where the model's argmax is the teacher's."""
     from distill.cache import PosteriorCache
     from distill.evaluate.evaluate import predict
     from distill.faces.store import FaceStore
-    from distill.students.model import load_student
     from distill.training.data import held_out
 
     store, cache = FaceStore(store_path), PosteriorCache(cache_path)
     rows = np.flatnonzero(held_out(store.keys, fraction))
-    logits = predict(load_student(student_path), store.pixels(rows))
+    logits = predict(model, store.pixels(rows))
     return float((logits.argmax(1) == cache.logits[rows].argmax(1)).mean()), len(rows)

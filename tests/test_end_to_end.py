@@ -4,6 +4,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import h5py
 from PIL import Image
@@ -83,5 +84,6 @@ def test_demo_runs_the_whole_pipeline(tmp_path):
 
     summary = run_demo(Workspace(tmp_path / "w"), epochs=1, show_progress=False)
     assert summary["held_out_faces"] >= 5 and 0 <= summary["agreement_with_teacher"] <= 1
+    assert 0 <= summary["bwn_agreement_with_teacher"] <= 1 and Path(summary["bwn_student"]).is_file()
     assert "demo-squeezenet1_1-kld" in (tmp_path / "w" / "report.md").read_text()
     assert "distill crop" in summary["explain"]  # says how to run the real thing
