@@ -140,25 +140,37 @@ def _classes_and_targets(labels: list[str]) -> tuple[list[str], np.ndarray]:
     return classes, np.array([classes.index(n) for n in names])
 
 
+def _labelled_split(store: FaceStore, cfg: FitConfig) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
+    """(store rows with a label, class names, their targets, their 'train'/'val'/'test' split)."""
+    idx = np.flatnonzero([bool(lab) for lab in store.labels])
+    if len(idx) < 10:
+        raise DistillError(f"{store.path} has {len(idx)} labelled faces; fit-teacher needs a labelled set")
+    classes, targets = _classes_and_targets([store.labels[i] for i in idx])
+    split = split_of([group_of(store.meta(i), store.keys[i]) for i in idx], cfg.test_fraction, cfg.val_fraction)
+    for part in ("train", "val", "test"):
+        if not (split == part).any():
+            raise DistillError(f"{len(idx)} labelled faces are too few for a {part} split")
+    return idx, classes, targets, split
+
+
+def _class_weights(train_targets: np.ndarray, n: int, balanced: bool) -> torch.Tensor:
+    """Inverse class frequency (mean 1 over a uniform set), or all ones."""
+    if not balanced:
+        return torch.ones(n)
+    counts = np.bincount(train_targets, minlength=n).astype(np.float32)
+    return torch.from_numpy(counts.sum() / np.maximum(counts, 1) / n)
+
+
 def fit_teacher(store_path: Path, out_dir: Path, cfg: FitConfig, show_progress: bool = True) -> dict:
     """Train, keep the best (val UAR) weights, save teacher.pt + split + test scores; returns a summary."""
     from distill.teachers.vgg_s import save_checkpoint
 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     store = require_store(store_path)
-    labelled = np.array([bool(lab) for lab in store.labels])
-    if labelled.sum() < 10:
-        raise DistillError(f"{store_path} has {labelled.sum()} labelled faces; fit-teacher needs a labelled set")
-    idx = np.flatnonzero(labelled)
-    classes, targets = _classes_and_targets([store.labels[i] for i in idx])
-    split = split_of([group_of(store.meta(i), store.keys[i]) for i in idx], cfg.test_fraction, cfg.val_fraction)
-    for part in ("train", "val", "test"):
-        if not (split == part).any():
-            raise DistillError(f"{len(idx)} labelled faces are too few for a {part} split")
-    counts = np.bincount(targets[split == "train"], minlength=len(classes)).astype(np.float32)
-    weights = torch.from_numpy(counts.sum() / np.maximum(counts, 1) / len(classes)) if cfg.balanced else None
+    idx, classes, targets, split = _labelled_split(store, cfg)
     net, pre, arch_kwargs = build_net(cfg.arch, len(classes), cfg.size, cfg.width)
-    module = SupervisedModule(net, pre, len(classes), cfg, weights if weights is not None else torch.ones(len(classes)))
+    weights = _class_weights(targets[split == "train"], len(classes), cfg.balanced)
+    module = SupervisedModule(net, pre, len(classes), cfg, weights)
 
     def loader(part: str, train: bool) -> DataLoader:
         sel = split == part
