@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import h5py
+import numpy as np
 from PIL import Image
 
 from distill.faces.store import FaceStore
@@ -72,6 +73,15 @@ def test_fit_teacher_then_label_and_score_only_held_out_faces(tmp_path, face_pho
     cache = next((tmp_path / "distill-work" / "caches").glob("*vgg_s*.h5"))
     with h5py.File(cache) as f:
         assert json.loads(f.attrs["classes"]) == summary["classes"]
+    # an ensemble of teachers with different input formats (224-style RGB ImageNet-normalised VGG-S, 64 px grey
+    # mini-Xception) and class sets, on the same store: mini_xception's extra classes are dropped explicitly
+    drop = "anger=-,disgust=-,fear=-,surprise=-"
+    _cli("label", "--teacher", "vgg_s+mini_xception", "--class-map", drop, cwd=tmp_path)
+    ensemble_cache = next((tmp_path / "distill-work" / "caches").glob("*vgg_s__mini_xception*.h5"))
+    with h5py.File(ensemble_cache) as f:
+        assert json.loads(f.attrs["classes"]) == summary["classes"]
+        assert len(json.loads(f.attrs["teacher"])["members"]) == 2
+        np.testing.assert_allclose(f["probs"][()].sum(1), 1, rtol=1e-5)
     keys = teacher_dir / "test-keys.txt"
     _cli("eval", "csv", "--data", str(labelled), "--keys", str(keys), "--model", "vgg_s", cwd=tmp_path)
     report = json.loads(next((tmp_path / "distill-work" / "evals").glob("*/eval.json")).read_text())
