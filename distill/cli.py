@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -246,7 +247,7 @@ def compress(
     run = model or ws().newest("run").parent
     if not (run / "student.pt").is_file():
         raise DistillError(f"{run} is not a training run with a student.pt")
-    out_dir = ws().new_run_dir("compressed", f"{run.name}-{method.replace('+', '_')}")
+    out_dir = ws().new_run_dir("compressed", f"{run.name}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', method)}")
     _print_summary("compress", compress_run(run, out_dir, method, epochs, lr, loss))
 
 

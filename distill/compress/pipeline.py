@@ -33,6 +33,7 @@ def compress_run(
 
     config = load_run_config(run_dir)
     student = load_student(run_dir / "student.pt").train()
+    original = {k: v.numel() * v.element_size() for k, v in student.net.state_dict().items()}
     layers = wrap_chain(student.net, methods)
     cfg = run_train_config(config)
     cfg.epochs, cfg.lr, cfg.loss = epochs, lr, loss or cfg.loss
@@ -50,18 +51,18 @@ def compress_run(
         bytes_on_disk=model.stat().st_size,
         float_bytes_on_disk=float_bytes,
         size_ratio=float_bytes / model.stat().st_size,
-        **_layer_bytes(student.net, layers),
+        **_layer_bytes(student.net, layers, original),
     )
     write_json(out_dir / "summary.json", summary)
     return summary
 
 
-def _layer_bytes(net, layers: dict[str, str]) -> dict:
-    """Float32 bytes the compressed layers had vs the bytes they take now (encoded blob + what stays float)."""
+def _layer_bytes(net, layers: dict[str, str], original: dict[str, int]) -> dict:
+    """Bytes the compressed layers had (float32, before any restructure) vs now (encoded blob + what stays)."""
     import torch
 
     state = dict(net.state_dict())
-    before = sum(state[k].numel() * 4 for k in state if _in_layers(k, layers))
+    before = sum(n for k, n in original.items() if _in_layers(k, layers))
     after = 0
     for name, method in layers.items():
         blob = make_compressor(method).encode_layer(state, name)
