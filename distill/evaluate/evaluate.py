@@ -264,6 +264,8 @@ def load_model(spec: str, combine: str = "prob", ensemble_map: str | None = None
     for inside in ("student.pt", "model.distill"):
         if path.is_dir() and (path / inside).is_file():
             path = path / inside
+    if path.is_dir():
+        raise DistillError(f"{path} holds no student.pt or model.distill (an unfinished run?)")
     if path.suffix == ".pt" and path.is_file():
         return load_student(path), path
     if path.suffix == ".distill" and path.is_file():
