@@ -55,8 +55,10 @@ def eval_rows(ws: Workspace) -> list[dict]:
         report = json.loads(path.read_text())
         for r in report["results"]:
             run = _run_of(r["model"])
-            latest[(run.name if run else r["model"], report["dataset"])] = {
-                "model": run.name if run else r["model"],
+            folder = _folder_of(r["model"])
+            name = folder.name if folder else r["model"]
+            latest[(name, report["dataset"])] = {
+                "model": name,
                 "dataset": report["dataset"],
                 "run": run,
                 "accuracy": r["scores"]["accuracy"],
@@ -66,9 +68,16 @@ def eval_rows(ws: Workspace) -> list[dict]:
                 "cpu_ms": r["facts"]["cpu_latency_ms_batch1"],
                 "peak_mib": r["facts"].get("peak_memory_mib_batch1"),
                 "teacher_spec": r["describe"].get("spec") if run is None else None,
-                "seconds_per_epoch": seconds_per_epoch(run or _trained_in(r["describe"])),
+                "seconds_per_epoch": seconds_per_epoch(folder or _trained_in(r["describe"])),
             }
     return list(latest.values())
+
+
+def _folder_of(model: str) -> Path | None:
+    """The run or compressed-model folder a scored model came from (None for teacher specs)."""
+    path = Path(model)
+    folder = path if path.is_dir() else path.parent
+    return folder if path.exists() and (folder / "summary.json").is_file() else None
 
 
 def _run_of(model: str) -> Path | None:
