@@ -18,9 +18,15 @@ COMMON="--grey --size 64 --batch-size 64 --workers 1 --temperature 1"
 $D train $CACHES $COMMON --student squeezenet1_1_bn --loss kld --epochs "$EPOCHS" &
 $D train $CACHES $COMMON --student squeezenet1_1_bn --loss label --epochs "$EPOCHS" &
 wait
-$D train $CACHES $COMMON --student mobilenetv3_small_100 --small-input --loss kld --epochs "$((EPOCHS / 2))" &
-$D train $CACHES $COMMON --student squeezenet1_1_bn --loss kld+hint --epochs "$((EPOCHS / 2))" &
+SHORT=$((EPOCHS * 4 / 15))  # 8 of 30: what fitted the session's CPU time beside the long runs
+$D train $CACHES $COMMON --student mobilenetv3_small_100 --small-input --loss kld --epochs "$SHORT" &
+$D train $CACHES $COMMON --student squeezenet1_1_bn --loss kld+hint --hint-epochs 2 --epochs "$SHORT" &
+KLD=$(ls -d "$W"/runs/*squeezenet1_1_bn-kld | head -1)
+$D compress "$KLD" --method quant --epochs 1
+$D compress "$KLD" --method bwn --epochs 2
+$D compress "$KLD" --method cp:0.5 --epochs 1
+$D compress "$KLD" --method xnor --epochs 2
 wait
-models=$(for r in "$W"/runs/*/; do echo --model "${r%/}"; done)
+models=$(for r in "$W"/runs/*/ "$W"/compressed/*/; do echo --model "${r%/}"; done)
 $D eval csv --data "$SHARED/data/expressions-dev" --model mini_xception $models
 $D report
