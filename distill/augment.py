@@ -42,6 +42,11 @@ def sample_params(n: int, cfg: AugmentConfig, rng: np.random.Generator) -> np.nd
     ).astype(np.float32)
 
 
+def random_view(cfg: AugmentConfig) -> np.ndarray:
+    """One fresh (7,) view drawn from torch's generator (seeded per DataLoader worker by Lightning)."""
+    return sample_params(1, cfg, np.random.default_rng(int(torch.randint(2**62, ()).item())))[0]
+
+
 def view_params(face_index: int, views: int, cfg: AugmentConfig, seed: int) -> np.ndarray:
     """Deterministic per face (seed, index): a resumed run draws exactly the same views."""
     return sample_params(views, cfg, np.random.default_rng([seed, face_index]))

@@ -45,9 +45,8 @@ class CachedFaces(Dataset):
         params, logits = augment.IDENTITY, self.cache.logits[i]
         if self.views == "cached":
             params, logits = self.cache.view(i, int(torch.randint(self.cache.views, ()).item()))
-        elif self.views == "fresh":  # torch's generator is seeded per worker by Lightning
-            rng = np.random.default_rng(int(torch.randint(2**62, ()).item()))
-            params = augment.sample_params(1, self.augment, rng)[0]
+        elif self.views == "fresh":
+            params = augment.random_view(self.augment)
         return {
             "pixels": torch.from_numpy(self.store.pixels(i)),
             "params": torch.from_numpy(np.asarray(params, np.float32)),

@@ -70,9 +70,8 @@ class LabelledFaces(Dataset):
     def __getitem__(self, j: int) -> dict:
         i = int(self.indices[j])
         params = augment.IDENTITY
-        if self.fresh:  # torch's generator is seeded per worker by Lightning
-            rng = np.random.default_rng(int(torch.randint(2**62, ()).item()))
-            params = augment.sample_params(1, self.augment, rng)[0]
+        if self.fresh:
+            params = augment.random_view(self.augment)
         return {
             "pixels": torch.from_numpy(self.store.pixels(i)),
             "params": torch.from_numpy(np.asarray(params, np.float32)),
