@@ -24,6 +24,7 @@ $D train $CACHES $COMMON --student squeezenet1_1_bn --loss kld+hint --hint-epoch
 KLD=$(ls -d "$W"/runs/*squeezenet1_1_bn-kld | head -1)
 $D compress "$KLD" --method quant --epochs 1
 $D compress "$KLD" --method bwn --epochs 2
+$D compress "$KLD" --method bwn --epochs 6 --lr 1e-3
 $D compress "$KLD" --method cp:0.5 --epochs 1
 $D compress "$KLD" --method xnor --epochs 2
 wait
