@@ -28,6 +28,7 @@ $D compress "$KLD" --method bwn --epochs 6 --lr 1e-3
 $D compress "$KLD" --method cp:0.5 --epochs 1
 $D compress "$KLD" --method xnor --epochs 2
 wait
+$D train $CACHES $COMMON --student mobilenetv3_small_100 --small-input --loss kld --epochs 14
 models=$(for r in "$W"/runs/*/ "$W"/compressed/*/; do echo --model "${r%/}"; done)
 $D eval csv --data "$SHARED/data/expressions-dev" --model mini_xception $models
 $D report
