@@ -13,7 +13,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from distill.distributed import DistConfig, is_global_zero
 from distill.errors import DistillError
+from distill.progress import quiet_libraries
 from distill.workspace import Workspace
 
 app = typer.Typer(
@@ -23,6 +25,10 @@ app = typer.Typer(
     help="Distil big facial-emotion CNNs into small, fast students without labelled data.",
 )
 out = Console()
+ACCELERATOR_HELP = "cpu, gpu or auto (Lightning)."
+DEVICES_HELP = "Devices per node: a count, 'auto' or ids like '0,2'; more than one runs DDP (see README)."
+NODES_HELP = "Machines in the job (launch one command per node, e.g. with SLURM or torchrun)."
+STRATEGY_HELP = "Lightning strategy: auto, ddp, ddp_spawn, ..."
 STATE = {"workdir": Path("distill-work"), "debug": False}
 
 
@@ -97,17 +103,29 @@ def label(
     class_map: Annotated[str | None, typer.Option(help="Ensemble class mapping member=ensemble,...")] = None,
     out_cache: Annotated[Path | None, typer.Option("--out", help="Cache path (default in WORKDIR/caches).")] = None,
     batch: Annotated[int, typer.Option(help="Faces per teacher forward.")] = 128,
+    part_rows: Annotated[
+        int, typer.Option(help="Faces per crash-safe part file (the unit of resume and of DDP).")
+    ] = 2048,
     seed: Annotated[int, typer.Option(help="Seed of the augmented views.")] = 0,
     fresh: Annotated[bool, typer.Option(help="Discard an interrupted run instead of resuming it.")] = False,
+    accelerator: Annotated[str, typer.Option(help=ACCELERATOR_HELP)] = "auto",
+    devices: Annotated[str, typer.Option(help=DEVICES_HELP)] = "1",
+    num_nodes: Annotated[int, typer.Option(help=NODES_HELP)] = 1,
+    strategy: Annotated[str, typer.Option(help=STRATEGY_HELP)] = "auto",
 ):
     """Run a teacher once over a face store and cache logits and posteriors to HDF5 (resumable)."""
     from distill.label import LabelConfig, default_cache_path
     from distill.label import label as run_label
 
     store = _store_for(src)
-    cfg = LabelConfig(teacher=teacher, combine=combine, class_map=class_map, views=views, seed=seed, batch=batch)
+    cfg = LabelConfig(
+        teacher=teacher, combine=combine, class_map=class_map, views=views, seed=seed, batch=batch, part_rows=part_rows
+    )
     cache = out_cache or default_cache_path(ws().root, store, teacher, views)
-    _print_summary("label", run_label(store, cache, cfg, fresh=fresh))
+    dist = DistConfig(accelerator, devices, num_nodes, strategy)
+    summary = run_label(store, cache, cfg, fresh=fresh, dist=dist)
+    if is_global_zero():
+        _print_summary("label", summary)
 
 
 def _store_for(src: Path | None) -> Path:
@@ -151,6 +169,11 @@ def train(
     workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 2,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     limit: Annotated[int | None, typer.Option(help="Use at most this many training faces.")] = None,
+    max_steps: Annotated[int, typer.Option(help="Stop after this many optimizer steps; -1 = all epochs.")] = -1,
+    accelerator: Annotated[str, typer.Option(help=ACCELERATOR_HELP)] = "auto",
+    devices: Annotated[str, typer.Option(help=DEVICES_HELP)] = "auto",
+    num_nodes: Annotated[int, typer.Option(help=NODES_HELP)] = 1,
+    strategy: Annotated[str, typer.Option(help=STRATEGY_HELP)] = "auto",
     resume: Annotated[
         Path | None, typer.Option(help="Continue a run from its checkpoint (e.g. RUN/checkpoints/last.ckpt), as saved.")
     ] = None,
@@ -161,7 +184,9 @@ def train(
     from distill.training.train import train as run_train
 
     if resume is not None:  # the run's own saved config and caches, so the schedule continues unchanged
-        _print_summary("train", resume_run(resume))
+        summary = resume_run(resume)
+        if is_global_zero():
+            _print_summary("train", summary)
         return
     caches = caches or [ws().newest("cache")]
     sources = [(_store_of(PosteriorCache(cache)), cache) for cache in caches]
@@ -184,9 +209,16 @@ def train(
         workers=workers,
         seed=seed,
         limit=limit,
+        max_steps=max_steps,
+        accelerator=accelerator,
+        devices=devices,
+        num_nodes=num_nodes,
+        strategy=strategy,
     )
     run_dir = ws().new_run_dir("run", f"{student}-{loss.replace('+', '_')}")
-    _print_summary("train", run_train(sources, run_dir, cfg))
+    summary = run_train(sources, run_dir, cfg)
+    if is_global_zero():
+        _print_summary("train", summary)
 
 
 @app.command("fit-teacher")
@@ -392,22 +424,11 @@ def _hoist_globals(argv: list[str]) -> list[str]:
     return front + rest
 
 
-def _quiet_libraries() -> None:
-    """Lightning's INFO banners (tips, 'GPU available: False') and warnings about things we do on purpose."""
-    import logging
-    import warnings
-
-    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")  # the frozen teacher
-    warnings.filterwarnings("ignore", message=r".*LeafSpec.*is deprecated.*")
-    warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
-
-
 def main() -> None:
     argv = _hoist_globals(sys.argv[1:])
     STATE["debug"] = "--debug" in argv
     if not STATE["debug"]:
-        _quiet_libraries()
+        quiet_libraries()
     try:
         app(args=argv, standalone_mode=False)
     except DistillError as err:

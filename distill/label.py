@@ -15,6 +15,7 @@ import torch
 
 from distill import augment
 from distill.cache import KIND, probs_of
+from distill.distributed import DistConfig
 from distill.errors import DistillError
 from distill.faces.store import FaceStore, require_store
 from distill.fileio import atomic_path, write_json
@@ -41,35 +42,32 @@ def default_cache_path(workdir: Path, store: Path, teacher: str, views: int) -> 
     return workdir / "caches" / f"{store.stem}--{slug}{f'--v{views}' if views else ''}.h5"
 
 
-def _teacher_forward(teacher, pixels: np.ndarray, params: np.ndarray | None) -> np.ndarray:
-    x = augment.to_float(pixels)
-    if params is not None:
-        x = augment.apply_views(x, torch.from_numpy(params))
-    with torch.inference_mode():
-        return teacher(x).float().numpy()
+def _teacher_forward(
+    teacher, pixels: np.ndarray, params: np.ndarray | None, batch: int, device: torch.device
+) -> np.ndarray:
+    """Teacher logits (N, C) of N faces (N, S, S, 3) uint8, each under its view params (N, P) when given."""
+    out = []
+    for i in range(0, len(pixels), batch):
+        x = augment.to_float(pixels[i : i + batch]).to(device)
+        if params is not None:
+            x = augment.apply_views(x, torch.from_numpy(params[i : i + batch]).to(device))
+        with torch.inference_mode():
+            out.append(teacher(x).float().cpu().numpy())
+    return np.concatenate(out)
 
 
-def _label_rows(teacher, pixels: np.ndarray, store: FaceStore, start: int, cfg: LabelConfig) -> dict[str, np.ndarray]:
+def _label_rows(
+    teacher, pixels: np.ndarray, store: FaceStore, start: int, cfg: LabelConfig, device: torch.device
+) -> dict[str, np.ndarray]:
     """Columns of rows start..start+len(pixels): logits, probs, keys (+ views/params, views/logits, views/probs)."""
     stop = start + len(pixels)
-    cols = {
-        "logits": np.concatenate(
-            [_teacher_forward(teacher, pixels[i : i + cfg.batch], None) for i in range(0, len(pixels), cfg.batch)]
-        )
-    }
+    cols = {"logits": _teacher_forward(teacher, pixels, None, cfg.batch, device)}
     if cfg.views:
         params = np.stack([augment.view_params(i, cfg.views, cfg.augment, cfg.seed) for i in range(start, stop)])
-        k = cfg.views
-        flat_px = np.repeat(pixels, k, axis=0)  # (n*k, S, S, 3), row i*k + j = view j of face i
-        flat_par = params.reshape(-1, augment.N_PARAMS)
-        logits = np.concatenate(
-            [
-                _teacher_forward(teacher, flat_px[i : i + cfg.batch], flat_par[i : i + cfg.batch])
-                for i in range(0, len(flat_px), cfg.batch)
-            ]
-        )
+        flat_px = np.repeat(pixels, cfg.views, axis=0)  # (n*k, S, S, 3), row i*k + j = view j of face i
+        logits = _teacher_forward(teacher, flat_px, params.reshape(-1, augment.N_PARAMS), cfg.batch, device)
         cols["views/params"] = params
-        cols["views/logits"] = logits.reshape(stop - start, k, -1)
+        cols["views/logits"] = logits.reshape(stop - start, cfg.views, -1)
     cols["probs"] = probs_of(cols["logits"])
     if cfg.views:
         cols["views/probs"] = probs_of(cols["views/logits"])
@@ -88,8 +86,8 @@ def _identity(teacher, store: FaceStore, cfg: LabelConfig) -> dict:
     }
 
 
-def _resume_point(parts: Path, identity: dict, fresh: bool) -> int:
-    """First row not yet covered by contiguous parts; refuse parts made by another teacher/store."""
+def _prepare_parts(parts: Path, identity: dict, fresh: bool, n: int, part_rows: int) -> None:
+    """Keep the whole parts of an interrupted run of the same teacher/store/settings; refuse another run's."""
     meta = parts / "identity.json"
     if parts.exists() and (fresh or not meta.exists()):
         for p in parts.glob("part-*.h5"):
@@ -101,43 +99,76 @@ def _resume_point(parts: Path, identity: dict, fresh: bool) -> int:
         )
     parts.mkdir(parents=True, exist_ok=True)
     write_json(meta, identity)
-    row = 0
-    for p in sorted(parts.glob("part-*.h5")):
+    keep = _done_parts(parts, n, part_rows)
+    for p in parts.glob("part-*.h5"):
+        if int(p.stem.split("-")[1]) not in keep:
+            p.unlink()  # cut at other boundaries (another --part-rows): recomputed
+
+
+def _done_parts(parts: Path, n: int, part_rows: int) -> set[int]:
+    """First rows of the parts already written whole (parts land atomically, so a present part is complete)."""
+    done = set()
+    for p in parts.glob("part-*.h5"):
         start = int(p.stem.split("-")[1])
         with h5py.File(p, "r") as f:
-            n = len(f["logits"])
-        if start != row:
-            p.unlink()  # not contiguous (cannot happen with our writer); recompute
-            continue
-        row = start + n
-    return row
+            rows = len(f["logits"])
+        if start % part_rows == 0 and rows == min(part_rows, n - start):
+            done.add(start)
+    return done
 
 
-def label(store_path: Path, out: Path, cfg: LabelConfig, fresh: bool = False, show_progress: bool = True) -> dict:
-    """Label every face of the store; returns a summary. Re-running resumes; the result lands atomically."""
+def label(
+    store_path: Path,
+    out: Path,
+    cfg: LabelConfig,
+    fresh: bool = False,
+    show_progress: bool = True,
+    dist: DistConfig | None = None,
+) -> dict:
+    """Label every face of the store; returns a summary. Re-running resumes; the result lands atomically.
+
+    With several devices/nodes (`dist`), Lightning starts one process per device; part k of the store goes to
+    rank k mod world_size, every rank writes its own parts, and rank 0 joins them into one cache."""
     store = require_store(store_path)
     if len(store) == 0:
         raise DistillError(f"{store_path} has no faces to label")
-    teacher = build_teacher(cfg.teacher, cfg.combine, cfg.class_map)
-    identity = _identity(teacher, store, cfg)
+    from lightning.fabric import Fabric
+
+    fabric = Fabric(**(dist or DistConfig(devices="1")).lightning_kwargs())
+    return fabric.launch(_label_job, Path(store_path), out, cfg, fresh, show_progress)
+
+
+def _label_job(fabric, store_path: Path, out: Path, cfg: LabelConfig, fresh: bool, show_progress: bool) -> dict:
+    """One rank's share of `label` (all of it in a single process)."""
+    store = FaceStore(store_path)
+    teacher = build_teacher(cfg.teacher, cfg.combine, cfg.class_map).to(fabric.device)
     parts = out.with_name(out.name + ".parts")
-    row = _resume_point(parts, identity, fresh)
-    torch.manual_seed(cfg.seed)
+    if fabric.is_global_zero:
+        _prepare_parts(parts, _identity(teacher, store, cfg), fresh, len(store), cfg.part_rows)
+    fabric.barrier()
     n = len(store)
+    done = _done_parts(parts, n, cfg.part_rows)
+    mine = [s for s in range(0, n, cfg.part_rows)[fabric.global_rank :: fabric.world_size] if s not in done]
+    torch.manual_seed(cfg.seed)
+    rows_of = {s: slice(s, min(s + cfg.part_rows, n)) for s in mine}
+    total = sum(r.stop - r.start for r in rows_of.values())
+    title = f"label {cfg.teacher}" + (f" (rank 0 of {fabric.world_size})" if fabric.world_size > 1 else "")
     # the next part's faces are read (and un-gzipped) in a thread while the teacher runs on the current part
-    with progress_bar(f"label {cfg.teacher}", n, show_progress) as advance, ThreadPoolExecutor(1) as reader:
-        advance(row)
-        ahead = reader.submit(store.pixels, slice(row, min(row + cfg.part_rows, n)))
-        while row < n:
-            stop = min(row + cfg.part_rows, n)
+    with progress_bar(title, total, show_progress and fabric.is_global_zero) as advance, ThreadPoolExecutor(1) as io:
+        ahead = io.submit(store.pixels, rows_of[mine[0]]) if mine else None
+        for k, start in enumerate(mine):
             pixels = ahead.result()
-            if stop < n:
-                ahead = reader.submit(store.pixels, slice(stop, min(stop + cfg.part_rows, n)))
-            write_shard(parts / f"part-{row:09d}.h5", _label_rows(teacher, pixels, store, row, cfg))
-            advance(stop - row)
-            row = stop
-    _finalize(out, parts, teacher, store, cfg)
-    return {"cache": str(out), "faces": len(store), "classes": teacher.classes, "views": cfg.views}
+            if k + 1 < len(mine):
+                ahead = io.submit(store.pixels, rows_of[mine[k + 1]])
+            cols = _label_rows(teacher, pixels, store, start, cfg, fabric.device)
+            write_shard(parts / f"part-{start:09d}.h5", cols)
+            advance(len(pixels))
+    fabric.barrier()
+    if fabric.is_global_zero:
+        _finalize(out, parts, teacher, store, cfg)
+    fabric.barrier()
+    summary = {"cache": str(out), "faces": n, "classes": teacher.classes, "views": cfg.views}
+    return summary | ({"processes": fabric.world_size} if fabric.world_size > 1 else {})
 
 
 def _finalize(out: Path, parts: Path, teacher, store: FaceStore, cfg: LabelConfig) -> None:

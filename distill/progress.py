@@ -27,3 +27,14 @@ def progress_bar(description: str, total: int | None, enabled: bool = True) -> I
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n=1: bar.advance(task, n)
+
+
+def quiet_libraries() -> None:
+    """Lightning's INFO banners (tips, 'GPU available: False') and warnings about things we do on purpose."""
+    import logging
+    import warnings
+
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")  # the frozen teacher
+    warnings.filterwarnings("ignore", message=r".*LeafSpec.*is deprecated.*")
+    warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")

@@ -53,6 +53,14 @@ class Workspace:
         return found[-1]
 
     def new_run_dir(self, kind: str, name: str) -> Path:
+        """A fresh folder; in a multi-process job, the one folder all its ranks share."""
+        from distill.distributed import RUN_DIR_ENV, shared_run_name
+
+        shared = shared_run_name()
+        if shared:
+            path = Path(shared) if shared == os.environ.get(RUN_DIR_ENV) else self.dir(kind) / f"{shared}-{name}"
+            path.mkdir(parents=True, exist_ok=True)
+            return path
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         path = self.dir(kind) / f"{stamp}-{name}"
         n = 1

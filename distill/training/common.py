@@ -49,7 +49,9 @@ class EpochTimer(L.Callback):
         self._start = time.perf_counter()
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        pl_module.log("train/epoch_seconds", time.perf_counter() - self._start, on_epoch=True, on_step=False)
+        pl_module.log(
+            "train/epoch_seconds", time.perf_counter() - self._start, on_epoch=True, on_step=False, sync_dist=True
+        )
 
 
 def make_trainer(

@@ -127,9 +127,18 @@ class DistillModule(SharedStepModule):
             batch_size=bs,
             prog_bar=stage == "val",
         )
-        self.log(f"{stage}/kl", kl, on_epoch=True, on_step=False, batch_size=bs)
+        # sync_dist: with DDP, epoch values average over all processes, not only rank 0's share
+        self.log(f"{stage}/kl", kl, on_epoch=True, on_step=False, batch_size=bs, sync_dist=True)
         for name, value in terms.items():
-            self.log(f"{stage}/{name}", value, on_epoch=True, on_step=False, batch_size=bs, prog_bar=name == "loss")
+            self.log(
+                f"{stage}/{name}",
+                value,
+                on_epoch=True,
+                on_step=False,
+                batch_size=bs,
+                prog_bar=name == "loss",
+                sync_dist=True,
+            )
         return terms["loss"]
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
+from distill.distributed import DistConfig, announce_run_dir, is_global_zero, per_process_batch
 from distill.errors import DistillError
 from distill.fileio import write_json, write_text
 from distill.students.model import Student
@@ -40,8 +41,15 @@ class TrainConfig:
     seed: int = 0
     workers: int = 2
     limit: int | None = None  # cap on training faces (smoke runs)
-    devices: str = "auto"
+    max_steps: int = -1  # stop after this many optimizer steps (smoke runs, benchmarks); -1 = all epochs
+    # Lightning's placement; batch_size above is the global batch, split evenly over the processes
     accelerator: str = "auto"
+    devices: str = "auto"
+    num_nodes: int = 1
+    strategy: str = "auto"
+
+    def dist(self) -> DistConfig:
+        return DistConfig(self.accelerator, self.devices, self.num_nodes, self.strategy)
 
 
 def _live_teacher(cfg: TrainConfig, data: DistillData) -> torch.nn.Module | None:
@@ -66,6 +74,27 @@ def _views(cfg: TrainConfig) -> str:
     return "cached" if cfg.use_views else "identity"
 
 
+def make_data(sources: list[tuple[Path, Path]], cfg: TrainConfig) -> DistillData:
+    return DistillData(sources, cfg.batch_size, cfg.val_fraction, cfg.workers, _views(cfg), cfg.limit)
+
+
+def build_module(cfg: TrainConfig, data: DistillData, student: Student) -> DistillModule:
+    """The LightningModule for `cfg` over `data` (the teacher itself only when hints or online teaching need it)."""
+    return DistillModule(
+        student,
+        cfg.loss,
+        cfg.temperature,
+        cfg.lr,
+        cfg.weight_decay,
+        cfg.epochs,
+        _live_teacher(cfg, data),
+        cfg.hint_layer,
+        cfg.hint_epochs,
+        cfg.online_teacher,
+        cfg.mixup,
+    )
+
+
 def train(
     sources: list[tuple[Path, Path]],
     run_dir: Path,
@@ -81,46 +110,39 @@ def train(
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     if cfg.mixup and not cfg.online_teacher:
         raise DistillError("--mixup needs --online-teacher: the cache holds no posteriors of mixed faces")
-    data = DistillData(sources, cfg.batch_size, cfg.val_fraction, cfg.workers, _views(cfg), cfg.limit)
+    data = make_data(sources, cfg)
     export = student is None
     if student is None:
         student = Student(cfg.student, data.classes, cfg.size, cfg.grey, cfg.small_input, cfg.width)
     elif student.classes != data.classes:
         raise DistillError(f"the student's classes {student.classes} are not the cache's {data.classes}")
-    module = DistillModule(
-        student,
-        cfg.loss,
-        cfg.temperature,
-        cfg.lr,
-        cfg.weight_decay,
-        cfg.epochs,
-        _live_teacher(cfg, data),
-        cfg.hint_layer,
-        cfg.hint_epochs,
-        cfg.online_teacher,
-        cfg.mixup,
-    )
-    write_json(
-        run_dir / "config.json",
-        {
-            "train": asdict(cfg),
-            "sources": [{"store": str(store), "cache": str(cache)} for store, cache in sources],
-            "teacher": data.teacher,
-            "provenance": provenance("train"),
-        },
-    )
+    module = build_module(cfg, data, student)
+    if is_global_zero():  # ranks Lightning starts later re-run this function with the same config
+        write_json(
+            run_dir / "config.json",
+            {
+                "train": asdict(cfg),
+                "sources": [{"store": str(store), "cache": str(cache)} for store, cache in sources],
+                "teacher": data.teacher,
+                "provenance": provenance("train"),
+            },
+        )
     trainer, ckpt = make_trainer(
         run_dir,
         cfg.epochs,
         "val/agreement",
         show_progress,
-        accelerator=cfg.accelerator,
-        devices=cfg.devices,
         log_every_n_steps=10,
+        max_steps=cfg.max_steps,
+        **cfg.dist().lightning_kwargs(),
     )
+    data.batch_size = per_process_batch(cfg.batch_size, trainer.world_size)
     metrics_csv = run_dir / "logs" / "metrics.csv"
     earlier = metrics_csv.read_text() if resume and metrics_csv.is_file() else None
-    trainer.fit(module, datamodule=data, ckpt_path=resume)
+    with announce_run_dir(run_dir):
+        trainer.fit(module, datamodule=data, ckpt_path=resume)
+    if not trainer.is_global_zero:
+        return {"run": str(run_dir), "rank": trainer.global_rank}
     if earlier:  # Lightning's CSV logger starts the file afresh on resume; keep the epochs before the restart
         _prepend_epochs(metrics_csv, earlier)
     best = ckpt.best_model_path or ckpt.last_model_path
