@@ -56,8 +56,12 @@ def shared_run_name() -> str | None:
     derive it from the job id."""
     if os.environ.get(RUN_DIR_ENV):
         return os.environ[RUN_DIR_ENV]
+    if world_size_from_env() <= 1:
+        return None
     job = next((os.environ[v] for v in _JOB_ID_VARS if os.environ.get(v) not in (None, "", "none")), None)
-    return f"job{job}" if job and world_size_from_env() > 1 else None
+    if job is None and os.environ.get("MASTER_PORT"):  # torchrun without --rdzv-id: the rendezvous is shared
+        job = f"{os.environ.get('MASTER_ADDR', 'localhost')}-{os.environ['MASTER_PORT']}"
+    return f"job{job}" if job else None
 
 
 class announce_run_dir:

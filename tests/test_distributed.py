@@ -79,3 +79,10 @@ def test_device_forms_and_job_naming(monkeypatch):
     assert shared_run_name() is None  # a one-task SLURM job is a plain process too
     monkeypatch.setenv("SLURM_NTASKS", "8")
     assert shared_run_name() == "job4242"  # every rank of the job derives the same folder
+    monkeypatch.delenv("SLURM_JOB_ID")
+    monkeypatch.delenv("SLURM_NTASKS")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "none")  # torchrun without --rdzv-id
+    monkeypatch.setenv("MASTER_ADDR", "head")
+    monkeypatch.setenv("MASTER_PORT", "29500")
+    assert shared_run_name() == "jobhead-29500"
