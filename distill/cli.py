@@ -268,8 +268,13 @@ def fit_teacher_cmd(
 @app.command()
 def compress(
     model: Annotated[Path | None, typer.Argument(help="Training run folder (default: newest run).")] = None,
-    method: Annotated[str, typer.Option(help="Compressor or chain, e.g. bwn, quant, bwn+quant.")] = "bwn",
-    epochs: Annotated[int, typer.Option(help="Fine-tuning epochs from the run's own caches (0 = none).")] = 3,
+    method: Annotated[
+        str, typer.Option(help="Compressor or chain in order, e.g. bwn, quant, prune:0.8+quant, prune-ch:0.5+quant.")
+    ] = "bwn",
+    epochs: Annotated[int, typer.Option(help="Fine-tuning epochs after each round, from the run's caches.")] = 3,
+    stages: Annotated[
+        int | None, typer.Option(help="Prune -> fine-tune rounds of iterative methods (default: prune 3, others 1).")
+    ] = None,
     lr: Annotated[float, typer.Option(help="Peak fine-tuning learning rate.")] = 5e-4,
     loss: Annotated[str | None, typer.Option(help="Fine-tuning loss (default: the run's).")] = None,
 ):
@@ -280,7 +285,7 @@ def compress(
     if not (run / "student.pt").is_file():
         raise DistillError(f"{run} is not a training run with a student.pt")
     out_dir = ws().new_run_dir("compressed", f"{run.name}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', method)}")
-    _print_summary("compress", compress_run(run, out_dir, method, epochs, lr, loss))
+    _print_summary("compress", compress_run(run, out_dir, method, epochs, lr, loss, stages=stages))
 
 
 @app.command("eval")

@@ -42,7 +42,19 @@ def test_straight_through_gradient_reaches_latent_weights():
 
 
 @pytest.mark.parametrize(
-    ("methods", "max_size"), [("bwn+quant", 1 / 8), ("xnor", 1 / 8), ("binact", 1.05), ("cp:0.05", 0.9)]
+    ("methods", "max_size"),
+    [
+        ("bwn+quant", 1 / 8),
+        ("xnor", 1 / 8),
+        ("binact", 1.05),
+        ("cp:0.05", 0.9),
+        ("prune:0.8", 0.3),
+        ("prune:0.8+quant", 0.15),
+        ("hash", 0.2),
+        ("prune-ch:0.5", 0.75),
+        ("prune-ch:0.5+quant", 0.25),
+        ("cp+bwn", 0.1),
+    ],
 )
 def test_saved_file_reloads_with_identical_outputs(tmp_path, methods, max_size):
     torch.manual_seed(0)
@@ -82,10 +94,22 @@ def test_compress_a_run_with_fine_tuning(tmp_path, face_store):
     train([(face_store, cache)], run, cfg, show_progress=False)
     summary = compress_run(run, tmp_path / "bwn", "bwn", epochs=1, lr=1e-4, loss=None, show_progress=False)
     assert summary["compressed_layers_ratio"] > 20 and summary["size_ratio"] > 1
+    chain = compress_run(run, tmp_path / "pq", "prune-ch:0.3+quant", 1, 1e-4, None, show_progress=False, stages=2)
+    assert [(r["method"], r["round"]) for r in chain["rounds"]] == [
+        ("prune-ch:0.3", 1),
+        ("prune-ch:0.3", 2),
+        ("quant", 1),
+    ]
+    assert chain["parameters"] < chain["float_parameters"] and chain["size_ratio"] > 4
+    assert load_compressed(tmp_path / "pq").classes == model_classes(run)
     model = load_compressed(tmp_path / "bwn")
-    assert model.classes == Student(**torch.load(run / "student.pt", weights_only=True)["arch_kwargs"]).classes
+    assert model.classes == model_classes(run)
     with pytest.raises(DistillError, match="not a distill compressed model"):
         load_compressed(run / "student.pt")
+
+
+def model_classes(run):
+    return Student(**torch.load(run / "student.pt", weights_only=True)["arch_kwargs"]).classes
 
 
 def test_cp_layers_approximate_the_conv_they_replace():
@@ -102,3 +126,40 @@ def test_cp_layers_approximate_the_conv_they_replace():
     x = torch.randn(2, 8, 9, 9)
     np.testing.assert_allclose(layer(x).detach().numpy(), conv(x).detach().numpy(), rtol=1e-3, atol=1e-3)
     assert CPDecomposition(0.5).rank_for(conv) == int(0.5 * 12 * 8 * 9 / (8 + 3 + 3 + 12))
+
+
+def test_prune_zeroes_the_smallest_weights_on_a_cubic_schedule():
+    from distill.compress.methods import MagnitudePruning
+
+    prune = MagnitudePruning(0.75)
+    w = torch.arange(1.0, 9.0).view(2, 4) * torch.tensor([1.0, -1.0, 1.0, -1.0])
+    prune.advance(None, 3, 3)
+    assert torch.equal(prune.effective(w), w * (w.abs() > 6))  # 6 of 8 smallest |w| gone
+    prune.advance(None, 1, 3)
+    assert prune.now == pytest.approx(0.75 * (1 - (2 / 3) ** 3))
+    blob = prune.encode(MagnitudePruning(0.75).effective(torch.randn(64, 32)))
+    assert blob["sparse_values"].numel() == 64 * 32 // 4 and blob["mask"].numel() == 64 * 32 // 8
+
+
+def test_hashed_layer_reads_its_weights_from_one_eighth_as_many_buckets():
+    student = Student("squeezenet1_1_bn", ["a", "b"], size=32)
+    layers = wrap_chain(student.net, "hash")
+    name = next(iter(layers))
+    layer = student.net.get_submodule(name)
+    hashed = layer.parametrizations.weight[0]
+    assert hashed.buckets.numel() == round(layer.weight.numel() / 8)
+    assert torch.equal(layer.weight, hashed.buckets[hashed.idx] * hashed.sign)
+    student(torch.rand(2, 3, 32, 32)).sum().backward()
+    assert hashed.buckets.grad.abs().sum() > 0 and layer.parametrizations.weight.original.grad is None
+
+
+def test_channel_pruning_removes_channels_and_must_come_first():
+    student = Student("squeezenet1_1_bn", ["a", "b"], size=32)
+    widths = [m.out_channels for m in student.net.modules() if isinstance(m, torch.nn.Conv2d)]
+    wrap_chain(student.net, "prune-ch:0.5")
+    pruned = [m.out_channels for m in student.net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert pruned[-1] == widths[-1] == 2  # the classifier keeps its classes
+    assert all(p <= w - w // 2 + 1 for p, w in zip(pruned[:-1], widths[:-1], strict=True))
+    assert student(torch.rand(2, 3, 32, 32)).shape == (2, 2)
+    with pytest.raises(DistillError, match="must come first"):
+        wrap_chain(Student("squeezenet1_1_bn", ["a", "b"], size=32).net, "quant+prune-ch")

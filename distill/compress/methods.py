@@ -7,6 +7,9 @@ The decoded weight is exactly what the wrapped layer computed with, so a loaded 
 
 from __future__ import annotations
 
+import json
+import warnings
+
 import numpy as np
 import torch
 from torch import nn
@@ -40,6 +43,12 @@ class WeightTransform(nn.Module):
 
 class Compressor:
     name = ""
+    stages = 1  # prune -> fine-tune rounds (`advance` is called before each round's fine-tuning)
+    dense_key: str | None = None  # the blob entry holding one value per weight (what pruning can sparsify)
+    sparsifies = False  # later methods of a chain may stack on the layers it took (prune+quant)
+
+    def advance(self, net: nn.Module, stage: int, stages: int) -> None:
+        """Move to round `stage` of `stages` (1-based) of an iterative schedule."""
 
     def targets(self, net: nn.Module) -> list[str]:
         return _inner_layers(net)
@@ -127,6 +136,8 @@ class Int8Weights(Compressor):
         q = (w / scale).round().clamp(-127, 127).to(torch.int8)
         return {"int8": q, "scale": scale.flatten().float()}
 
+    dense_key = "int8"
+
     def decode(self, blob: dict) -> torch.Tensor:
         q = blob["int8"]
         return q.float() * blob["scale"].view(-1, *[1] * (q.dim() - 1))
@@ -194,6 +205,8 @@ class BinaryActivations(XnorNet):
     def encode(self, w: torch.Tensor) -> dict:
         return {"float": w.detach().cpu().float()}
 
+    dense_key = "float"
+
     def decode(self, blob: dict) -> torch.Tensor:
         return blob["float"]
 
@@ -218,7 +231,11 @@ class CPConv(nn.Sequential):
         rank = self[0].out_channels
         w = conv.weight.detach().double().numpy()
         tl.set_backend("numpy")
-        weights, (f_out, f_in, f_h, f_w) = parafac(w, rank, init="svd", n_iter_max=n_iter_max, tol=tol, random_state=0)
+        with warnings.catch_warnings():  # ranks above a mode's size: tensorly pads the SVD init, as intended
+            warnings.filterwarnings("ignore", message=".*n_eigenvecs.*")
+            weights, (f_out, f_in, f_h, f_w) = parafac(
+                w, rank, init="svd", n_iter_max=n_iter_max, tol=tol, random_state=0
+            )
         with torch.no_grad():
             self[0].weight.copy_(torch.from_numpy(f_in.T.copy()).view(rank, -1, 1, 1))
             self[1].weight.copy_(torch.from_numpy(f_h.T.copy()).view(rank, 1, -1, 1))
@@ -266,12 +283,251 @@ class CPDecomposition(Compressor):
         """The factors are in the state already."""
 
 
-for _cls in (BinaryWeights, Int8Weights, XnorNet, BinaryActivations, CPDecomposition):
+class MagnitudePruning(Compressor):
+    """Unstructured magnitude pruning: the smallest |W| of each layer are zero, the file stores a bit mask and
+    the surviving values. The sparsity grows over `stages` prune -> fine-tune rounds on Zhu & Gupta's cubic
+    schedule; the mask follows the latent weights (pruned weights get straight-through gradients and may return
+    while the rounds go on)."""
+
+    name = "prune"
+    stages = 3
+    sparsifies = True
+
+    def __init__(self, sparsity: float = 0.5):
+        if not 0 < sparsity < 1:
+            raise ValueError(f"sparsity {sparsity} is not in (0, 1)")
+        self.sparsity, self.now = sparsity, sparsity
+
+    def advance(self, net: nn.Module, stage: int, stages: int) -> None:
+        self.now = self.sparsity * (1 - (1 - stage / stages) ** 3)
+
+    def effective(self, w: torch.Tensor) -> torch.Tensor:
+        k = int(self.now * w.numel())
+        if k == 0:
+            return w
+        threshold = w.detach().abs().flatten().kthvalue(k).values
+        return w * (w.abs() > threshold)
+
+    def encode(self, w: torch.Tensor) -> dict:
+        return Sparse(FloatWeights()).encode(w)
+
+    def decode(self, blob: dict) -> torch.Tensor:
+        return Sparse(FloatWeights()).decode(blob)
+
+
+class FloatWeights(Compressor):
+    """Plain float32 weights (what a pruned layer's survivors are stored as when nothing else encodes them)."""
+
+    dense_key = "float"
+
+    def encode(self, w: torch.Tensor) -> dict:
+        return {"float": w.detach().cpu().float()}
+
+    def decode(self, blob: dict) -> torch.Tensor:
+        return blob["float"]
+
+
+class Sparse(Compressor):
+    """A pruned layer whose surviving values another method encodes (prune+quant): mask bits + those values."""
+
+    def __init__(self, inner: Compressor):
+        self.inner = inner
+
+    def encode(self, w: torch.Tensor) -> dict:
+        blob = self.inner.encode(w)
+        dense = blob.pop(self.inner.dense_key)
+        mask = dense.flatten() != 0
+        blob["sparse_values"] = dense.flatten()[mask]
+        blob["mask"] = torch.from_numpy(np.packbits(mask.numpy()))
+        blob["dense_shape"] = torch.tensor(dense.shape)
+        return blob
+
+    def decode(self, blob: dict) -> torch.Tensor:
+        blob = dict(blob)
+        shape = tuple(int(s) for s in blob.pop("dense_shape"))
+        n = int(np.prod(shape))
+        mask = torch.from_numpy(np.unpackbits(blob.pop("mask").numpy())[:n].astype(bool))
+        values = blob.pop("sparse_values")
+        dense = torch.zeros(n, dtype=values.dtype)
+        dense[mask] = values
+        blob[self.inner.dense_key] = dense.view(shape)
+        return self.inner.decode(blob)
+
+
+def _hash_of(shape: tuple[int, ...], buckets: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(bucket index, sign) of every weight position: fixed by the seed, so never stored."""
+    gen = torch.Generator().manual_seed(seed)
+    idx = torch.randint(buckets, shape, generator=gen)
+    return idx, torch.randint(2, shape, generator=gen).float() * 2 - 1
+
+
+class HashedWeight(nn.Module):
+    """HashedNets (Chen et al. 2015): a layer's weight read from K shared, learned buckets through a fixed hash
+    of each position, with a hashed sign."""
+
+    def __init__(self, w: torch.Tensor, buckets: int, seed: int):
+        super().__init__()
+        idx, sign = _hash_of(tuple(w.shape), buckets, seed)
+        self.register_buffer("idx", idx, persistent=False)
+        self.register_buffer("sign", sign, persistent=False)
+        # each bucket starts at the mean of the (sign-corrected) weights hashed into it
+        flat = idx.flatten()
+        total = torch.zeros(buckets).index_add_(0, flat, (w.detach() * sign).flatten())
+        count = torch.zeros(buckets).index_add_(0, flat, torch.ones(w.numel()))
+        self.buckets = nn.Parameter(total / count.clamp_min(1))
+
+    def forward(self, _latent: torch.Tensor) -> torch.Tensor:
+        return self.buckets[self.idx] * self.sign
+
+
+class HashedNets(Compressor):
+    """HashedNets on the inner layers: each keeps `ratio` of its weights' count as shared buckets (the papers
+    used 1/8). Stored: the buckets (float32); the hash comes from a per-layer seed."""
+
+    name = "hash"
+
+    def __init__(self, ratio: float = 1 / 8):
+        if not 0 < ratio < 1:
+            raise ValueError(f"bucket ratio {ratio} is not in (0, 1)")
+        self.ratio = ratio
+
+    def restructure(self, net: nn.Module, names: list[str], blob: dict | None = None) -> None:
+        """Before fine-tuning: hash each layer's weight into its buckets (a loaded file needs nothing here)."""
+        from torch.nn.utils import parametrize
+
+        if blob is not None:
+            return
+        for name in names:
+            layer = net.get_submodule(name)
+            k = max(1, round(self.ratio * layer.weight.numel()))
+            parametrize.register_parametrization(
+                layer, "weight", HashedWeight(layer.weight, k, _seed_of(name)), unsafe=True
+            )
+            layer.parametrizations.weight.original.requires_grad_(False)  # only the buckets learn
+
+    def wrap(self, net: nn.Module, names: list[str]) -> None:
+        """restructure already put the buckets in place."""
+
+    def encode_layer(self, state: dict, name: str) -> dict:
+        """The buckets, read back exactly from the baked weight (weight = buckets[idx] * sign)."""
+        w = state.pop(f"{name}.weight")
+        k = max(1, round(self.ratio * w.numel()))
+        idx, sign = _hash_of(tuple(w.shape), k, _seed_of(name))
+        buckets = torch.zeros(k).index_copy_(0, idx.flatten(), (w * sign).flatten().float())
+        return {"buckets": buckets, "seed": torch.tensor(_seed_of(name)), "shape": torch.tensor(w.shape)}
+
+    def decode(self, blob: dict) -> torch.Tensor:
+        shape = tuple(int(s) for s in blob["shape"])
+        idx, sign = _hash_of(shape, blob["buckets"].numel(), int(blob["seed"]))
+        return blob["buckets"][idx] * sign
+
+
+class ChannelPruning(Compressor):
+    """Structured pruning (torch-pruning): whole channels of the lowest L2 norm go, with everything coupled to
+    them (BN, the next layer's inputs, concatenations, residual sums), so the network is physically smaller and
+    faster. `ratio` of each layer's channels goes over `stages` prune -> fine-tune rounds; the classifier stays.
+    The file stores each conv's remaining width; loading prunes a fresh network to those widths and loads the
+    weights into it."""
+
+    name = "prune-ch"
+    stages = 3
+
+    def __init__(self, ratio: float = 0.5):
+        if not 0 < ratio < 1:
+            raise ValueError(f"channel ratio {ratio} is not in (0, 1)")
+        self.ratio, self.pruner, self.done = ratio, None, 0
+
+    def targets(self, net: nn.Module) -> list[str]:
+        return [""]  # the whole network
+
+    def advance(self, net: nn.Module, stage: int, stages: int) -> None:
+        import torch_pruning as tp
+
+        with _eval_mode(net):
+            if self.pruner is None:
+                self.pruner = tp.pruner.BasePruner(
+                    net,
+                    _example_input(net),
+                    importance=tp.importance.GroupMagnitudeImportance(p=2),
+                    pruning_ratio=self.ratio,
+                    iterative_steps=stages,
+                    ignored_layers=[net.get_submodule(_convs(net)[-1])],
+                )
+            while self.done < stage:  # the pruner's own linear schedule, one step a round
+                self.pruner.step()
+                self.done += 1
+
+    def restructure(self, net: nn.Module, names: list[str], blob: dict | None = None) -> None:
+        """For a loaded file: prune a fresh network to the stored widths (which channels does not matter: the
+        stored weights replace them all)."""
+        if blob is None:
+            return
+        import torch_pruning as tp
+
+        widths = json.loads(blob["widths"])
+        with _eval_mode(net):
+            graph = tp.DependencyGraph().build_dependency(net, example_inputs=_example_input(net))
+            for name in _convs(net):
+                layer = net.get_submodule(name)
+                now = layer.out_channels if isinstance(layer, nn.Conv2d) else layer.out_features
+                if widths[name] < now:
+                    fn = tp.prune_conv_out_channels if isinstance(layer, nn.Conv2d) else tp.prune_linear_out_channels
+                    graph.get_pruning_group(layer, fn, idxs=list(range(widths[name], now))).prune()
+
+    def wrap(self, net: nn.Module, names: list[str]) -> None:
+        """Nothing to parametrise: the pruned layers are plain layers."""
+
+    def encode_layer(self, state: dict, name: str) -> dict:
+        widths = {k[: -len(".weight")]: int(v.shape[0]) for k, v in state.items() if k.endswith(".weight")}
+        return {"widths": json.dumps(widths)}
+
+    def decode_layer(self, state: dict, name: str, blob: dict) -> None:
+        """The weights are in the state already."""
+
+
+class _eval_mode:
+    """Tracing a network for its dependency graph must not move BatchNorm statistics."""
+
+    def __init__(self, net: nn.Module):
+        self.net, self.was = net, net.training
+
+    def __enter__(self) -> None:
+        self.net.eval()
+
+    def __exit__(self, *exc) -> None:
+        self.net.train(self.was)
+
+
+def _example_input(net: nn.Module) -> torch.Tensor:
+    first = net.get_submodule(_convs(net)[0])
+    return torch.rand(1, first.in_channels, 64, 64)
+
+
+def _seed_of(name: str) -> int:
+    """A stable per-layer hash seed (Python's hash() changes between runs)."""
+    import zlib
+
+    return zlib.crc32(name.encode())
+
+
+for _cls in (
+    BinaryWeights,
+    Int8Weights,
+    XnorNet,
+    BinaryActivations,
+    CPDecomposition,
+    MagnitudePruning,
+    ChannelPruning,
+    HashedNets,
+):
     COMPRESSORS.register(_cls.name)(_cls)
 
 
 def make_compressor(method: str) -> Compressor:
-    """'cp' or 'cp:0.3' (a method's one numeric option, e.g. CP's parameter budget) -> a compressor."""
+    """'cp' or 'cp:0.3' (a method's one numeric option, e.g. CP's parameter budget) -> a compressor;
+    'prune:0.8|quant' is a layer that pruning sparsified and quant encodes."""
+    if "|" in method:
+        return Sparse(make_compressor(method.rpartition("|")[2]))
     name, _, arg = method.partition(":")
     cls = COMPRESSORS.get(name)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from distill.compress.artifact import save_compressed, strip_parametrizations
@@ -11,50 +12,105 @@ from distill.fileio import write_json
 from distill.workspace import provenance
 
 
-def wrap_chain(net, methods: str) -> dict[str, str]:
-    """Apply 'a+b' in order; a later method takes only layers no earlier one took. Returns {layer: method}."""
+def _methods(chain: str) -> list[str]:
+    methods = [m.strip() for m in chain.split("+") if m.strip()]
+    if any(m.startswith("prune-ch") for m in methods[1:]):
+        raise DistillError("prune-ch changes the network's shape, so it must come first in a chain (prune-ch+quant)")
+    return methods
+
+
+def apply_method(net, method: str, taken: dict[str, str]):
+    """Restructure and wrap the layers `method` takes; a later method takes the layers no earlier one took, or
+    stacks on layers a sparsifying method (prune) took: 'prune:0.8+quant' stores the survivors in int8."""
+    compressor = make_compressor(method)
+    free, stacked = [], []
+    for name in compressor.targets(net):
+        if name not in taken:
+            free.append(name)
+        elif make_compressor(taken[name].split("|")[-1]).sparsifies and compressor.dense_key:
+            stacked.append(name)
+    compressor.restructure(net, free)
+    compressor.wrap(net, free + stacked)
+    taken.update(dict.fromkeys(free, method))
+    taken.update({name: f"{taken[name]}|{method}" for name in stacked})
+    return compressor
+
+
+def wrap_chain(net, chain: str) -> dict[str, str]:
+    """Apply every method of 'a+b' in order, each at its final strength, without fine-tuning.
+    Returns {layer: method}."""
     taken: dict[str, str] = {}
-    for method in [m.strip() for m in methods.split("+") if m.strip()]:
-        compressor = make_compressor(method)
-        free = [n for n in compressor.targets(net) if n not in taken]
-        compressor.restructure(net, free)
-        compressor.wrap(net, free)
-        taken.update(dict.fromkeys(free, method))
+    for method in _methods(chain):
+        compressor = apply_method(net, method, taken)
+        compressor.advance(net, compressor.stages, compressor.stages)
     if not taken:
-        raise DistillError(f"'{methods}' found no layer to compress")
+        raise DistillError(f"'{chain}' found no layer to compress")
     return taken
 
 
 def compress_run(
-    run_dir: Path, out_dir: Path, methods: str, epochs: int, lr: float, loss: str | None, show_progress: bool = True
+    run_dir: Path,
+    out_dir: Path,
+    methods: str,
+    epochs: int,
+    lr: float,
+    loss: str | None,
+    show_progress: bool = True,
+    stages: int | None = None,
 ) -> dict:
+    """Compress a training run's student by each method of the chain in turn, fine-tuning `epochs` after each of
+    its rounds (iterative methods such as prune take `stages` rounds) from the run's own caches."""
+    from distill.evaluate.speed import time_forward
     from distill.students.model import load_student
     from distill.training.train import load_run_config, run_train_config, train
 
     config = load_run_config(run_dir)
     student = load_student(run_dir / "student.pt").train()
     original = {k: v.numel() * v.element_size() for k, v in student.net.state_dict().items()}
-    layers = wrap_chain(student.net, methods)
+    params_before = sum(p.numel() for p in student.net.parameters())
+    latency_before = time_forward(student.eval(), 1, student.preprocess.size, 30)
     cfg = run_train_config(config)
     cfg.epochs, cfg.lr, cfg.loss = epochs, lr, loss or cfg.loss
-    summary: dict = {"methods": methods, "compressed_layers": len(layers), "fine_tune_epochs": epochs}
-    if epochs > 0:
-        sources = [(Path(s["store"]), Path(s["cache"])) for s in config["sources"]]
-        fit = train(sources, out_dir, cfg, show_progress=show_progress, student=student)
-        summary["best_val_agreement"] = fit["best_val_agreement"]
+    sources = [(Path(s["store"]), Path(s["cache"])) for s in config["sources"]]
+    layers: dict[str, str] = {}
+    rounds = []
+    for method in _methods(methods):
+        compressor = apply_method(student.net, method, layers)
+        n = stages if stages and compressor.stages > 1 else compressor.stages  # only iterative methods repeat
+        for stage in range(1, n + 1):
+            compressor.advance(student.net, stage, n)
+            if epochs > 0:
+                where = out_dir / "rounds" / f"{len(rounds) + 1:02d}-{_slug(method)}-{stage}of{n}"
+                fit = train(sources, where, cfg, show_progress=show_progress, student=student.train())
+                rounds.append({"method": method, "round": stage, "best_val_agreement": fit["best_val_agreement"]})
+    if not layers:
+        raise DistillError(f"'{methods}' found no layer to compress")
     strip_parametrizations(student.net)
     model = out_dir / "model.distill"
     save_compressed(model, student.eval(), layers, {"provenance": provenance("compress", run=str(run_dir))})
     float_bytes = (run_dir / "student.pt").stat().st_size
-    summary.update(
-        model=str(model),
-        bytes_on_disk=model.stat().st_size,
-        float_bytes_on_disk=float_bytes,
-        size_ratio=float_bytes / model.stat().st_size,
+    summary = {
+        "methods": methods,
+        "compressed_layers": len(layers),
+        "fine_tune_epochs_per_round": epochs,
+        "rounds": rounds,
+        "best_val_agreement": rounds[-1]["best_val_agreement"] if rounds else None,
+        "model": str(model),
+        "bytes_on_disk": model.stat().st_size,
+        "float_bytes_on_disk": float_bytes,
+        "size_ratio": float_bytes / model.stat().st_size,
+        "parameters": sum(p.numel() for p in student.net.parameters()),
+        "float_parameters": params_before,
+        "cpu_latency_ms_batch1": 1000 * time_forward(student, 1, student.preprocess.size, 30),
+        "float_cpu_latency_ms_batch1": 1000 * latency_before,
         **_layer_bytes(student.net, layers, original),
-    )
+    }
     write_json(out_dir / "summary.json", summary)
     return summary
+
+
+def _slug(method: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", method)
 
 
 def _layer_bytes(net, layers: dict[str, str], original: dict[str, int]) -> dict:

@@ -36,7 +36,8 @@ def seconds_per_epoch(train_dir: Path | None) -> float | None:
     """Mean wall time of a training epoch (students and fitted teachers log it), None when not recorded."""
     if train_dir is None:
         return None
-    seconds = [v for _, v in read_epoch_metrics(train_dir / "logs" / "metrics.csv").get("train/epoch_seconds", [])]
+    logs = [train_dir / "logs" / "metrics.csv", *sorted(train_dir.glob("rounds/*/logs/metrics.csv"))]  # compress
+    seconds = [v for log in logs for _, v in read_epoch_metrics(log).get("train/epoch_seconds", [])]
     return sum(seconds) / len(seconds) if seconds else None
 
 
