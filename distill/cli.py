@@ -288,6 +288,33 @@ def compress(
     _print_summary("compress", compress_run(run, out_dir, method, epochs, lr, loss, stages=stages))
 
 
+@app.command("export")
+def export_cmd(
+    model: Annotated[Path, typer.Argument(help="Run folder, student.pt, compressed folder or model.distill.")],
+    fmt: Annotated[str, typer.Option("--format", help="pt2 (torch.export) or onnx.")] = "pt2",
+    int8: Annotated[bool, typer.Option(help="Static int8 graph (PT2E, x86), calibrated on --calibrate faces.")] = False,
+    calibrate: Annotated[Path | None, typer.Option(help="Face store for int8 calibration (default: newest).")] = None,
+    faces: Annotated[int, typer.Option(help="Calibration faces.")] = 512,
+    size: Annotated[int, typer.Option(help="Input side the graph takes (the face store's crop size).")] = 112,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Output file (default: beside the model).")] = None,
+):
+    """Export a student or compressed model as a checked torch.export (.pt2, optionally int8) or ONNX graph."""
+    from distill.evaluate.evaluate import load_model
+    from distill.export import export_model
+    from distill.faces.store import require_store
+
+    module, file = load_model(str(model))
+    if not hasattr(module, "arch_kwargs"):
+        raise DistillError(f"{model} is not a student or compressed model (teachers are exported from their code)")
+    calibration = None
+    if int8:
+        store = require_store(calibrate or ws().newest("faces"))
+        calibration = store.pixels(slice(0, min(faces, len(store))))
+    suffix = f"{'-int8' if int8 else ''}.{fmt}"
+    out_path = out_file or file.with_name(file.stem + suffix)
+    _print_summary("export", export_model(module, out_path, fmt, size, calibration))
+
+
 @app.command("eval")
 def eval_cmd(
     dataset: Annotated[str, typer.Argument(help="Reader: rafd, csv, folder, fer2013, auto.")],

@@ -41,11 +41,14 @@ def test_pipeline_through_the_cli(tmp_path, face_photos):
     run = next((tmp_path / "distill-work" / "runs").iterdir())
     assert (run / "student.pt").is_file() and (run / "curves.png").is_file()
     assert json.loads((run / "config.json").read_text())["train"]["loss"] == "kld"
-    done = _cli("eval", "csv", "--data", str(labelled), "--model", str(run), "--model", "mini_xception", cwd=tmp_path)
+    _cli("export", str(run), cwd=tmp_path)  # -> run/student.pt2 (112 px crops), scored below like the run
+    models = ("--model", str(run), "--model", "mini_xception", "--model", str(run / "student.pt2"))
+    done = _cli("eval", "csv", "--data", str(labelled), *models, cwd=tmp_path)
     assert "accuracy" in done.stdout
     report = json.loads(next((tmp_path / "distill-work" / "evals").glob("*/eval.json")).read_text())
     scores = [r["scores"] for r in report["results"]]
-    assert [s["n_scored"] for s in scores] == [8, 8]
+    assert [s["n_scored"] for s in scores] == [8, 8, 8]
+    assert scores[2]["predictions"] == scores[0]["predictions"]  # the exported graph is the student
     for s in scores:  # independent recomputation of accuracy from the saved predictions
         hits = sum(p == t for p, t in zip(s["predictions"], s["targets"], strict=True))
         assert abs(hits / 8 - s["accuracy"]) < 1e-6

@@ -268,6 +268,10 @@ def load_model(spec: str, combine: str = "prob", ensemble_map: str | None = None
         raise DistillError(f"{path} holds no student.pt or model.distill (an unfinished run?)")
     if path.suffix == ".pt" and path.is_file():
         return load_student(path), path
+    if path.suffix == ".pt2" and path.is_file():
+        from distill.export import ExportedModel
+
+        return ExportedModel(path), path
     if path.suffix == ".distill" and path.is_file():
         from distill.compress.artifact import load_compressed
 

@@ -1,0 +1,133 @@
+"""`distill export`: a student or compressed model as a portable graph — torch.export (`.pt2`, optionally int8
+through PT2E with torchao's X86 quantizer) or ONNX — checked against the model it came from.
+
+The graph includes the student's preprocessing and takes RGB faces in [0, 1], (B, 3, S, S): any batch, S the
+export size (the face store's crop side, 112 by default); loaded for `distill eval`, other sides are resized.
+TorchScript is deprecated in PyTorch, hence not offered. A `.pt2` file carries the classes and description, so
+`distill eval` scores it like any model."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from distill.errors import DistillError
+from distill.fileio import atomic_path
+
+META = "distill.json"  # the extra file inside a .pt2
+
+
+class ExportedModel(nn.Module):
+    """A `.pt2` that `distill export` wrote, with `classes` and `describe()` like other models. An int8 graph is
+    compiled (inductor) on first use: that is where its int8 kernels come from; eager it only simulates them."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        extra = {META: ""}
+        try:
+            program = torch.export.load(path, extra_files=extra)
+        except Exception as err:  # noqa: BLE001 - torch raises many types for foreign files
+            raise DistillError(f"{path} is not a torch.export program ({str(err).splitlines()[0]})") from err
+        if not extra[META]:
+            raise DistillError(f"{path} was not written by `distill export` (no {META} inside)")
+        self.meta = json.loads(extra[META])
+        self.classes = self.meta["classes"]
+        self.graph = program.module()
+        self.run = torch.compile(self.graph, dynamic=True) if self.meta["int8"] else self.graph
+        self.spec = f"exported:{path}"
+
+    def forward(self, rgb01: torch.Tensor) -> torch.Tensor:
+        size = self.meta["size"]
+        if rgb01.shape[-2:] != (size, size):  # the graph's side is fixed at export
+            rgb01 = torch.nn.functional.interpolate(rgb01, size=(size, size), mode="bilinear", antialias=True)
+        return self.run(rgb01)
+
+    def train(self, mode: bool = True) -> ExportedModel:
+        """An exported graph is inference-only (it has no train mode to switch to)."""
+        self.training = mode
+        return self
+
+    def describe(self) -> dict:
+        return {**self.meta["describe"], "spec": self.spec, "int8": self.meta["int8"]}
+
+
+def _example(size: int, batch: int = 2) -> torch.Tensor:
+    return torch.rand(batch, 3, size, size)
+
+
+def _program(model: nn.Module, size: int) -> torch.export.ExportedProgram:
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    return torch.export.export(model, (_example(size),), dynamic_shapes=({0: batch},))
+
+
+def _int8(program: torch.export.ExportedProgram, calibration: np.ndarray, size: int) -> torch.fx.GraphModule:
+    """Static int8 (per-channel weights, per-tensor activations) calibrated on real faces."""
+    import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as x86
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    from distill import augment
+
+    quantizer = x86.X86InductorQuantizer().set_global(x86.get_default_x86_inductor_quantization_config())
+    prepared = prepare_pt2e(program.module(), quantizer)
+    with torch.no_grad():
+        for i in range(0, len(calibration), 32):
+            faces = augment.to_float(calibration[i : i + 32])  # (B,3,S',S') in [0, 1]
+            prepared(torch.nn.functional.interpolate(faces, size=size, mode="bilinear", antialias=True))
+    return convert_pt2e(prepared)
+
+
+def export_model(model: nn.Module, out: Path, fmt: str, size: int, calibration: np.ndarray | None = None) -> dict:
+    """Write `model` to `out` as fmt 'pt2' or 'onnx' (int8 when calibration faces (N,S,S,3) uint8 are given, pt2
+    only); returns the largest output difference against the model on random faces."""
+    if fmt not in ("pt2", "onnx"):
+        raise DistillError(f"unknown export format '{fmt}'; valid: pt2, onnx")
+    if calibration is not None and fmt != "pt2":
+        raise DistillError("int8 export is a torch.export (pt2) graph; ONNX exports stay float")
+    program = _program(model.eval(), size)
+    x = _example(size, 5)
+    with torch.no_grad():
+        reference = model(x)
+    if fmt == "onnx":
+        _write_onnx(model, program, out)
+        got = _run_onnx(out, x)
+    else:
+        if calibration is not None:
+            program = _program(_int8(program, calibration, size), size)
+        meta = {"classes": list(model.classes), "describe": model.describe(), "size": size}
+        meta["int8"] = calibration is not None
+        buffer = io.BytesIO()  # torch.export.save wants a .pt2 name or a buffer; the file still lands atomically
+        torch.export.save(program, buffer, extra_files={META: json.dumps(meta, default=str)})
+        with atomic_path(out) as tmp:
+            tmp.write_bytes(buffer.getvalue())
+        with torch.no_grad():
+            got = ExportedModel(out)(x)
+    return {
+        "file": str(out),
+        "format": fmt,
+        "int8": calibration is not None,
+        "bytes_on_disk": out.stat().st_size,
+        "max_abs_diff_vs_model": float((torch.as_tensor(got) - reference).abs().max()),
+    }
+
+
+def _write_onnx(model: nn.Module, program: torch.export.ExportedProgram, out: Path) -> None:
+    try:
+        import onnxscript  # noqa: F401 - torch.onnx's exporter needs it
+    except ImportError as err:
+        raise DistillError("ONNX export needs `pip install onnx onnxscript` (onnxruntime to check it)") from err
+    with atomic_path(out) as tmp:
+        torch.onnx.export(program, dynamo=True, optimize=True, verbose=False).save(str(tmp))
+
+
+def _run_onnx(path: Path, x: torch.Tensor) -> np.ndarray:
+    try:
+        import onnxruntime as ort
+    except ImportError as err:
+        raise DistillError("the ONNX file is written; checking it needs `pip install onnxruntime`") from err
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]

@@ -1,0 +1,56 @@
+"""`distill export`: torch.export (.pt2, float and int8) and ONNX graphs that reproduce the model they came from."""
+
+import numpy as np
+import pytest
+import torch
+
+from distill.errors import DistillError
+from distill.evaluate.evaluate import load_model
+from distill.export import ExportedModel, export_model
+from distill.faces.store import FaceStore
+from distill.students.model import Student
+
+
+@pytest.fixture(scope="module")
+def student():
+    torch.manual_seed(0)
+    return Student("squeezenet1_1_bn", ["anger", "happiness", "neutral"], size=32, grey=True).eval()
+
+
+def test_pt2_reloads_with_identical_outputs_and_is_scored_like_a_model(tmp_path, student):
+    done = export_model(student, tmp_path / "m.pt2", "pt2", 64)
+    assert done["max_abs_diff_vs_model"] == 0.0
+    model, file = load_model(str(tmp_path / "m.pt2"))  # the path `distill eval --model X.pt2` takes
+    assert isinstance(model, ExportedModel) and model.classes == student.classes and file == tmp_path / "m.pt2"
+    x = torch.rand(7, 3, 64, 64)  # another batch size than at export: the batch is dynamic
+    with torch.no_grad():
+        np.testing.assert_array_equal(model(x).numpy(), student(x).numpy())
+        assert model(torch.rand(2, 3, 80, 80)).shape == (2, 3)  # other sides are resized to the graph's
+    assert model.describe()["arch"] == "squeezenet1_1_bn" and not model.describe()["int8"]
+
+
+def test_int8_graph_is_calibrated_on_faces_and_stays_close(tmp_path, student, face_store):
+    faces = FaceStore(face_store).pixels(slice(None))
+    done = export_model(student, tmp_path / "q.pt2", "pt2", 64, calibration=faces)
+    assert done["int8"]
+    ops = {str(n.target) for n in ExportedModel(tmp_path / "q.pt2").graph.graph.nodes if n.op == "call_function"}
+    assert any("quantize_per_tensor" in op for op in ops)  # activations really go through int8
+    with torch.no_grad():
+        logits = student(torch.rand(5, 3, 64, 64))
+    assert done["max_abs_diff_vs_model"] < 0.1 * float(logits.abs().max())
+
+
+def test_onnx_matches_in_onnxruntime(tmp_path, student):
+    pytest.importorskip("onnxruntime")
+    done = export_model(student, tmp_path / "m.onnx", "onnx", 64)
+    assert done["max_abs_diff_vs_model"] < 1e-4 and done["bytes_on_disk"] > 0
+
+
+def test_bad_requests_are_refused(tmp_path, student):
+    with pytest.raises(DistillError, match="valid: pt2, onnx"):
+        export_model(student, tmp_path / "m.ts", "torchscript", 64)
+    with pytest.raises(DistillError, match="ONNX exports stay float"):
+        export_model(student, tmp_path / "m.onnx", "onnx", 64, calibration=np.zeros((1, 64, 64, 3), np.uint8))
+    torch.save({"x": 1}, tmp_path / "foreign.pt2")
+    with pytest.raises(DistillError, match="not a torch.export program"):
+        ExportedModel(tmp_path / "foreign.pt2")
