@@ -127,7 +127,7 @@ def _layer_bytes(net, layers: dict[str, str], original: dict[str, int]) -> dict:
     return {
         "compressed_layers_float_bytes": before,
         "compressed_layers_bytes": after,
-        "compressed_layers_ratio": before / max(after, 1),
+        "compressed_layers_ratio": before / after if before and after else None,  # None: whole-network methods
     }
 
 

@@ -1,0 +1,109 @@
+"""The compression table (issue #6): every compressed model of a trained student against that float student, in one
+run — bytes on disk, parameters, CPU latency at batch 1 (measured interleaved, same process, so the ratios
+compare like with like), accuracy and UAR on a labelled set (expressions-dev, MTCNN crops as in training).
+
+The compressed models come from `distill compress RUN --method ...` (experiments/table3_mini_xception.sh makes
+them); an int8 torch.export graph of the float student (`distill export RUN --int8`) is added when --int8.
+Usage: python benchmarks/bench_compress.py RUN [--workdir W] [--data ../shared/data/expressions-dev] [--int8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from distill.datasets.readers import read_dataset
+from distill.evaluate.evaluate import load_cropped, load_model, predict, score
+from distill.progress import quiet_libraries
+from distill.workspace import Workspace
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "expressions-dev"
+SIZE = 112  # the face stores' crop side: what every model is fed
+
+
+def latencies(models: dict[str, torch.nn.Module], rounds: int = 7, per_round: int = 20) -> dict[str, float]:
+    """Median ms per batch-1 forward; models take turns each round, so machine noise hits all alike."""
+    x = torch.rand(1, 3, SIZE, SIZE)
+    times: dict[str, list[float]] = {name: [] for name in models}
+    with torch.inference_mode():
+        for m in models.values():
+            for _ in range(3):
+                m(x)  # warm-up (and the int8 graph's compilation)
+        for _ in range(rounds):
+            for name, m in models.items():
+                start = time.perf_counter()
+                for _ in range(per_round):
+                    m(x)
+                times[name].append((time.perf_counter() - start) / per_round * 1000)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("run", type=Path, help="training run of the float student")
+    ap.add_argument("--workdir", type=Path, default=None, help="workspace (default: the run's)")
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--int8", action="store_true", help="add the run's student-int8.pt2 (distill export --int8)")
+    args = ap.parse_args(argv)
+    quiet_libraries()
+    ws = Workspace(args.workdir or args.run.parent.parent)
+    files = {"float": args.run / "student.pt"}
+    for folder in sorted(ws.dir("compressed").glob(f"*{args.run.name}-*")):
+        if (folder / "model.distill").is_file():
+            summary = json.loads((folder / "summary.json").read_text())
+            epochs = summary.get("fine_tune_epochs_per_round", summary.get("fine_tune_epochs"))
+            rounds = len(summary.get("rounds", [])) or 1
+            files[f"{summary['methods']} ({rounds}x{epochs} ep)"] = folder / "model.distill"
+    if args.int8 and (args.run / "student-int8.pt2").is_file():
+        files["int8 graph (PT2E)"] = args.run / "student-int8.pt2"
+    samples, reader = read_dataset("csv", args.data)
+    evalset = load_cropped(samples, ws.dir("faces") / f"eval-{reader}-{args.data.name}-{SIZE}.h5", SIZE)
+    models = {name: load_model(str(path))[0].eval() for name, path in files.items()}
+    ms = latencies(models)
+    rows = []
+    for name, model in models.items():
+        scores = score(predict(model, evalset.pixels), evalset.labels, list(model.classes))
+        rows.append(
+            {
+                "model": name,
+                "bytes": files[name].stat().st_size,
+                "params": sum(p.numel() for p in model.parameters()),  # what it computes with (pruned: fewer)
+                "layers_ratio": _layers_ratio(files[name]),
+                "ms": ms[name],
+                "acc": 100 * scores["accuracy"],
+                "uar": 100 * scores["uar"],
+            }
+        )
+    _print(rows, len(evalset.keys))
+    return rows
+
+
+def _layers_ratio(file: Path) -> float | None:
+    """How much smaller the compressed layers got (the BWN target counts those only), from the compress summary."""
+    summary = file.parent / "summary.json"
+    return json.loads(summary.read_text()).get("compressed_layers_ratio") if file.suffix == ".distill" else None
+
+
+def _print(rows: list[dict], faces: int) -> None:
+    base = rows[0]
+    print(f"\n{faces} labelled faces; CPU threads {torch.get_num_threads()}")
+    print(
+        "| model | bytes on disk | x smaller | layers x smaller | params | CPU ms b1 | x faster | accuracy % | UAR % |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        layers = f"{r['layers_ratio']:.1f}" if r["layers_ratio"] else "-"
+        print(
+            f"| {r['model']} | {r['bytes']:,} | {base['bytes'] / r['bytes']:.1f} | {layers} | {r['params']:,} | "
+            f"{r['ms']:.2f} | {base['ms'] / r['ms']:.2f} | {r['acc']:.2f} ({r['acc'] - base['acc']:+.2f}) | "
+            f"{r['uar']:.2f} ({r['uar'] - base['uar']:+.2f}) |"
+        )
+
+
+if __name__ == "__main__":
+    main()
