@@ -54,6 +54,7 @@ def test_straight_through_gradient_reaches_latent_weights():
         ("prune-ch:0.5", 0.75),
         ("prune-ch:0.5+quant", 0.25),
         ("cp+bwn", 0.1),
+        ("hybrid:0.9", 0.1),
     ],
 )
 def test_saved_file_reloads_with_identical_outputs(tmp_path, methods, max_size):
@@ -163,3 +164,21 @@ def test_channel_pruning_removes_channels_and_must_come_first():
     assert student(torch.rand(2, 3, 32, 32)).shape == (2, 2)
     with pytest.raises(DistillError, match="must come first"):
         wrap_chain(Student("squeezenet1_1_bn", ["a", "b"], size=32).net, "quant+prune-ch")
+
+
+def test_hybrid_shares_few_values_per_layer_and_huffman_codes_them():
+    from distill.compress.methods import Hybrid, huffman, kmeans_1d, unhuffman
+
+    symbols = torch.tensor([0, 0, 0, 0, 0, 0, 1, 2, 0, 3])
+    coded = huffman("x", symbols)
+    assert torch.equal(unhuffman("x", coded), symbols) and coded["x_bytes"].numel() < symbols.numel()
+    values = torch.cat([torch.full((50,), -1.0), torch.full((30,), 0.5), torch.full((20,), 2.0)])
+    assert torch.allclose(kmeans_1d(values + 0.01 * torch.randn(100), 3), torch.tensor([-1.0, 0.5, 2.0]), atol=0.01)
+    student = Student("squeezenet1_1_bn", ["a", "b"], size=32)
+    hybrid = Hybrid(0.9)
+    layers = wrap_chain(student.net, "hybrid:0.9")  # all rounds: pruned, then shared
+    w = student.net.get_submodule(list(layers)[3]).weight
+    assert (w == 0).float().mean() == pytest.approx(0.9, abs=0.01)
+    assert torch.unique(w).numel() <= 2**hybrid.bits + 1  # the codebook and the pruned zeros
+    blob = hybrid.encode(w)
+    assert torch.equal(hybrid.decode(blob), w)

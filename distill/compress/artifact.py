@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import io
+import zlib
 from pathlib import Path
 
 import torch
@@ -14,6 +16,7 @@ from distill.fileio import atomic_path
 from distill.students.model import Student
 
 KIND = "compressed_student"
+MAGIC = b"DISTILLZ1"  # then a zlib-compressed torch archive (files before it are plain archives)
 
 
 def save_compressed(path: Path, student: Student, layers: dict[str, str], extra: dict | None = None) -> None:
@@ -30,8 +33,12 @@ def save_compressed(path: Path, student: Student, layers: dict[str, str], extra:
         "state": state,
         **(extra or {}),
     }
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        # zlib over the torch archive: a compressed student is hundreds of small tensors, and the archive's
+        # per-tensor headers and 64-byte alignment would otherwise weigh as much as the weights themselves
+        tmp.write_bytes(MAGIC + zlib.compress(buffer.getvalue(), 9))
 
 
 def load_compressed(path: Path | str) -> Student:
@@ -40,7 +47,9 @@ def load_compressed(path: Path | str) -> Student:
     if path.is_dir():
         path = path / "model.distill"
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        raw = path.read_bytes()
+        source = io.BytesIO(zlib.decompress(raw[len(MAGIC) :])) if raw.startswith(MAGIC) else io.BytesIO(raw)
+        blob = torch.load(source, map_location="cpu", weights_only=True)
     except FileNotFoundError as err:
         raise DistillError(f"compressed model {path} not found") from err
     except Exception as err:  # noqa: BLE001 - torch raises many types for bad/unsafe files

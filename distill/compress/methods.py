@@ -327,6 +327,99 @@ class FloatWeights(Compressor):
         return blob["float"]
 
 
+def kmeans_1d(values: torch.Tensor, k: int, iters: int = 25) -> torch.Tensor:
+    """Sorted centroids of 1-D k-means with linear initialisation over [min, max] (Han et al. found it best
+    for weight sharing). Hand-written: torch has no k-means and 1-D Lloyd steps are a few lines."""
+    centroids = torch.linspace(float(values.min()), float(values.max()), k, dtype=values.dtype)
+    for _ in range(iters):
+        assign = torch.bucketize(values, (centroids[1:] + centroids[:-1]) / 2)
+        sums = torch.zeros(k, dtype=values.dtype).index_add_(0, assign, values)
+        counts = torch.zeros(k, dtype=values.dtype).index_add_(0, assign, torch.ones_like(values))
+        centroids = torch.where(counts > 0, sums / counts.clamp_min(1), centroids).sort().values
+    return centroids
+
+
+def nearest(w: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
+    """Each non-zero weight replaced by its nearest centroid; zeros (pruned weights) stay zero."""
+    shared = centroids[torch.bucketize(w, (centroids[1:] + centroids[:-1]) / 2)]
+    return torch.where(w == 0, torch.zeros_like(w), shared)
+
+
+class Hybrid(MagnitudePruning):
+    """Deep Compression (Han et al.) / Ge et al.'s hybrid, in one method: magnitude pruning over the first
+    rounds, then weight sharing (per-layer k-means codebook of 2^bits values) fine-tuned in the last round; the
+    file holds each layer's codebook plus Huffman-coded (dahuffman) codes and gaps between surviving weights."""
+
+    name = "hybrid"
+    stages = 4  # 3 prune -> fine-tune rounds, then share -> fine-tune
+    sparsifies = False  # its layers are fully encoded: nothing stacks on them
+
+    def __init__(self, sparsity: float = 0.8, bits: int = 6):
+        super().__init__(sparsity)
+        self.bits, self.books = bits, {}
+
+    def advance(self, net: nn.Module, stage: int, stages: int) -> None:
+        prune_rounds = max(1, stages - 1)
+        super().advance(net, min(stage, prune_rounds), prune_rounds)
+        if stage == stages:  # the codebooks are fitted to the pruned weights, then stay fixed
+            for name, book in self.books.items():
+                w = net.get_submodule(name).parametrizations.weight.original.detach()
+                kept = MagnitudePruning.effective(self, w)
+                centroids = kmeans_1d(kept[kept != 0].flatten(), 2**self.bits)
+                book.resize_(len(centroids)).copy_(centroids)  # in place: the layer's transform holds this tensor
+
+    def wrap(self, net: nn.Module, names: list[str]) -> None:
+        from torch.nn.utils import parametrize
+
+        for name in names:
+            book = self.books[name] = torch.empty(0)
+            transform = WeightTransform(lambda w, book=book: self._shared(w, book))
+            parametrize.register_parametrization(net.get_submodule(name), "weight", transform)
+
+    def _shared(self, w: torch.Tensor, book: torch.Tensor) -> torch.Tensor:
+        pruned = MagnitudePruning.effective(self, w)
+        return nearest(pruned, book) if book.numel() else pruned
+
+    def encode(self, w: torch.Tensor) -> dict:
+        flat = w.detach().cpu().float().flatten()
+        where = torch.nonzero(flat).flatten()
+        book = torch.unique(flat[where])  # sorted: the codebook the layer computes with
+        gaps = torch.diff(where, prepend=torch.tensor([-1])) - 1  # zeros between survivors (relative indices)
+        codes = torch.searchsorted(book, flat[where])
+        return {"book": book, "shape": torch.tensor(w.shape), **huffman("codes", codes), **huffman("gaps", gaps)}
+
+    def decode(self, blob: dict) -> torch.Tensor:
+        shape = tuple(int(s) for s in blob["shape"])
+        codes, gaps = unhuffman("codes", blob), unhuffman("gaps", blob)
+        flat = torch.zeros(int(np.prod(shape)))
+        flat[torch.cumsum(gaps + 1, 0) - 1] = blob["book"][codes]
+        return flat.view(shape)
+
+
+def huffman(prefix: str, symbols: torch.Tensor) -> dict:
+    """Huffman-code non-negative integers with dahuffman; the code table is stored as tensors (weights_only)."""
+    from dahuffman import HuffmanCodec
+    from dahuffman.huffmancodec import _EOF
+
+    values = symbols.tolist()
+    codec = HuffmanCodec.from_data(values)
+    table = codec.get_code_table()
+    return {
+        f"{prefix}_bytes": torch.frombuffer(bytearray(codec.encode(values)) or bytearray(1), dtype=torch.uint8),
+        f"{prefix}_symbols": torch.tensor([-1 if s is _EOF else int(s) for s in table], dtype=torch.int64),
+        f"{prefix}_table": torch.tensor(list(table.values()), dtype=torch.int64).reshape(-1, 2),  # (bits, code)
+    }
+
+
+def unhuffman(prefix: str, blob: dict) -> torch.Tensor:
+    from dahuffman import HuffmanCodec
+    from dahuffman.huffmancodec import _EOF
+
+    symbols = [_EOF if s == -1 else s for s in blob[f"{prefix}_symbols"].tolist()]
+    codec = HuffmanCodec(dict(zip(symbols, map(tuple, blob[f"{prefix}_table"].tolist()), strict=True)))
+    return torch.tensor(codec.decode(bytes(blob[f"{prefix}_bytes"].numpy())), dtype=torch.int64)
+
+
 class Sparse(Compressor):
     """A pruned layer whose surviving values another method encodes (prune+quant): mask bits + those values."""
 
@@ -336,7 +429,7 @@ class Sparse(Compressor):
     def encode(self, w: torch.Tensor) -> dict:
         blob = self.inner.encode(w)
         dense = blob.pop(self.inner.dense_key)
-        mask = dense.flatten() != 0
+        mask = w.detach().cpu().flatten() != 0  # the pruned positions (an encoder's zero code need not be one)
         blob["sparse_values"] = dense.flatten()[mask]
         blob["mask"] = torch.from_numpy(np.packbits(mask.numpy()))
         blob["dense_shape"] = torch.tensor(dense.shape)
@@ -519,6 +612,7 @@ for _cls in (
     MagnitudePruning,
     ChannelPruning,
     HashedNets,
+    Hybrid,
 ):
     COMPRESSORS.register(_cls.name)(_cls)
 
