@@ -27,8 +27,16 @@ $D compress "$KLD" --method bwn --epochs 2
 $D compress "$KLD" --method bwn --epochs 6 --lr 1e-3
 $D compress "$KLD" --method cp:0.5 --epochs 1
 $D compress "$KLD" --method xnor --epochs 2
+$D compress "$KLD" --method prune-ch:0.5 --stages 3 --epochs 1 --lr 1e-3
+$D compress "$KLD" --method prune:0.8+quant --stages 3 --epochs 1 --lr 1e-3
+$D compress "$KLD" --method hash --epochs 2 --lr 1e-3
+$D compress "$KLD" --method prune-ch:0.6 --stages 3 --epochs 3 --lr 1e-3
+$D compress "$KLD" --method bwn --epochs 10 --lr 1e-3
+$D compress "$KLD" --method hybrid:0.8 --epochs 1 --lr 1e-3
 wait
 $D train $CACHES $COMMON --student mobilenetv3_small_100 --small-input --loss kld --epochs 14
+$D train $CACHES $COMMON --student mobilenetv3_small_100 --small-input --loss kld --epochs "$EPOCHS"
 models=$(for r in "$W"/runs/*/ "$W"/compressed/*/; do echo --model "${r%/}"; done)
 $D eval csv --data "$SHARED/data/expressions-dev" --model mini_xception $models
 $D report
+python benchmarks/bench_compress.py "$KLD" --workdir "$W"  # the compression table, latency interleaved
