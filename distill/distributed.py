@@ -2,11 +2,13 @@
 
 Lightning launches the extra local processes itself by re-running the same command line (strategy "ddp"), or
 they are started outside (torchrun, SLURM). Every process must then agree on where the run's files go, which is
-what `shared_run_dir` settles."""
+what `shared_run_name` settles."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,22 +66,19 @@ def shared_run_name() -> str | None:
     return f"job{job}" if job else None
 
 
-class announce_run_dir:
-    """Context in which ranks that Lightning is about to start inherit `run_dir` (undone afterwards, so a later
-    run in the same Python process gets its own folder)."""
-
-    def __init__(self, run_dir: Path):
-        self.run_dir = run_dir
-
-    def __enter__(self) -> None:
-        self._before = os.environ.get(RUN_DIR_ENV)
-        os.environ[RUN_DIR_ENV] = str(self.run_dir)
-
-    def __exit__(self, *exc) -> None:
-        if self._before is None:
+@contextlib.contextmanager
+def announce_run_dir(run_dir: Path) -> Iterator[None]:
+    """Ranks that Lightning starts inside this block inherit `run_dir`; undone afterwards, so a later run in
+    the same Python process gets its own folder."""
+    before = os.environ.get(RUN_DIR_ENV)
+    os.environ[RUN_DIR_ENV] = str(run_dir)
+    try:
+        yield
+    finally:
+        if before is None:
             os.environ.pop(RUN_DIR_ENV, None)
         else:
-            os.environ[RUN_DIR_ENV] = self._before
+            os.environ[RUN_DIR_ENV] = before
 
 
 def is_global_zero() -> bool:
