@@ -10,7 +10,6 @@ pool changes. Usage: python benchmarks/bench_scale.py [--crop 250,1000,4000] [--
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -26,14 +25,22 @@ from distill.faces.store import FaceRow, ManifestRow, finalize, write_part
 PART = 2048  # faces per store part, as `distill crop` writes them
 
 
+# A child forked from a big process starts with that process's resident pages in its rusage peak, so each
+# command runs under this small launcher, whose own children's peak is then the command's alone.
+_LAUNCHER = (
+    "import resource, subprocess, sys; code = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)"
+)
+
+
 def peak_mib(*args: str, cwd: Path) -> tuple[float, float]:
-    """(peak RSS MiB, seconds) of one `distill` command run in a child process."""
+    """(peak RSS MiB of the command and the DataLoader workers it starts, seconds) of one `distill` command."""
     start = time.perf_counter()
-    child = subprocess.Popen([sys.executable, "-m", "distill.cli", *args], cwd=cwd, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(child.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"distill {' '.join(args)} failed")
-    return usage.ru_maxrss / 1024, time.perf_counter() - start  # ru_maxrss is in KiB on Linux
+    command = [sys.executable, "-c", _LAUNCHER, sys.executable, "-m", "distill.cli", *args]
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"distill {' '.join(args)} failed:\n{done.stderr[-2000:]}")
+    return int(done.stdout.split()[-1]) / 1024, time.perf_counter() - start  # ru_maxrss is in KiB on Linux
 
 
 def faces(root: Path) -> list[np.ndarray]:

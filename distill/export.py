@@ -29,6 +29,8 @@ class ExportedModel(nn.Module):
     def __init__(self, path: Path):
         super().__init__()
         extra = {META: ""}
+        import torchao  # noqa: F401 - registers the quantized ops an int8 graph names, before it is read
+
         try:
             program = torch.export.load(path, extra_files=extra)
         except Exception as err:  # noqa: BLE001 - torch raises many types for foreign files
