@@ -122,6 +122,18 @@ def process_chunk(detector, samples: list[Sample], cfg: CropConfig, pool: Thread
     return faces, [manifest[s.key] for s in samples]
 
 
+def release_freed_memory() -> None:
+    """Hand freed heap back to the OS (glibc only; a no-op elsewhere). Decoding and detecting photos of every
+    size leaves glibc's heap fragmented: without this, a crop's resident size rose ~25 MB per 256-photo part
+    although nothing was kept (malloc_trim brought it back to the same level after every part)."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name and "libc.so" in name:
+        ctypes.CDLL(name).malloc_trim(0)
+
+
 def _safe_load(sample: Sample):
     try:
         return _load(sample)
@@ -153,6 +165,7 @@ def crop(
                 fs.write_part(store, part_index, faces, manifest, cfg.size)
                 part_index += 1
                 adv(len(chunk))
+                release_freed_memory()
     attrs = {
         "size": cfg.size,
         "crop_config": json.dumps(asdict(cfg)),
