@@ -7,8 +7,10 @@ The decoded weight is exactly what the wrapped layer computed with, so a loaded 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import warnings
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -118,6 +120,7 @@ class Int8Weights(Compressor):
     """Symmetric per-output-channel int8 weights (scale = max|W| / 127); every conv/linear, 4x smaller."""
 
     name = "quant"
+    dense_key = "int8"
 
     def targets(self, net: nn.Module) -> list[str]:
         return _convs(net)
@@ -135,8 +138,6 @@ class Int8Weights(Compressor):
         scale = self._scale(w)
         q = (w / scale).round().clamp(-127, 127).to(torch.int8)
         return {"int8": q, "scale": scale.flatten().float()}
-
-    dense_key = "int8"
 
     def decode(self, blob: dict) -> torch.Tensor:
         q = blob["int8"]
@@ -198,17 +199,16 @@ class BinaryActivations(XnorNet):
     """The papers' variant: binary activations (BN -> sign -> conv) with float weights; first/last float."""
 
     name = "binact"
+    dense_key = "float"
 
     def effective(self, w: torch.Tensor) -> torch.Tensor:
         return w
 
     def encode(self, w: torch.Tensor) -> dict:
-        return {"float": w.detach().cpu().float()}
-
-    dense_key = "float"
+        return FloatWeights().encode(w)
 
     def decode(self, blob: dict) -> torch.Tensor:
-        return blob["float"]
+        return FloatWeights().decode(blob)
 
 
 class CPConv(nn.Sequential):
@@ -364,7 +364,7 @@ class Hybrid(MagnitudePruning):
         if stage == stages:  # the codebooks are fitted to the pruned weights, then stay fixed
             for name, book in self.books.items():
                 w = net.get_submodule(name).parametrizations.weight.original.detach()
-                kept = MagnitudePruning.effective(self, w)
+                kept = self.effective(w)
                 centroids = kmeans_1d(kept[kept != 0].flatten(), 2**self.bits)
                 book.resize_(len(centroids)).copy_(centroids)  # in place: the layer's transform holds this tensor
 
@@ -377,7 +377,7 @@ class Hybrid(MagnitudePruning):
             parametrize.register_parametrization(net.get_submodule(name), "weight", transform)
 
     def _shared(self, w: torch.Tensor, book: torch.Tensor) -> torch.Tensor:
-        pruned = MagnitudePruning.effective(self, w)
+        pruned = self.effective(w)
         return nearest(pruned, book) if book.numel() else pruned
 
     def encode(self, w: torch.Tensor) -> dict:
@@ -578,17 +578,15 @@ class ChannelPruning(Compressor):
         """The weights are in the state already."""
 
 
-class _eval_mode:
+@contextlib.contextmanager
+def _eval_mode(net: nn.Module) -> Iterator[None]:
     """Tracing a network for its dependency graph must not move BatchNorm statistics."""
-
-    def __init__(self, net: nn.Module):
-        self.net, self.was = net, net.training
-
-    def __enter__(self) -> None:
-        self.net.eval()
-
-    def __exit__(self, *exc) -> None:
-        self.net.train(self.was)
+    was = net.training
+    net.eval()
+    try:
+        yield
+    finally:
+        net.train(was)
 
 
 def _example_input(net: nn.Module) -> torch.Tensor:
