@@ -1,15 +1,17 @@
 """Peak memory of `distill crop`, `label` and `train` as the number of images grows (target: flat).
 
-Each command runs as its own process, as a user runs it; its peak resident memory (and that of the DataLoader
-workers it started) comes from the kernel's rusage. Synthetic inputs: copies of the packaged demo faces with
-noise, as photos for crop (MTCNN's speed bounds that sweep to a few thousand) and written straight into face
-stores for label and train (up to 100k faces); train runs a fixed number of steps, so only the size of the
-pool changes. Usage: python benchmarks/bench_scale.py [--crop 250,1000,4000] [--faces 1000,10000,100000]
+Each command runs as its own process, as a user runs it; its peak memory is the largest sum of proportional set
+sizes over it and the processes it starts (crop's detection process, DataLoader workers), sampled from /proc.
+Synthetic inputs: copies of the packaged demo faces with noise, as photos for crop (MTCNN's speed bounds that
+sweep to tens of thousands) and written straight into face stores for label and train (up to 100k faces); train
+runs a fixed number of steps, so only the size of the pool changes.
+Usage: python benchmarks/bench_scale.py [--crop 250,4000,16000] [--faces 1000,10000,100000]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import subprocess
 import sys
 import tempfile
@@ -25,22 +27,42 @@ from distill.faces.store import FaceRow, ManifestRow, finalize, write_part
 PART = 2048  # faces per store part, as `distill crop` writes them
 
 
-# A child forked from a big process starts with that process's resident pages in its rusage peak, so each
-# command runs under this small launcher, whose own children's peak is then the command's alone.
-_LAUNCHER = (
-    "import resource, subprocess, sys; code = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL); "
-    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)"
-)
+def _process_tree(root: int) -> list[int]:
+    """root and all its descendants, from /proc (Linux)."""
+    parent = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parent[int(stat.parent.name)] = int(fields[1])
+    tree, frontier = [root], [root]
+    while frontier:
+        frontier = [pid for pid, ppid in parent.items() if ppid in frontier]
+        tree += frontier
+    return tree
+
+
+def _pss_kib(pid: int) -> int:
+    """Proportional set size: pages shared between processes (forked DataLoader workers) are counted once."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    return 0
 
 
 def peak_mib(*args: str, cwd: Path) -> tuple[float, float]:
-    """(peak RSS MiB of the command and the DataLoader workers it starts, seconds) of one `distill` command."""
+    """(peak memory MiB, seconds) of one `distill` command: the largest sum of PSS over the command and every
+    process it starts (crop's detection process, DataLoader workers), sampled every 0.1 s."""
     start = time.perf_counter()
-    command = [sys.executable, "-c", _LAUNCHER, sys.executable, "-m", "distill.cli", *args]
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"distill {' '.join(args)} failed:\n{done.stderr[-2000:]}")
-    return int(done.stdout.split()[-1]) / 1024, time.perf_counter() - start  # ru_maxrss is in KiB on Linux
+    command = [sys.executable, "-m", "distill.cli", *args]
+    proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, sum(_pss_kib(pid) for pid in _process_tree(proc.pid)))
+        time.sleep(0.1)
+    if proc.returncode != 0:
+        raise SystemExit(f"distill {' '.join(args)} failed:\n{proc.stderr.read()[-2000:]}")
+    return peak / 1024, time.perf_counter() - start
 
 
 def faces(root: Path) -> list[np.ndarray]:
@@ -88,7 +110,7 @@ def sweep(sizes: list[int], run, label: str) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> list[dict]:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--crop", default="250,1000,4000", help="photo counts for the crop sweep")
+    ap.add_argument("--crop", default="250,4000,16000", help="photo counts for the crop sweep")
     ap.add_argument("--faces", default="1000,10000,100000", help="face counts for the label and train sweeps")
     args = ap.parse_args(argv)
     crop_sizes, face_sizes = ([int(v) for v in s.split(",")] for s in (args.crop, args.faces))

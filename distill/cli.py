@@ -233,7 +233,7 @@ def fit_teacher_cmd(
     width: Annotated[float, typer.Option(help="VGG-S channel multiplier (1.0 = the paper's ~377 MiB).")] = 1.0,
     test_fraction: Annotated[float, typer.Option(help="Held-out test share (by subject where known).")] = 0.2,
     val_fraction: Annotated[float, typer.Option(help="Validation share (by subject where known).")] = 0.1,
-    balanced: Annotated[bool, typer.Option(help="Class-weighted cross-entropy for unbalanced sets.")] = True,
+    balanced: Annotated[bool, typer.Option(help="Cross-entropy weighted by 1/sqrt(class frequency).")] = True,
     workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 2,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ):
@@ -277,6 +277,7 @@ def compress(
     ] = None,
     lr: Annotated[float, typer.Option(help="Peak fine-tuning learning rate.")] = 5e-4,
     loss: Annotated[str | None, typer.Option(help="Fine-tuning loss (default: the run's).")] = None,
+    limit: Annotated[int | None, typer.Option(help="Fine-tune on at most this many faces (big networks).")] = None,
 ):
     """Compress a trained student (distill list compressors), fine-tune it, write model.distill."""
     from distill.compress.pipeline import compress_run
@@ -285,7 +286,27 @@ def compress(
     if not (run / "student.pt").is_file():
         raise DistillError(f"{run} is not a training run with a student.pt")
     out_dir = ws().new_run_dir("compressed", f"{run.name}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', method)}")
-    _print_summary("compress", compress_run(run, out_dir, method, epochs, lr, loss, stages=stages))
+    _print_summary("compress", compress_run(run, out_dir, method, epochs, lr, loss, stages=stages, limit=limit))
+
+
+@app.command("import-teacher")
+def import_teacher_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="A VGG-S teacher.pt from `distill fit-teacher`.")],
+    caches: Annotated[
+        list[Path] | None, typer.Option("--cache", help="Its posterior caches (default: all it made in the workspace).")
+    ] = None,
+):
+    """Make a fitted VGG-S teacher a training run, so compress, eval and export take it like a student."""
+    from distill.compress.teacher_run import import_teacher, own_caches, student_from_checkpoint
+
+    student = student_from_checkpoint(checkpoint)
+    given = caches or ws().all("cache")
+    chosen = own_caches(student, checkpoint, given)
+    if caches and len(chosen) != len(caches):
+        raise DistillError(f"only {len(chosen)} of the {len(caches)} caches were labelled by {checkpoint}")
+    sources = [(_store_of(cache), cache.path) for cache in chosen]
+    run_dir = ws().new_run_dir("run", "vgg_s-imported")
+    _print_summary("import-teacher", import_teacher(student, checkpoint, sources, run_dir))
 
 
 @app.command("export")

@@ -21,9 +21,22 @@ class Entry:
 class Registry:
     """Maps names to factory functions; an unknown name fails with the list of valid ones."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, module: str):
         self.kind = kind
+        self.module = module  # importing it registers the entries; lazily, so `import distill` stays cheap
         self._entries: dict[str, Entry] = {}
+        self._loaded = False
+
+    @property
+    def plural(self) -> str:
+        return self.kind + ("es" if self.kind.endswith("s") else "s")
+
+    def _load(self) -> None:
+        # only this kind's module: reading a photo folder (datasets) must not import torch, timm and
+        # torchvision (teachers, students), ~0.4 GB that `distill crop`'s main process would hold for nothing
+        if not self._loaded:
+            self._loaded = True
+            importlib.import_module(self.module)
 
     def register(self, name: str, **extra: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -36,42 +49,29 @@ class Registry:
         return decorate
 
     def entry(self, name: str) -> Entry:
-        _load_all()
+        self._load()
         if name not in self._entries:
-            plural = self.kind + ("es" if self.kind.endswith("s") else "s")
-            raise DistillError(f"unknown {self.kind} '{name}'; valid {plural}: {', '.join(self.names())}")
+            raise DistillError(f"unknown {self.kind} '{name}'; valid {self.plural}: {', '.join(self.names())}")
         return self._entries[name]
 
     def get(self, name: str) -> Callable[..., Any]:
         return self.entry(name).fn
 
     def names(self) -> list[str]:
-        _load_all()
+        self._load()
         return sorted(self._entries)
 
     def entries(self) -> list[Entry]:
         return [self._entries[n] for n in self.names()]
 
     def __contains__(self, name: str) -> bool:
-        _load_all()
+        self._load()
         return name in self._entries
 
 
-TEACHERS = Registry("teacher")
-STUDENTS = Registry("student")
-LOSSES = Registry("loss")
-COMPRESSORS = Registry("compressor")
-DATASETS = Registry("dataset")
-REGISTRIES = {r.kind + "s": r for r in (TEACHERS, STUDENTS, LOSSES, COMPRESSORS, DATASETS)}
-
-# Modules whose import registers entries; imported lazily so `import distill` stays cheap.
-_ENTRY_MODULES = ("distill.datasets", "distill.teachers", "distill.students", "distill.losses", "distill.compress")
-_loaded = False
-
-
-def _load_all() -> None:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        for mod in _ENTRY_MODULES:
-            importlib.import_module(mod)
+TEACHERS = Registry("teacher", "distill.teachers")
+STUDENTS = Registry("student", "distill.students")
+LOSSES = Registry("loss", "distill.losses")
+COMPRESSORS = Registry("compressor", "distill.compress")
+DATASETS = Registry("dataset", "distill.datasets")
+REGISTRIES = {r.plural: r for r in (TEACHERS, STUDENTS, LOSSES, COMPRESSORS, DATASETS)}

@@ -129,6 +129,18 @@ def test_cp_layers_approximate_the_conv_they_replace():
     assert CPDecomposition(0.5).rank_for(conv) == int(0.5 * 12 * 8 * 9 / (8 + 3 + 3 + 12))
 
 
+@pytest.mark.parametrize("stride,padding", [(1, 1), (2, 0), (2, 1)])
+def test_cp_inference_fuses_the_depthwise_pair_exactly(stride, padding):
+    from distill.compress.methods import CPConv
+
+    torch.manual_seed(0)
+    layer = CPConv(torch.nn.Conv2d(6, 10, 3, stride=stride, padding=padding), 5)
+    x = torch.randn(2, 6, 11, 11)
+    factored = layer.train()(x)  # the four factors, as fine-tuning runs them
+    fused = layer.eval()(x)  # 1x1 -> one 3x3 depthwise with outer-product kernels -> 1x1
+    torch.testing.assert_close(fused, factored, rtol=1e-5, atol=1e-5)
+
+
 def test_prune_zeroes_the_smallest_weights_on_a_cubic_schedule():
     from distill.compress.methods import MagnitudePruning
 

@@ -82,6 +82,10 @@ def test_crop_finds_real_faces_and_resumes(tmp_path, face_photos):
     a, b = FaceStore(tmp_path / "a.h5"), FaceStore(tmp_path / "b.h5")
     assert a.keys == b.keys and a.fingerprint == b.fingerprint
     assert crop(face_photos, tmp_path / "b.h5", cfg, show_progress=False)["new_images"] == 0
+    # a fresh detection process for every part (they are replaced to keep memory flat) changes nothing
+    fresh = CropConfig(size=64, part_images=4, worker_parts=1)
+    crop(face_photos, tmp_path / "c.h5", fresh, show_progress=False)
+    assert FaceStore(tmp_path / "c.h5").fingerprint == a.fingerprint
 
 
 def test_label_caches_views_resumes_and_refuses_other_store(tmp_path, face_store):

@@ -26,7 +26,7 @@ def test_registries_hold_the_documented_entries():
 
 
 def test_double_registration_is_a_bug():
-    reg = Registry("thing")
+    reg = Registry("thing", "distill.errors")
     reg.register("a")(lambda: 1)
     with pytest.raises(ValueError):
         reg.register("a")(lambda: 2)
@@ -39,6 +39,7 @@ def _cli(*args, cwd=None):
 def test_cli_list_and_user_errors_are_one_line(tmp_path):
     listed = _cli("list", "students")
     assert listed.returncode == 0 and "squeezenet1_1" in listed.stdout
+    assert "kld" in _cli("list", "losses").stdout
     bad = _cli("list", "nonsense")
     assert bad.returncode == 2 and "valid:" in bad.stderr and "Traceback" not in bad.stderr
     missing = _cli("train", "--workdir", str(tmp_path))

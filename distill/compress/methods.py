@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from distill.errors import DistillError
 from distill.registry import COMPRESSORS
@@ -223,6 +224,23 @@ class CPConv(nn.Sequential):
             nn.Conv2d(rank, rank, (1, kw), (1, sw), (0, pw), (1, dw), groups=rank, bias=False),
             nn.Conv2d(rank, conv.out_channels, 1, bias=conv.bias is not None),
         )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Training runs the four factors; inference fuses the two depthwise ones into a single kh x kw depthwise
+        conv with the rank-1 kernels outer(h, w): the same sums, one CPU kernel launch and memory pass fewer."""
+        if self.training:
+            return super().forward(x)
+        first, along_h, along_w, last = self
+        kernel = along_h.weight * along_w.weight  # (R,1,kh,1) * (R,1,1,kw) -> (R,1,kh,kw)
+        y = F.conv2d(
+            first(x),
+            kernel,
+            stride=(along_h.stride[0], along_w.stride[1]),
+            padding=(along_h.padding[0], along_w.padding[1]),
+            dilation=(along_h.dilation[0], along_w.dilation[1]),
+            groups=kernel.shape[0],
+        )
+        return last(y)
 
     def load_factors(self, conv: nn.Conv2d, n_iter_max: int = 100, tol: float = 1e-6) -> None:
         import tensorly as tl

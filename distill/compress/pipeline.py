@@ -57,9 +57,11 @@ def compress_run(
     loss: str | None,
     show_progress: bool = True,
     stages: int | None = None,
+    limit: int | None = None,
 ) -> dict:
     """Compress a training run's student by each method of the chain in turn, fine-tuning `epochs` after each of
-    its rounds (iterative methods such as prune take `stages` rounds) from the run's own caches."""
+    its rounds (iterative methods such as prune take `stages` rounds) from the run's own caches (at most `limit`
+    faces of them: a round of a VGG-sized network over the whole pool takes hours on a CPU)."""
     from distill.evaluate.speed import time_forward
     from distill.students.model import load_student
     from distill.training.train import load_run_config, run_train_config, train
@@ -70,7 +72,7 @@ def compress_run(
     params_before = sum(p.numel() for p in student.net.parameters())
     latency_before = time_forward(student.eval(), 1, student.preprocess.size, 30)
     cfg = run_train_config(config)
-    cfg.epochs, cfg.lr, cfg.loss = epochs, lr, loss or cfg.loss
+    cfg.epochs, cfg.lr, cfg.loss, cfg.limit = epochs, lr, loss or cfg.loss, limit or cfg.limit
     sources = [(Path(s["store"]), Path(s["cache"])) for s in config["sources"]]
     layers: dict[str, str] = {}
     rounds = []

@@ -72,9 +72,10 @@ _PEAK_CHILD = """
 import sys, torch
 import h5py, timm, torchvision  # imported before the reset: library code is not the model's memory
 from distill.evaluate.evaluate import load_model
-from distill.registry import _load_all
+from distill.registry import REGISTRIES
 
-_load_all()
+for registry in REGISTRIES.values():
+    registry.names()  # imports every kind's entry modules before the reset
 
 def status(field):
     with open("/proc/self/status") as f:

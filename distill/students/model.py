@@ -38,7 +38,7 @@ class Student(nn.Module):
         self.preprocess = Preprocess(size=size, grey=grey, **SIGNED)
         try:
             self.net, self._features, self._head = STUDENTS.get(arch)(
-                len(classes), 1 if grey else 3, small_input, width
+                len(classes), 1 if grey else 3, small_input, width, size=size
             )
         except ValueError as err:
             raise DistillError(str(err)) from err

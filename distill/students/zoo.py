@@ -1,6 +1,7 @@
 """Registered students. Each entry returns (net, features, head): the network, a function giving its last
 feature map (B,C,h,w) for FitNets hints (timm's forward_features, torchvision's .features), and the head
-that turns that map into logits, so training computes both in one pass."""
+that turns that map into logits, so training computes both in one pass. `size` (the input side) matters only
+to networks with a fixed-size head (VGG-S); the others take any side."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def _first_conv_to(net: nn.Module, conv_name: str, in_chans: int, stride: int | 
 
 
 @STUDENTS.register("squeezenet1_1")
-def squeezenet1_1(num_classes: int, in_chans: int = 3, small_input: bool = False, width: float = 1.0):
+def squeezenet1_1(num_classes: int, in_chans: int = 3, small_input: bool = False, width: float = 1.0, size: int = 64):
     """SqueezeNet 1.1 (torchvision; the papers' student, ~2.8 MiB); small_input: stride-1 stem for <=64 px."""
     if width != 1.0:
         raise ValueError("squeezenet1_1 has no width multiplier; use a mobilenet student for width < 1")
@@ -40,7 +41,9 @@ def _batchnorm_after_convs(module: nn.Module) -> None:
 
 
 @STUDENTS.register("squeezenet1_1_bn")
-def squeezenet1_1_bn(num_classes: int, in_chans: int = 3, small_input: bool = False, width: float = 1.0):
+def squeezenet1_1_bn(
+    num_classes: int, in_chans: int = 3, small_input: bool = False, width: float = 1.0, size: int = 64
+):
     """SqueezeNet 1.1 + BatchNorm after every conv, linear logits: trains from scratch without collapsing."""
     # Why: trained from scratch (no hub weights here), plain SqueezeNet often collapses to the majority class
     # (its ReLU'd logits die; ~44% teacher agreement = the share of 'happy'/'neutral'). BN (+1% parameters)
@@ -60,18 +63,33 @@ def _timm(name: str, num_classes: int, in_chans: int, small_input: bool, width: 
 
 
 @STUDENTS.register("mobilenetv2_100")
-def mobilenetv2_100(num_classes: int, in_chans: int = 3, small_input: bool = False, width: float = 1.0):
+def mobilenetv2_100(num_classes: int, in_chans: int = 3, small_input: bool = False, width: float = 1.0, size: int = 64):
     """MobileNetV2 (timm), width multiplier via --width."""
     return _timm("mobilenetv2_100", num_classes, in_chans, small_input, width)
 
 
 @STUDENTS.register("mobilenetv3_small_100")
-def mobilenetv3_small_100(num_classes: int, in_chans: int = 3, small_input: bool = False, width: float = 1.0):
+def mobilenetv3_small_100(
+    num_classes: int, in_chans: int = 3, small_input: bool = False, width: float = 1.0, size: int = 64
+):
     """MobileNetV3-Small (timm), width multiplier via --width."""
     return _timm("mobilenetv3_small_100", num_classes, in_chans, small_input, width)
 
 
 @STUDENTS.register("mobilenetv3_large_100")
-def mobilenetv3_large_100(num_classes: int, in_chans: int = 3, small_input: bool = False, width: float = 1.0):
+def mobilenetv3_large_100(
+    num_classes: int, in_chans: int = 3, small_input: bool = False, width: float = 1.0, size: int = 64
+):
     """MobileNetV3-Large (timm), width multiplier via --width."""
     return _timm("mobilenetv3_large_100", num_classes, in_chans, small_input, width)
+
+
+@STUDENTS.register("vgg_s")
+def vgg_s(num_classes: int, in_chans: int = 3, small_input: bool = False, width: float = 1.0, size: int = 224):
+    """VGG-S (the papers' big teacher) as a network to compress (`distill import-teacher`) or a large student."""
+    from distill.teachers.vgg_s import VGGS
+
+    net = VGGS(num_classes, width, size, stem_stride=1 if small_input else 2)
+    if in_chans != 3:
+        _first_conv_to(net, "features.0", in_chans, None)
+    return net, net.features, net.classifier

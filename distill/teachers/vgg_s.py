@@ -19,12 +19,14 @@ class VGGS(nn.Module):
     `width` scales every layer (1.0 = the paper's ~377 MiB at 224 px), for quick tests and small teachers.
     """
 
-    def __init__(self, num_classes: int = 8, width: float = 1.0, size: int = 224, dropout: float = 0.5):
+    def __init__(
+        self, num_classes: int = 8, width: float = 1.0, size: int = 224, dropout: float = 0.5, stem_stride: int = 2
+    ):
         super().__init__()
         c = [max(8, int(round(n * width))) for n in (96, 256, 512, 512, 512)]
         fc = max(16, int(round(4096 * width)))
         self.features = nn.Sequential(
-            nn.Conv2d(3, c[0], 7, stride=2),
+            nn.Conv2d(3, c[0], 7, stride=stem_stride),
             nn.ReLU(inplace=True),
             nn.LocalResponseNorm(5, 5e-4, 0.75, 2.0),
             nn.MaxPool2d(3, 3, ceil_mode=True),

@@ -1,0 +1,100 @@
+"""`distill import-teacher`: a fitted VGG-S teacher as a training run, so that `compress`, `eval` and `export`
+take the big network too (Ge et al.'s hybrid pipeline is aimed at VGG-sized models). Fine-tuning then learns
+from the teacher's own cached posteriors: the compressed network is distilled from the float one."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from distill.cache import PosteriorCache
+from distill.errors import DistillError
+from distill.fileio import sha256_file, write_json
+from distill.students.model import Student
+from distill.teachers.base import Preprocess
+from distill.teachers.vgg_s import load_checkpoint
+from distill.workspace import provenance
+
+
+def fold_normalisation(conv: nn.Conv2d, theirs: Preprocess, ours: Preprocess) -> None:
+    """Make `conv` on `ours`-normalised input give what it gave on `theirs`-normalised input.
+
+    x01 = x_ours * std_ours + mean_ours, so x_theirs = x_ours * a + d per channel with a = std_ours / std_theirs
+    and d = (mean_ours - mean_theirs) / std_theirs; W' = W * a, b' = b + sum(W * d). Exact only without zero
+    padding (a padded zero means a different colour on each side), which VGG-S's first conv has not."""
+    if any(p != 0 for p in conv.padding):
+        raise DistillError("the first convolution pads its input: its normalisation cannot be folded exactly")
+    a = torch.tensor(ours.std) / torch.tensor(theirs.std)  # (C,) or (1,), broadcast over input channels
+    d = (torch.tensor(ours.mean) - torch.tensor(theirs.mean)) / torch.tensor(theirs.std)
+    with torch.no_grad():
+        w = conv.weight  # (out, in, kh, kw)
+        shift = (w * d.view(1, -1, 1, 1)).sum((1, 2, 3))
+        w.mul_(a.view(1, -1, 1, 1))
+        if conv.bias is None:
+            conv.bias = nn.Parameter(shift)
+        else:
+            conv.bias.add_(shift)
+
+
+def student_from_checkpoint(path: Path) -> Student:
+    """A Student with the checkpoint's VGG-S weights; its outputs equal the teacher's on every face."""
+    ckpt = load_checkpoint(path)
+    if ckpt.get("arch") != "vgg_s":
+        raise DistillError(f"{path} is a {ckpt.get('arch')} checkpoint: only vgg_s teachers can be imported")
+    theirs = Preprocess(**{k: tuple(v) if isinstance(v, list) else v for k, v in ckpt["preprocess"].items()})
+    kwargs = ckpt.get("arch_kwargs", {})
+    student = Student("vgg_s", ckpt["classes"], theirs.size, theirs.grey, width=kwargs.get("width", 1.0))
+    if kwargs.get("size", theirs.size) != theirs.size:
+        raise DistillError(f"{path} was built for {kwargs['size']} px but preprocesses to {theirs.size} px")
+    try:
+        student.net.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as err:
+        raise DistillError(f"{path} does not fit vgg_s: {str(err).splitlines()[0]}") from err
+    fold_normalisation(student.net.features[0], theirs, student.preprocess)
+    student.spec = f"student:vgg_s:{path}"
+    return student.eval()
+
+
+def own_caches(student: Student, checkpoint: Path, caches: list[Path]) -> list[PosteriorCache]:
+    """The caches this very checkpoint labelled (by weight hash) with its classes; none is an error."""
+    sha = sha256_file(checkpoint)
+    chosen = [c for c in map(PosteriorCache, caches) if c.teacher.get("weights_sha256") == sha]
+    if not chosen:
+        raise DistillError(
+            f"no posterior cache of {checkpoint} among {len(caches)}: fine-tuning learns from the teacher's own "
+            f"posteriors, so run `distill label --teacher vgg_s:{checkpoint} STORE` first"
+        )
+    for cache in chosen:
+        cache.check_classes(student.classes)
+    return chosen
+
+
+def import_teacher(student: Student, checkpoint: Path, sources: list[tuple[Path, Path]], run_dir: Path) -> dict:
+    """Write run_dir/student.pt and config.json: kld at T=1 from `sources`, the checkpoint's own caches."""
+    from distill.training.train import TrainConfig
+
+    cache = PosteriorCache(sources[0][1])
+    pre = student.preprocess
+    cfg = TrainConfig(
+        "vgg_s", loss="kld", temperature=1.0, size=pre.size, grey=pre.grey, width=student.arch_kwargs["width"]
+    )
+    student.save(run_dir / "student.pt")
+    config = {
+        "train": asdict(cfg),
+        "sources": [{"store": str(store), "cache": str(c)} for store, c in sources],
+        "teacher": cache.teacher,
+        "provenance": provenance("import-teacher", checkpoint=str(checkpoint)),
+    }
+    write_json(run_dir / "config.json", config)
+    summary = {
+        "student": str(run_dir / "student.pt"),
+        "imported_from": str(checkpoint),
+        "parameters": sum(p.numel() for p in student.net.parameters()),
+        "bytes_on_disk": (run_dir / "student.pt").stat().st_size,
+        "caches": [str(c) for _, c in sources],
+    }
+    write_json(run_dir / "summary.json", summary)
+    return summary

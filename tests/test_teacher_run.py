@@ -1,0 +1,51 @@
+"""A fitted VGG-S teacher imported as a run: same outputs, its own caches only, and compressible."""
+
+import pytest
+import torch
+
+from distill.compress.artifact import load_compressed
+from distill.compress.pipeline import compress_run
+from distill.compress.teacher_run import import_teacher, own_caches, student_from_checkpoint
+from distill.errors import DistillError
+from distill.label import LabelConfig, label
+from distill.teachers.base import IMAGENET, Preprocess
+from distill.teachers.spec import build_teacher
+from distill.teachers.vgg_s import VGGS, save_checkpoint
+
+CLASSES = ["anger", "happiness", "neutral"]
+
+
+def small_vgg_s(path, seed: int = 0):
+    torch.manual_seed(seed)
+    net = VGGS(num_classes=3, width=0.05, size=64)
+    save_checkpoint(path, "vgg_s", net, CLASSES, Preprocess(64, False, **IMAGENET), {"width": 0.05, "size": 64})
+    return path
+
+
+def test_imported_teacher_gives_the_teachers_outputs(tmp_path):
+    path = small_vgg_s(tmp_path / "t.pt")
+    teacher, student = build_teacher(f"vgg_s:{path}"), student_from_checkpoint(path)
+    faces = torch.rand(4, 3, 80, 80)
+    # the ImageNet normalisation is folded into conv1, so the [-1, 1] student input gives the same logits
+    torch.testing.assert_close(student(faces), teacher(faces), rtol=1e-4, atol=1e-5)
+    assert student.preprocess.mean == (0.5,) and student.arch_kwargs["size"] == 64
+
+
+def test_import_refuses_other_teachers_caches_and_compresses(tmp_path, face_store):
+    path, other = small_vgg_s(tmp_path / "t.pt"), small_vgg_s(tmp_path / "other.pt", seed=1)
+    label(face_store, tmp_path / "own.h5", LabelConfig(teacher=f"vgg_s:{path}"), show_progress=False)
+    label(face_store, tmp_path / "other.h5", LabelConfig(teacher=f"vgg_s:{other}"), show_progress=False)
+    student = student_from_checkpoint(path)
+    with pytest.raises(DistillError, match="distill label --teacher"):
+        own_caches(student, path, [tmp_path / "other.h5"])
+    caches = own_caches(student, path, [tmp_path / "other.h5", tmp_path / "own.h5"])
+    assert [c.path.name for c in caches] == ["own.h5"]
+    run = tmp_path / "run"
+    run.mkdir()
+    summary = import_teacher(student, path, [(face_store, tmp_path / "own.h5")], run)
+    assert summary["parameters"] == sum(p.numel() for p in VGGS(3, 0.05, 64).parameters())
+    out = tmp_path / "hybrid"
+    result = compress_run(run, out, "hybrid", epochs=1, lr=1e-4, loss=None, show_progress=False, limit=8)
+    assert result["size_ratio"] > 5 and len(result["rounds"]) == 4
+    faces = torch.rand(2, 3, 64, 64)
+    assert load_compressed(out / "model.distill")(faces).shape == (2, 3)
