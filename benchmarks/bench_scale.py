@@ -5,7 +5,7 @@ sizes over it and the processes it starts (crop's detection process, DataLoader 
 Synthetic inputs: copies of the packaged demo faces with noise, as photos for crop (MTCNN's speed bounds that
 sweep to tens of thousands) and written straight into face stores for label and train (up to 100k faces); train
 runs a fixed number of steps, so only the size of the pool changes.
-Usage: python benchmarks/bench_scale.py [--crop 250,4000,16000] [--faces 1000,10000,100000]
+Usage: python benchmarks/bench_scale.py [--crop 1000,4000,16000] [--faces 1000,10000,100000]
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def sweep(sizes: list[int], run, label: str) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> list[dict]:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--crop", default="250,4000,16000", help="photo counts for the crop sweep")
+    ap.add_argument("--crop", default="1000,4000,16000", help="photo counts for the crop sweep")
     ap.add_argument("--faces", default="1000,10000,100000", help="face counts for the label and train sweeps")
     args = ap.parse_args(argv)
     crop_sizes, face_sizes = ([int(v) for v in s.split(",")] for s in (args.crop, args.faces))

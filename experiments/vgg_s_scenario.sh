@@ -25,6 +25,6 @@ $D compress "$VGG" --method hybrid:0.9 --epochs 1 --limit 2000 --lr 1e-4
 HYB=$(ls -d "$W"/compressed/*vgg_s-imported-hybrid* | tail -1)
 # held-out images only; the ensemble keeps VGG-S's 8 classes (mini_xception gives contempt no probability)
 $D eval csv --data "$SHARED/data/expressions-dev" --keys "$T/test-keys.txt" --model "vgg_s:$T/teacher.pt" \
-  --model "$RUN" --model "$HYB/model.distill" --model "vgg_s:$T/teacher.pt+mini_xception" \
+  --model "$RUN" --model "$HYB/model.distill" --model "vgg_s:$T/teacher.pt+mini_xception" --model mini_xception \
   --ensemble-map contempt=contempt
 $D report

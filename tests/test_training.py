@@ -65,3 +65,16 @@ def test_mix_keeps_shape_and_range_and_blends_faces():
     mixed = mix(x, 0.4)
     assert mixed.shape == x.shape and mixed.min() >= 0 and mixed.max() <= 1
     assert ((mixed > 0) & (mixed < 1)).any()  # some faces are blends of a black and a white one
+
+
+def test_balanced_class_weights_are_inverse_square_root_frequency():
+    import numpy as np
+
+    from distill.training.supervised import _class_weights
+
+    targets = np.array([0] * 100 + [1] * 25 + [2] * 4)  # class 3 never occurs: counted as 1
+    w = _class_weights(targets, 4, balanced=True)
+    raw = torch.tensor([100, 25, 4, 1], dtype=torch.float32) ** -0.5
+    torch.testing.assert_close(w, raw / raw.mean())
+    assert w[2] / w[0] == pytest.approx(5.0) and w.mean().item() == pytest.approx(1.0)
+    assert torch.equal(_class_weights(targets, 4, balanced=False), torch.ones(4))

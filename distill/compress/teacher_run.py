@@ -15,7 +15,7 @@ from distill.errors import DistillError
 from distill.fileio import sha256_file, write_json
 from distill.students.model import Student
 from distill.teachers.base import Preprocess
-from distill.teachers.vgg_s import load_checkpoint
+from distill.teachers.vgg_s import load_checkpoint, tuple_preprocess
 from distill.workspace import provenance
 
 
@@ -44,7 +44,7 @@ def student_from_checkpoint(path: Path) -> Student:
     ckpt = load_checkpoint(path)
     if ckpt.get("arch") != "vgg_s":
         raise DistillError(f"{path} is a {ckpt.get('arch')} checkpoint: only vgg_s teachers can be imported")
-    theirs = Preprocess(**{k: tuple(v) if isinstance(v, list) else v for k, v in ckpt["preprocess"].items()})
+    theirs = tuple_preprocess(Preprocess(**ckpt["preprocess"]))
     kwargs = ckpt.get("arch_kwargs", {})
     student = Student("vgg_s", ckpt["classes"], theirs.size, theirs.grey, width=kwargs.get("width", 1.0))
     if kwargs.get("size", theirs.size) != theirs.size:

@@ -124,11 +124,12 @@ def vgg_s(arg: str | None = None, weights: str | None = None, spec: str = "vgg_s
     pre = Preprocess(**{**ckpt.get("preprocess", {"size": 224, **IMAGENET})})
     # a spec without a path (newest fitted weights) is pinned to the file actually used
     return Teacher(
-        net, ckpt["classes"], _tuple_fix(pre), spec if (arg or weights) else f"{spec}:{path}", sha256_file(path)
+        net, ckpt["classes"], tuple_preprocess(pre), spec if (arg or weights) else f"{spec}:{path}", sha256_file(path)
     )
 
 
-def _tuple_fix(pre: Preprocess) -> Preprocess:
+def tuple_preprocess(pre: Preprocess) -> Preprocess:
+    """A checkpoint's preprocessing with JSON lists turned back into tuples (Preprocess compares as tuples)."""
     return Preprocess(pre.size, pre.grey, tuple(pre.mean), tuple(pre.std))
 
 
@@ -140,7 +141,7 @@ def timm_teacher(arg: str | None = None, weights: str | None = None, spec: str =
     if not arg or not weights:
         raise DistillError("timm teachers need an architecture and a checkpoint: --teacher timm:resnet18?weights=X.pt")
     ckpt = load_checkpoint(weights)
-    pre = _tuple_fix(Preprocess(**ckpt.get("preprocess", {"size": 112, **IMAGENET})))
+    pre = tuple_preprocess(Preprocess(**ckpt.get("preprocess", {"size": 112, **IMAGENET})))
     try:
         net = timm.create_model(arg, pretrained=False, num_classes=len(ckpt["classes"]), in_chans=pre.channels)
     except RuntimeError as err:
