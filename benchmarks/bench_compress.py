@@ -5,6 +5,7 @@ compare like with like), accuracy and UAR on a labelled set (expressions-dev, MT
 The compressed models come from `distill compress RUN --method ...` (experiments/table3_mini_xception.sh makes
 them); an int8 torch.export graph of the float student (`distill export RUN --int8`) is added when --int8.
 Usage: python benchmarks/bench_compress.py RUN [--workdir W] [--data ../shared/data/expressions-dev] [--int8]
+       [--keys TEACHER/test-keys.txt] (VGG-S imported with `distill import-teacher`: only faces it never saw)
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import statistics
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from distill.datasets.readers import read_dataset
-from distill.evaluate.evaluate import load_cropped, load_model, predict, score
+from distill.evaluate.evaluate import load_cropped, load_model, only_keys, predict, score
 from distill.progress import quiet_libraries
 from distill.workspace import Workspace
 
@@ -49,6 +51,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--workdir", type=Path, default=None, help="workspace (default: the run's)")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--int8", action="store_true", help="add the run's student-int8.pt2 (distill export --int8)")
+    ap.add_argument("--keys", type=Path, default=None, help="score only these images (a teacher's test-keys.txt)")
     args = ap.parse_args(argv)
     quiet_libraries()
     ws = Workspace(args.workdir or args.run.parent.parent)
@@ -62,6 +65,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if args.int8 and (args.run / "student-int8.pt2").is_file():
         files["int8 graph (PT2E)"] = args.run / "student-int8.pt2"
     samples, reader = read_dataset("csv", args.data)
+    samples = only_keys(samples, args.keys) if args.keys else samples
     evalset = load_cropped(samples, ws.dir("faces") / f"eval-{reader}-{args.data.name}-{SIZE}.h5", SIZE)
     models = {name: load_model(str(path))[0].eval() for name, path in files.items()}
     ms = latencies(models)
@@ -77,10 +81,22 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 "ms": ms[name],
                 "acc": 100 * scores["accuracy"],
                 "uar": 100 * scores["uar"],
+                "correct": np.equal(scores["predictions"], scores["targets"]),
             }
         )
+    for r in rows:
+        r["ci"] = paired_interval(r["correct"], rows[0]["correct"])
     _print(rows, len(evalset.keys))
     return rows
+
+
+def paired_interval(correct: np.ndarray, base: np.ndarray, draws: int = 4000) -> tuple[float, float]:
+    """95% paired-bootstrap interval of the accuracy difference (points) to the float model on the same faces:
+    whether a change of a point or two is more than which faces happened to be in the test set."""
+    rng = np.random.default_rng(0)
+    diff = correct.astype(float) - base.astype(float)
+    means = diff[rng.integers(0, len(diff), (draws, len(diff)))].mean(1) * 100
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
 def _layers_ratio(file: Path) -> float | None:
@@ -93,14 +109,16 @@ def _print(rows: list[dict], faces: int) -> None:
     base = rows[0]
     print(f"\n{faces} labelled faces; CPU threads {torch.get_num_threads()}")
     print(
-        "| model | bytes on disk | x smaller | layers x smaller | params | CPU ms b1 | x faster | accuracy % | UAR % |"
+        "| model | bytes on disk | x smaller | layers x smaller | params | CPU ms b1 | x faster | accuracy % "
+        "| Δ acc 95% CI | UAR % |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         layers = f"{r['layers_ratio']:.1f}" if r["layers_ratio"] else "-"
         print(
             f"| {r['model']} | {r['bytes']:,} | {base['bytes'] / r['bytes']:.1f} | {layers} | {r['params']:,} | "
             f"{r['ms']:.2f} | {base['ms'] / r['ms']:.2f} | {r['acc']:.2f} ({r['acc'] - base['acc']:+.2f}) | "
+            f"{r['ci'][0]:+.1f} … {r['ci'][1]:+.1f} | "
             f"{r['uar']:.2f} ({r['uar'] - base['uar']:+.2f}) |"
         )
 

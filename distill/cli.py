@@ -273,7 +273,8 @@ def compress(
     ] = "bwn",
     epochs: Annotated[int, typer.Option(help="Fine-tuning epochs after each round, from the run's caches.")] = 3,
     stages: Annotated[
-        int | None, typer.Option(help="Prune -> fine-tune rounds of iterative methods (default: prune 3, others 1).")
+        int | None,
+        typer.Option(help="Rounds of iterative methods: prune, prune-ch 3, hybrid 4; bwn 1 (N > 1: incremental)."),
     ] = None,
     lr: Annotated[float, typer.Option(help="Peak fine-tuning learning rate.")] = 5e-4,
     loss: Annotated[str | None, typer.Option(help="Fine-tuning loss (default: the run's).")] = None,
@@ -361,11 +362,18 @@ def eval_cmd(
 ):
     """Accuracy, UAR, macro-F1, per-class table, confusion matrix, size and latency on a labelled set."""
     from distill.datasets.readers import read_dataset
-    from distill.evaluate.evaluate import evaluate_model, load_cropped, load_model, load_uncropped, write_eval
+    from distill.evaluate.evaluate import (
+        evaluate_model,
+        load_cropped,
+        load_model,
+        load_uncropped,
+        only_keys,
+        write_eval,
+    )
 
     samples, reader = read_dataset(dataset, data)
     if keys is not None:
-        samples = _only_keys(samples, keys)
+        samples = only_keys(samples, keys)
     root = data or Path(".")
     evalset = (
         load_cropped(samples, ws().dir("faces") / f"eval-{reader}-{store_name(root)}-{size}.h5", size)
@@ -382,16 +390,6 @@ def eval_cmd(
     write_eval(out_dir, reader, results, evalset)
     out.print((out_dir / "eval.md").read_text().split("\n## ")[0])
     out.print(f"report: {out_dir / 'eval.md'}")
-
-
-def _only_keys(samples: list, keys_file: Path) -> list:
-    if not keys_file.is_file():
-        raise DistillError(f"keys file {keys_file} not found")
-    wanted = {line.strip() for line in keys_file.read_text().splitlines() if line.strip()}
-    kept = [s for s in samples if s.key in wanted]
-    if not kept:
-        raise DistillError(f"none of the {len(wanted)} keys in {keys_file} is an image of this dataset")
-    return kept
 
 
 @app.command()

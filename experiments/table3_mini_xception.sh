@@ -33,9 +33,12 @@ $D compress "$KLD" --method hash --epochs 2 --lr 1e-3
 $D compress "$KLD" --method prune-ch:0.6 --stages 3 --epochs 3 --lr 1e-3
 $D compress "$KLD" --method bwn --epochs 10 --lr 1e-3
 $D compress "$KLD" --method hybrid:0.8 --epochs 1 --lr 1e-3
+$D compress "$KLD" --method bwn --stages 3 --epochs 4 --lr 1e-3   # incremental (INQ) binarisation
+$D compress "$KLD" --method prune-ch:0.6 --stages 3 --epochs 5 --lr 1e-3
 wait
 $D train $CACHES $COMMON --student mobilenetv3_small_100 --small-input --loss kld --epochs 14
 $D train $CACHES $COMMON --student mobilenetv3_small_100 --small-input --loss kld --epochs "$EPOCHS"
+$D train $CACHES $COMMON --student mobilenetv3_large_100 --small-input --loss kld --epochs 10
 models=$(for r in "$W"/runs/*/ "$W"/compressed/*/; do echo --model "${r%/}"; done)
 $D eval csv --data "$SHARED/data/expressions-dev" --model mini_xception $models
 $D report

@@ -23,8 +23,12 @@ $D import-teacher "$T/teacher.pt"
 VGG=$(ls -d "$W"/runs/*vgg_s-imported | tail -1)
 $D compress "$VGG" --method hybrid:0.9 --epochs 1 --limit 2000 --lr 1e-4
 HYB=$(ls -d "$W"/compressed/*vgg_s-imported-hybrid* | tail -1)
+# Ge et al.'s whole pipeline (low-rank fc6/fc7 first), and CP of the convolutions (batch-1 speed where convs are big)
+$D compress "$VGG" --method svd+hybrid:0.9 --epochs 1 --limit 2000 --lr 1e-4
+$D compress "$VGG" --method cp:0.5 --epochs 1 --limit 2000 --lr 1e-4
 # held-out images only; the ensemble keeps VGG-S's 8 classes (mini_xception gives contempt no probability)
 $D eval csv --data "$SHARED/data/expressions-dev" --keys "$T/test-keys.txt" --model "vgg_s:$T/teacher.pt" \
   --model "$RUN" --model "$HYB/model.distill" --model "vgg_s:$T/teacher.pt+mini_xception" --model mini_xception \
   --ensemble-map contempt=contempt
 $D report
+python benchmarks/bench_compress.py "$VGG" --workdir "$W" --keys "$T/test-keys.txt" --data "$SHARED/data/expressions-dev"

@@ -24,6 +24,15 @@ def test_bwn_is_sign_times_mean_abs_per_filter_and_packs_8_weights_a_byte():
     assert bwn.encode(big)["bits"].numel() == big.numel() // 8
 
 
+def test_incremental_bwn_binarises_the_largest_weights_first():
+    w = torch.tensor([[1.0, -2.0, 3.0, -6.0]])  # alpha = 3
+    bwn = BinaryWeights()
+    bwn.advance(None, 1, 2)  # round 1 of 2: the larger half is binarised, the rest stays float
+    assert torch.equal(bwn.effective(w), torch.tensor([[1.0, -2.0, 3.0, -3.0]]))
+    bwn.advance(None, 2, 2)
+    assert torch.equal(bwn.effective(w), torch.tensor([[3.0, -3.0, 3.0, -3.0]]))
+
+
 def test_int8_round_trip_is_exact_and_close_to_float():
     w = torch.randn(16, 8, 3, 3)
     q = Int8Weights()
@@ -107,6 +116,9 @@ def test_compress_a_run_with_fine_tuning(tmp_path, face_store):
     assert model.classes == model_classes(run)
     with pytest.raises(DistillError, match="not a distill compressed model"):
         load_compressed(run / "student.pt")
+    with pytest.raises(DistillError, match="'svd' finds no layer"):  # checked before bwn's fine-tuning starts
+        compress_run(run, tmp_path / "bad", "bwn+svd", 1, 1e-4, None, show_progress=False)
+    assert not (tmp_path / "bad" / "rounds").exists()
 
 
 def model_classes(run):
@@ -122,10 +134,11 @@ def test_cp_layers_approximate_the_conv_they_replace():
     a, b, c, d = torch.randn(12, 4), torch.randn(8, 4), torch.randn(3, 4), torch.randn(3, 4)
     with torch.no_grad():
         conv.weight.copy_(torch.einsum("or,ir,hr,wr->oihw", a, b, c, d))
-    layer = CPConv(conv, 4)
-    layer.load_factors(conv, n_iter_max=2000, tol=1e-12)
     x = torch.randn(2, 8, 9, 9)
-    np.testing.assert_allclose(layer(x).detach().numpy(), conv(x).detach().numpy(), rtol=1e-3, atol=1e-3)
+    for lean in (False, True):  # tensorly's ALS, and the tap-by-tap one used for big layers
+        layer = CPConv(conv, 4)
+        layer.load_factors(conv, n_iter_max=2000, tol=1e-12, lean=lean)
+        np.testing.assert_allclose(layer(x).detach().numpy(), conv(x).detach().numpy(), rtol=1e-3, atol=1e-3)
     assert CPDecomposition(0.5).rank_for(conv) == int(0.5 * 12 * 8 * 9 / (8 + 3 + 3 + 12))
 
 
@@ -139,6 +152,33 @@ def test_cp_inference_fuses_the_depthwise_pair_exactly(stride, padding):
     factored = layer.train()(x)  # the four factors, as fine-tuning runs them
     fused = layer.eval()(x)  # 1x1 -> one 3x3 depthwise with outer-product kernels -> 1x1
     torch.testing.assert_close(fused, factored, rtol=1e-5, atol=1e-5)
+
+
+def test_low_rank_fc_is_the_truncated_svd_and_reloads_after_hybrid(tmp_path):
+    from distill.compress.methods import LowRankFC, LowRankLinear
+
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(20, 12)
+    with torch.no_grad():  # a weight of rank 3 is recovered exactly at rank 3, and the bias is kept
+        linear.weight.copy_(torch.randn(12, 3) @ torch.randn(3, 20))
+    layer = LowRankLinear(linear, 3)
+    layer.load_factors(linear)
+    x = torch.randn(5, 20)
+    torch.testing.assert_close(layer(x), linear(x), rtol=1e-5, atol=1e-5)
+    assert LowRankFC(0.25).rank_for(linear) == int(0.25 * 20 * 12 / 32)
+    with pytest.raises(DistillError, match="'svd' finds no layer"):  # SqueezeNet has no linear layer
+        wrap_chain(Student("squeezenet1_1_bn", ["a", "b"], size=32).net, "svd")
+    # Ge et al.'s pipeline on a VGG-S: low-rank FC layers, whose factors hybrid then prunes, shares and codes
+    student = Student("vgg_s", ["a", "b", "c"], size=32, width=0.05)
+    student.save(tmp_path / "float.pt")
+    layers = wrap_chain(student.net, "svd+hybrid")
+    assert set(layers.values()) == {"svd", "hybrid"} and "classifier.4.0" in layers
+    strip_parametrizations(student.net)
+    save_compressed(tmp_path / "m.distill", student.eval(), layers)
+    faces = torch.rand(2, 3, 32, 32)
+    with torch.inference_mode():
+        torch.testing.assert_close(load_compressed(tmp_path / "m.distill")(faces), student(faces))
+    assert (tmp_path / "m.distill").stat().st_size < (tmp_path / "float.pt").stat().st_size / 10
 
 
 def test_prune_zeroes_the_smallest_weights_on_a_cubic_schedule():

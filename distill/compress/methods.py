@@ -47,6 +47,8 @@ class WeightTransform(nn.Module):
 class Compressor:
     name = ""
     stages = 1  # prune -> fine-tune rounds (`advance` is called before each round's fine-tuning)
+    iterative = False  # `--stages N` sets its number of rounds
+    fit = True  # False: restructure gives only the shapes (a dry run of a chain, without fitting decompositions)
     dense_key: str | None = None  # the blob entry holding one value per weight (what pruning can sparsify)
     sparsifies = False  # later methods of a chain may stack on the layers it took (prune+quant)
 
@@ -99,10 +101,20 @@ class BinaryWeights(Compressor):
     """BWN (Rastegari et al. 2016): W ~ sign(W) * alpha, alpha = mean |W| per output filter; 1 bit a weight."""
 
     name = "bwn"
+    iterative = True  # with --stages N, incremental (INQ, Zhou et al. 2017): round s binarises a share s/N
+    share = 1.0  # of each layer's weights, the largest |W| first; the float rest fine-tunes to compensate
+
+    def advance(self, net: nn.Module, stage: int, stages: int) -> None:
+        self.share = stage / stages
 
     def effective(self, w: torch.Tensor) -> torch.Tensor:
         alpha = _per_out_channel(w).abs().mean(1)
-        return torch.where(w >= 0, 1.0, -1.0).to(w) * alpha.view(-1, *[1] * (w.dim() - 1))
+        binary = torch.where(w >= 0, 1.0, -1.0).to(w) * alpha.view(-1, *[1] * (w.dim() - 1))
+        still_float = int((1 - self.share) * w.numel())  # this round's smallest |W| stay float
+        if still_float == 0:
+            return binary
+        threshold = w.detach().abs().flatten().kthvalue(still_float).values
+        return torch.where(w.abs() > threshold, binary, w)
 
     def encode(self, w: torch.Tensor) -> dict:
         bits = np.packbits((w.detach().cpu().numpy() >= 0).reshape(-1))  # 8 weights a byte
@@ -242,31 +254,82 @@ class CPConv(nn.Sequential):
         )
         return last(y)
 
-    def load_factors(self, conv: nn.Conv2d, n_iter_max: int = 100, tol: float = 1e-6) -> None:
-        import tensorly as tl
-        from tensorly.decomposition import parafac
-
+    def load_factors(self, conv: nn.Conv2d, n_iter_max: int = 100, tol: float = 1e-6, lean: bool | None = None) -> None:
+        """CP-ALS with an SVD start: tensorly's, or (lean, the default where tensorly would form a Khatri-Rao
+        product of over 2^24 numbers, as for VGG-S) the tap-by-tap ALS of `cp_als`."""
         rank = self[0].out_channels
-        w = conv.weight.detach().double().numpy()
-        tl.set_backend("numpy")
-        with warnings.catch_warnings():  # ranks above a mode's size: tensorly pads the SVD init, as intended
-            warnings.filterwarnings("ignore", message=".*n_eigenvecs.*")
-            weights, (f_out, f_in, f_h, f_w) = parafac(
-                w, rank, init="svd", n_iter_max=n_iter_max, tol=tol, random_state=0
-            )
+        out_ch, in_ch, kh, kw = conv.weight.shape
+        if lean is None:
+            lean = out_ch * in_ch * max(kh, kw) * rank > 2**24  # tensorly's largest Khatri-Rao product
+        if lean:
+            from distill.compress.cp_als import cp_als_conv
+
+            f_out, f_in, f_h, f_w = cp_als_conv(conv.weight, rank, n_iter_max, tol)
+        else:
+            f_out, f_in, f_h, f_w = _tensorly_parafac(conv.weight, rank, n_iter_max, tol)
         with torch.no_grad():
-            self[0].weight.copy_(torch.from_numpy(f_in.T.copy()).view(rank, -1, 1, 1))
-            self[1].weight.copy_(torch.from_numpy(f_h.T.copy()).view(rank, 1, -1, 1))
-            self[2].weight.copy_(torch.from_numpy(f_w.T.copy()).view(rank, 1, 1, -1))
-            self[3].weight.copy_(torch.from_numpy((f_out * weights).copy()).view(-1, rank, 1, 1))
+            self[0].weight.copy_(f_in.T.reshape(rank, -1, 1, 1))
+            self[1].weight.copy_(f_h.T.reshape(rank, 1, -1, 1))
+            self[2].weight.copy_(f_w.T.reshape(rank, 1, 1, -1))
+            self[3].weight.copy_(f_out.reshape(-1, rank, 1, 1))
             if conv.bias is not None:
                 self[3].bias.copy_(conv.bias)
 
 
-class CPDecomposition(Compressor):
+def _tensorly_parafac(weight: torch.Tensor, rank: int, n_iter_max: int, tol: float) -> list[torch.Tensor]:
+    """tensorly's CP-ALS; the weights are folded into the output factor."""
+    import tensorly as tl
+    from tensorly.decomposition import parafac
+
+    tl.set_backend("numpy")
+    with warnings.catch_warnings():  # ranks above a mode's size: tensorly pads the SVD init, as intended
+        warnings.filterwarnings("ignore", message=".*n_eigenvecs.*")
+        weights, factors = parafac(
+            weight.detach().double().numpy(), rank, init="svd", n_iter_max=n_iter_max, tol=tol, random_state=0
+        )
+    factors[0] = factors[0] * weights
+    return [torch.from_numpy(f.copy()) for f in factors]
+
+
+class Factorisation(Compressor):
+    """Replaces each target layer by a module of factors (`factors(layer, rank)`, fitted by its `load_factors`)
+    that fine-tuning trains as they are; the file keeps the factors in the state and records each layer's rank."""
+
+    factors: type[nn.Module]
+
+    def rank_for(self, layer: nn.Module) -> int:
+        raise NotImplementedError
+
+    def restructure(self, net: nn.Module, names: list[str], blob: dict | None = None) -> None:
+        from distill.progress import progress_bar
+
+        fitting = blob is None and self.fit
+        with progress_bar(f"{self.name}: fitting factors", len(names), enabled=fitting and bool(names)) as advance:
+            for name in names:  # VGG-S's convolutions take minutes each
+                parent, _, attr = name.rpartition(".")
+                owner = net.get_submodule(parent) if parent else net
+                layer = getattr(owner, attr)
+                replacement = self.factors(layer, int(blob["rank"]) if blob else self.rank_for(layer))
+                if fitting:
+                    replacement.load_factors(layer)
+                setattr(owner, attr, replacement)
+                advance()
+
+    def wrap(self, net: nn.Module, names: list[str]) -> None:
+        """Nothing to parametrise: the factors themselves are fine-tuned."""
+
+    def encode_layer(self, state: dict, name: str) -> dict:
+        return {"rank": torch.tensor(state[f"{name}.0.weight"].shape[0])}  # the factors stay in the state
+
+    def decode_layer(self, state: dict, name: str, blob: dict) -> None:
+        """The factors are in the state already."""
+
+
+class CPDecomposition(Factorisation):
     """CP decomposition (Lebedev et al.) of inner k x k convs, rank from a parameter budget (default 1/2)."""
 
     name = "cp"
+    factors = CPConv
 
     def __init__(self, budget: float = 0.5):
         self.budget = budget
@@ -281,24 +344,48 @@ class CPDecomposition(Compressor):
         full = conv.out_channels * conv.in_channels * kh * kw
         return max(1, int(self.budget * full / (conv.in_channels + kh + kw + conv.out_channels)))
 
-    def restructure(self, net: nn.Module, names: list[str], blob: dict | None = None) -> None:
-        for name in names:
-            parent, _, attr = name.rpartition(".")
-            owner = net.get_submodule(parent) if parent else net
-            conv = getattr(owner, attr)
-            layer = CPConv(conv, int(blob["rank"]) if blob else self.rank_for(conv))
-            if blob is None:
-                layer.load_factors(conv)
-            setattr(owner, attr, layer)
 
-    def wrap(self, net: nn.Module, names: list[str]) -> None:
-        """Nothing to parametrise: the factors themselves are fine-tuned."""
+class LowRankLinear(nn.Sequential):
+    """A linear layer (O,I) as two of rank R (Ge et al.'s low-rank FC): I -> R without bias, R -> O with it.
+    At batch 1 a big FC layer is bound by reading its weights, so R(I+O) instead of I*O weights is also time."""
 
-    def encode_layer(self, state: dict, name: str) -> dict:
-        return {"rank": torch.tensor(state[f"{name}.0.weight"].shape[0])}  # the factors stay in the state
+    def __init__(self, linear: nn.Linear, rank: int):
+        super().__init__(
+            nn.Linear(linear.in_features, rank, bias=False),
+            nn.Linear(rank, linear.out_features, bias=linear.bias is not None),
+        )
 
-    def decode_layer(self, state: dict, name: str, blob: dict) -> None:
-        """The factors are in the state already."""
+    def load_factors(self, linear: nn.Linear) -> None:
+        """Truncated SVD W = U S V^T, split as (U sqrt(S)) (sqrt(S) V^T): the best rank-R fit (Eckart-Young)."""
+        rank = self[0].out_features
+        u, s, vh = torch.linalg.svd(linear.weight.detach().double(), full_matrices=False)
+        root = s[:rank].sqrt()
+        with torch.no_grad():
+            self[0].weight.copy_(root[:, None] * vh[:rank])
+            self[1].weight.copy_(u[:, :rank] * root)
+            if linear.bias is not None:
+                self[1].bias.copy_(linear.bias)
+
+
+class LowRankFC(Factorisation):
+    """Low-rank fully connected layers (Ge et al.; Denton et al.): every inner linear layer becomes two of rank R,
+    R from a parameter budget (default 1/8 of the layer's weights). The first step of Ge et al.'s hybrid
+    pipeline: `svd+hybrid` then prunes, shares and Huffman-codes the factors."""
+
+    name = "svd"
+    factors = LowRankLinear
+
+    def __init__(self, budget: float = 0.125):
+        if not 0 < budget <= 1:
+            raise ValueError(f"parameter budget {budget} is not in (0, 1]")
+        self.budget = budget
+
+    def targets(self, net: nn.Module) -> list[str]:
+        return [n for n in _inner_layers(net) if isinstance(net.get_submodule(n), nn.Linear)]
+
+    def rank_for(self, linear: nn.Linear) -> int:
+        i, o = linear.in_features, linear.out_features
+        return max(1, min(i, o, int(self.budget * i * o / (i + o))))
 
 
 class MagnitudePruning(Compressor):
@@ -309,6 +396,7 @@ class MagnitudePruning(Compressor):
 
     name = "prune"
     stages = 3
+    iterative = True
     sparsifies = True
 
     def __init__(self, sparsity: float = 0.5):
@@ -542,6 +630,7 @@ class ChannelPruning(Compressor):
 
     name = "prune-ch"
     stages = 3
+    iterative = True
 
     def __init__(self, ratio: float = 0.5):
         if not 0 < ratio < 1:
@@ -625,6 +714,7 @@ for _cls in (
     XnorNet,
     BinaryActivations,
     CPDecomposition,
+    LowRankFC,
     MagnitudePruning,
     ChannelPruning,
     HashedNets,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 
@@ -14,21 +15,27 @@ from distill.workspace import provenance
 
 def _methods(chain: str) -> list[str]:
     methods = [m.strip() for m in chain.split("+") if m.strip()]
+    if not methods:
+        raise DistillError("no compression method given (distill list compressors)")
     if any(m.startswith("prune-ch") for m in methods[1:]):
         raise DistillError("prune-ch changes the network's shape, so it must come first in a chain (prune-ch+quant)")
     return methods
 
 
-def apply_method(net, method: str, taken: dict[str, str]):
+def apply_method(net, method: str, taken: dict[str, str], fit: bool = True):
     """Restructure and wrap the layers `method` takes; a later method takes the layers no earlier one took, or
-    stacks on layers a sparsifying method (prune) took: 'prune:0.8+quant' stores the survivors in int8."""
+    stacks on layers a sparsifying method (prune) took: 'prune:0.8+quant' stores the survivors in int8.
+    fit=False skips fitting decompositions (a dry run that only checks the chain)."""
     compressor = make_compressor(method)
+    compressor.fit = fit
     free, stacked = [], []
     for name in compressor.targets(net):
         if name not in taken:
             free.append(name)
         elif make_compressor(taken[name].split("|")[-1]).sparsifies and compressor.dense_key:
             stacked.append(name)
+    if not free and not stacked:  # before any fine-tuning: a chain must not spend epochs, then fail
+        raise DistillError(f"'{method}' finds no layer to compress in this network (distill list compressors)")
     compressor.restructure(net, free)
     compressor.wrap(net, free + stacked)
     taken.update(dict.fromkeys(free, method))
@@ -43,8 +50,6 @@ def wrap_chain(net, chain: str) -> dict[str, str]:
     for method in _methods(chain):
         compressor = apply_method(net, method, taken)
         compressor.advance(net, compressor.stages, compressor.stages)
-    if not taken:
-        raise DistillError(f"'{chain}' found no layer to compress")
     return taken
 
 
@@ -74,19 +79,21 @@ def compress_run(
     cfg = run_train_config(config)
     cfg.epochs, cfg.lr, cfg.loss, cfg.limit = epochs, lr, loss or cfg.loss, limit or cfg.limit
     sources = [(Path(s["store"]), Path(s["cache"])) for s in config["sources"]]
+    dry_net, dry_layers = copy.deepcopy(student.net), {}
+    for method in _methods(methods):  # the whole chain must fit this network before any epoch is spent
+        apply_method(dry_net, method, dry_layers, fit=False)
+    del dry_net
     layers: dict[str, str] = {}
     rounds = []
     for method in _methods(methods):
         compressor = apply_method(student.net, method, layers)
-        n = stages if stages and compressor.stages > 1 else compressor.stages  # only iterative methods repeat
+        n = stages if stages and compressor.iterative else compressor.stages
         for stage in range(1, n + 1):
             compressor.advance(student.net, stage, n)
             if epochs > 0:
                 where = out_dir / "rounds" / f"{len(rounds) + 1:02d}-{_slug(method)}-{stage}of{n}"
                 fit = train(sources, where, cfg, show_progress=show_progress, student=student.train())
                 rounds.append({"method": method, "round": stage, "best_val_agreement": fit["best_val_agreement"]})
-    if not layers:
-        raise DistillError(f"'{methods}' found no layer to compress")
     strip_parametrizations(student.net)
     model = out_dir / "model.distill"
     save_compressed(model, student.eval(), layers, {"provenance": provenance("compress", run=str(run_dir))})

@@ -36,6 +36,17 @@ class EvalSet:
     cropped: int
 
 
+def only_keys(samples: list[Sample], keys_file: Path) -> list[Sample]:
+    """The samples whose keys a file lists, one a line (e.g. the test-keys.txt of a fitted teacher)."""
+    if not keys_file.is_file():
+        raise DistillError(f"keys file {keys_file} not found")
+    wanted = {line.strip() for line in keys_file.read_text().splitlines() if line.strip()}
+    kept = [s for s in samples if s.key in wanted]
+    if not kept:
+        raise DistillError(f"none of the {len(wanted)} keys in {keys_file} is an image of this dataset")
+    return kept
+
+
 def load_uncropped(samples: list[Sample], size: int) -> EvalSet:
     """Resize each whole image to size x size (for sets that are already tight face crops)."""
     from PIL import Image
