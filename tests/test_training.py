@@ -78,3 +78,14 @@ def test_balanced_class_weights_are_inverse_square_root_frequency():
     torch.testing.assert_close(w, raw / raw.mean())
     assert w[2] / w[0] == pytest.approx(5.0) and w.mean().item() == pytest.approx(1.0)
     assert torch.equal(_class_weights(targets, 4, balanced=False), torch.ones(4))
+
+
+def test_optimizers_by_name_and_an_unknown_one_refused():
+    from distill.training.common import make_optimizer
+
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    sgd = make_optimizer("sgd", params, 0.1, 5e-4)
+    assert isinstance(sgd, torch.optim.SGD) and sgd.defaults["nesterov"] and sgd.defaults["momentum"] == 0.9
+    assert isinstance(make_optimizer("adamw", params, 1e-3, 5e-4), torch.optim.AdamW)
+    with pytest.raises(DistillError, match="choose one of adamw, sgd"):
+        make_optimizer("lamb", params, 1e-3, 0)

@@ -1,5 +1,5 @@
 """What the distillation and the supervised (fit-teacher) trainers share: one shared step for train/val/test,
-AdamW with a one-cycle schedule, the Trainer with best/last checkpoints, CSV logs and epoch timing."""
+AdamW (or SGD) with a one-cycle schedule, the Trainer with best/last checkpoints, CSV logs and epoch timing."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
+from distill.errors import DistillError
+
 
 class SharedStepModule(L.LightningModule):
     """Subclasses implement shared_step(batch, stage) and set lr, weight_decay, warmup (share of the steps)."""
@@ -18,6 +20,7 @@ class SharedStepModule(L.LightningModule):
     lr: float
     weight_decay: float
     warmup: float = 0.15
+    optimizer: str = "adamw"
 
     def shared_step(self, batch: dict, stage: str) -> torch.Tensor:
         raise NotImplementedError
@@ -35,11 +38,27 @@ class SharedStepModule(L.LightningModule):
         return [p for p in self.parameters() if p.requires_grad]
 
     def configure_optimizers(self):
-        opt = torch.optim.AdamW(self.trainable_parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        opt = make_optimizer(self.optimizer, self.trainable_parameters(), self.lr, self.weight_decay)
         sched = torch.optim.lr_scheduler.OneCycleLR(
             opt, max_lr=self.lr, total_steps=self.trainer.estimated_stepping_batches, pct_start=self.warmup
         )
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+OPTIMIZERS = ("adamw", "sgd")
+
+
+def check_optimizer(name: str) -> None:
+    if name not in OPTIMIZERS:
+        raise DistillError(f"unknown optimizer '{name}'; choose one of {', '.join(OPTIMIZERS)}")
+
+
+def make_optimizer(name: str, params: list, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """adamw (the default), or sgd with Nesterov momentum 0.9 (what MobileNets are usually trained with)."""
+    check_optimizer(name)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
 
 
 class EpochTimer(L.Callback):

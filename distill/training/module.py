@@ -59,9 +59,11 @@ class DistillModule(SharedStepModule):
         hint_epochs: int = 0,
         online: bool = False,
         mixup: float = 0.0,
+        optimizer: str = "adamw",
     ):
         super().__init__()
         self.student, self.lr, self.weight_decay, self.epochs = student, lr, weight_decay, epochs
+        self.optimizer = optimizer
         self.hint_epochs, self.online, self.mixup = hint_epochs, online, mixup
         n = len(student.classes)
         options: dict = {"temperature": temperature}

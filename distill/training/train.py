@@ -13,7 +13,7 @@ from distill.distributed import DistConfig, announce_run_dir, is_global_zero, pe
 from distill.errors import DistillError
 from distill.fileio import write_json, write_text
 from distill.students.model import Student
-from distill.training.common import make_trainer
+from distill.training.common import check_optimizer, make_trainer
 from distill.training.data import DistillData
 from distill.training.module import DistillModule
 from distill.workspace import provenance
@@ -28,6 +28,7 @@ class TrainConfig:
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 5e-4
+    optimizer: str = "adamw"  # or sgd (Nesterov momentum 0.9); either with a one-cycle schedule
     size: int = 64  # student input side, px
     grey: bool = False
     small_input: bool = False  # stride-1 stem for small faces
@@ -92,6 +93,7 @@ def build_module(cfg: TrainConfig, data: DistillData, student: Student) -> Disti
         cfg.hint_epochs,
         cfg.online_teacher,
         cfg.mixup,
+        cfg.optimizer,
     )
 
 
@@ -108,6 +110,7 @@ def train(
     `student`: fine-tune this one (e.g. with compressed layers) instead of a new `cfg.student`; it is then
     left with its best weights and not exported (its owner saves it)."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
+    check_optimizer(cfg.optimizer)  # before the caches are opened, not at the first step
     if cfg.mixup and not cfg.online_teacher:
         raise DistillError("--mixup needs --online-teacher: the cache holds no posteriors of mixed faces")
     data = make_data(sources, cfg)
