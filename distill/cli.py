@@ -161,6 +161,9 @@ def train(
     small_input: Annotated[bool, typer.Option(help="Stride-1 stem for small faces.")] = False,
     width: Annotated[float, typer.Option(help="Width multiplier (MobileNets).")] = 1.0,
     views: Annotated[bool, typer.Option(help="Train on the cache's augmented views (consistent teaching).")] = True,
+    balance: Annotated[
+        float, typer.Option(help="Draw faces with weight freq(teacher's class)^-B: 0 = as the pool is, 0.5 = 1/sqrt.")
+    ] = 0.0,
     online_teacher: Annotated[
         bool, typer.Option(help="Run the teacher on a fresh view each step (function matching; cheap teachers).")
     ] = False,
@@ -204,6 +207,7 @@ def train(
         small_input=small_input,
         width=width,
         use_views=views,
+        balance=balance,
         online_teacher=online_teacher,
         mixup=mixup,
         hint_layer=hint_layer,
@@ -281,6 +285,9 @@ def compress(
     lr: Annotated[float, typer.Option(help="Peak fine-tuning learning rate.")] = 5e-4,
     loss: Annotated[str | None, typer.Option(help="Fine-tuning loss (default: the run's).")] = None,
     limit: Annotated[int | None, typer.Option(help="Fine-tune on at most this many faces (big networks).")] = None,
+    teach: Annotated[
+        str, typer.Option(help="Fine-tune on: cache (the teacher's posteriors) or float (the uncompressed student).")
+    ] = "cache",
 ):
     """Compress a trained student (distill list compressors), fine-tune it, write model.distill."""
     from distill.compress.pipeline import compress_run
@@ -289,7 +296,8 @@ def compress(
     if not (run / "student.pt").is_file():
         raise DistillError(f"{run} is not a training run with a student.pt")
     out_dir = ws().new_run_dir("compressed", f"{run.name}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', method)}")
-    _print_summary("compress", compress_run(run, out_dir, method, epochs, lr, loss, stages=stages, limit=limit))
+    summary = compress_run(run, out_dir, method, epochs, lr, loss, stages=stages, limit=limit, teach=teach)
+    _print_summary("compress", summary)
 
 
 @app.command("import-teacher")

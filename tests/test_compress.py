@@ -1,5 +1,7 @@
 """Compressors: exact encodings, straight-through fine-tuning, files whose bytes shrink, identical reloads."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -118,6 +120,26 @@ def test_compress_a_run_with_fine_tuning(tmp_path, face_store):
         load_compressed(run / "student.pt")
     with pytest.raises(DistillError, match="'svd' finds no layer"):  # checked before bwn's fine-tuning starts
         compress_run(run, tmp_path / "bad", "bwn+svd", 1, 1e-4, None, show_progress=False)
+    selfish = compress_run(run, tmp_path / "self", "bwn", 1, 1e-4, None, show_progress=False, teach="float")
+    assert selfish["fine_tuned_on"] == "the float student's outputs" and selfish["compressed_layers_ratio"] > 20
+    round_cfg = json.loads((tmp_path / "self" / "rounds" / "01-bwn-1of1" / "config.json").read_text())
+    assert round_cfg["train"]["online_teacher"] is True  # the float student labels each fresh view
+    with pytest.raises(DistillError, match="choose one of cache, float"):
+        compress_run(run, tmp_path / "bad2", "bwn", 1, 1e-4, None, show_progress=False, teach="vgg")
+
+
+def test_float_teacher_is_a_frozen_eval_mode_copy_of_the_student(tmp_path):
+    from distill.compress.pipeline import _float_teacher
+
+    torch.manual_seed(0)
+    student = Student("squeezenet1_1_bn", ["a", "b", "c"], size=32, grey=True).eval()
+    teacher = _float_teacher(student, tmp_path, "float").train()  # stays in eval mode
+    x = torch.rand(2, 3, 32, 32)
+    assert torch.equal(teacher(x), student(x)) and not teacher.training
+    assert not any(p.requires_grad for p in teacher.parameters())
+    wrap_chain(student.net, "bwn")  # compressing the student leaves its teacher as it was
+    assert not torch.equal(teacher(x), student(x))
+    assert _float_teacher(student, tmp_path, "cache") is None
     assert not (tmp_path / "bad" / "rounds").exists()
 
 

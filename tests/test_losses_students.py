@@ -40,6 +40,18 @@ def test_label_and_hint_losses():
     assert LF.hint_loss(a, b).item() == pytest.approx(0.5)  # resized to the teacher's map, 1/2 mean squared error
 
 
+def test_ce_leaves_out_unlabelled_faces_and_a_batch_of_none_gives_zero():
+    s = torch.tensor([[2.0, 0.0], [0.0, 1.0], [5.0, -5.0]], requires_grad=True)
+    targets = torch.tensor([0, -1, 1])
+    rows = torch.tensor([[2.0, 0.0], [5.0, -5.0]])
+    hand = torch.nn.functional.cross_entropy(rows, torch.tensor([0, 1]))
+    assert LF.ce_loss(s, targets).item() == pytest.approx(hand.item())
+    none = LF.ce_loss(s, torch.tensor([-1, -1, -1]))
+    assert none.item() == 0.0
+    none.backward()
+    assert s.grad is not None and not s.grad.any()
+
+
 def test_combined_loss_returns_named_weighted_terms():
     loss = CombinedLoss("kld:0.9+label:0.1", temperature=2.0)
     out = {"student_logits": torch.randn(4, 3), "teacher_logits": torch.randn(4, 3)}
@@ -62,3 +74,15 @@ def test_every_student_runs_forward_and_backward(arch, grey, small):
     logits.sum().backward()
     assert all(p.grad is not None for p in student.parameters() if p.requires_grad)
     assert torch.allclose(student.eval()(x), student.eval().forward_with_features(x)[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ["mobilenetv2_100", "mobilenetv3_small_100", "mobilenetv3_large_100"])
+def test_timm_students_start_with_small_logits(arch):
+    """A few-class head from timm's init starts at logits of several units; ours starts near uniform posteriors."""
+    torch.manual_seed(0)
+    student = Student(arch, list("abcdefg"), size=64, grey=True, small_input=True).train()  # batch statistics
+    head = student.net.get_classifier()
+    assert head.weight.std().item() == pytest.approx(0.01, rel=0.2) and not head.bias.any()
+    with torch.no_grad():
+        logits = student(torch.rand(8, 3, 64, 64))
+    assert logits.abs().max().item() < 0.5  # timm's own init: about 2

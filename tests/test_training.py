@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -89,3 +90,47 @@ def test_optimizers_by_name_and_an_unknown_one_refused():
     assert isinstance(make_optimizer("adamw", params, 1e-3, 5e-4), torch.optim.AdamW)
     with pytest.raises(DistillError, match="choose one of adamw, sgd"):
         make_optimizer("lamb", params, 1e-3, 0)
+
+
+def test_balance_draws_faces_by_inverse_power_of_the_teachers_class_frequency(two_sources):
+    from distill.training.data import DistillData
+
+    natural = DistillData(two_sources, batch_size=4, workers=0)
+    assert natural.train_sampler() is None
+    data = DistillData(two_sources, batch_size=4, workers=0, balance=0.5)
+    labels = data.teacher_classes(data.train_set)
+    assert len(labels) == len(data.train_set)
+    first = data.train_set[0]  # the ConcatDataset's order: the first source's first training face
+    assert labels[0] == int(data.pairs[0][1].logits[int(first["index"])].argmax())
+    weights = data.train_sampler().weights.numpy()
+    freq = np.bincount(labels)
+    np.testing.assert_allclose(weights, freq[labels] ** -0.5)
+    shares = np.bincount(labels, weights=weights) / weights.sum()  # each class's expected share of a draw
+    present = freq[freq > 0]
+    np.testing.assert_allclose(shares[freq > 0], np.sqrt(present) / np.sqrt(present).sum())
+    limited = DistillData(two_sources, batch_size=4, workers=0, limit=6, balance=1.0)
+    assert len(limited.teacher_classes(limited.train_set)) == len(limited.train_set) == 6
+    with pytest.raises(DistillError, match="not in"):
+        DistillData(two_sources, batch_size=4, workers=0, balance=2.0)
+
+
+def test_store_targets_map_labels_to_the_teachers_classes():
+    from distill.training.data import store_targets
+
+    targets = store_targets(["happy", "", "contempt", "Anger", "neutral"], ["angry", "happiness", "neutral"])
+    assert targets.tolist() == [1, -1, -1, 0, 2]
+
+
+def test_ce_learns_from_a_labelled_store_and_is_refused_without_labels(tmp_path, face_photos, two_sources):
+    import dataclasses
+
+    samples = [dataclasses.replace(s, label="happiness") for s in read_folder(face_photos)]  # as face_store
+    store = tmp_path / "labelled.h5"
+    crop(face_photos, store, CropConfig(size=64), reader="csv", samples=samples, show_progress=False)
+    cache = tmp_path / "labelled-cache.h5"
+    label(store, cache, LabelConfig(), show_progress=False)
+    summary = train([(store, cache)], tmp_path / "run", TrainConfig(loss="kld+ce", **TINY), show_progress=False)
+    metrics = (tmp_path / "run" / "logs" / "metrics.csv").read_text()
+    assert summary["student"] and "train/ce" in metrics
+    with pytest.raises(DistillError, match="needs a labelled face store"):
+        train(two_sources[:1], tmp_path / "bad", TrainConfig(loss="kld+ce", **TINY), show_progress=False)

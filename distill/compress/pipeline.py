@@ -63,10 +63,15 @@ def compress_run(
     show_progress: bool = True,
     stages: int | None = None,
     limit: int | None = None,
+    teach: str = "cache",
 ) -> dict:
     """Compress a training run's student by each method of the chain in turn, fine-tuning `epochs` after each of
     its rounds (iterative methods such as prune take `stages` rounds) from the run's own caches (at most `limit`
-    faces of them: a round of a VGG-sized network over the whole pool takes hours on a CPU)."""
+    faces of them: a round of a VGG-sized network over the whole pool takes hours on a CPU).
+
+    teach: "cache" fine-tunes on the teacher's cached posteriors; "float" on the uncompressed student's own
+    outputs for a fresh view of each face (self-distillation, as in quantised distillation, Polino et al. 2018):
+    what compression must keep is the float model's function, and it is cheap to run."""
     from distill.evaluate.speed import time_forward
     from distill.students.model import load_student
     from distill.training.train import load_run_config, run_train_config, train
@@ -79,6 +84,8 @@ def compress_run(
     cfg = run_train_config(config)
     cfg.epochs, cfg.lr, cfg.loss, cfg.limit = epochs, lr, loss or cfg.loss, limit or cfg.limit
     sources = [(Path(s["store"]), Path(s["cache"])) for s in config["sources"]]
+    teacher = _float_teacher(student, run_dir, teach)
+    cfg.online_teacher = cfg.online_teacher or teacher is not None
     dry_net, dry_layers = copy.deepcopy(student.net), {}
     for method in _methods(methods):  # the whole chain must fit this network before any epoch is spent
         apply_method(dry_net, method, dry_layers, fit=False)
@@ -92,7 +99,7 @@ def compress_run(
             compressor.advance(student.net, stage, n)
             if epochs > 0:
                 where = out_dir / "rounds" / f"{len(rounds) + 1:02d}-{_slug(method)}-{stage}of{n}"
-                fit = train(sources, where, cfg, show_progress=show_progress, student=student.train())
+                fit = train(sources, where, cfg, show_progress=show_progress, student=student.train(), teacher=teacher)
                 rounds.append({"method": method, "round": stage, "best_val_agreement": fit["best_val_agreement"]})
     strip_parametrizations(student.net)
     model = out_dir / "model.distill"
@@ -102,6 +109,7 @@ def compress_run(
         "methods": methods,
         "compressed_layers": len(layers),
         "fine_tune_epochs_per_round": epochs,
+        "fine_tuned_on": "the float student's outputs" if teacher is not None else "the teacher's cached posteriors",
         "rounds": rounds,
         "best_val_agreement": rounds[-1]["best_val_agreement"] if rounds else None,
         "model": str(model),
@@ -116,6 +124,21 @@ def compress_run(
     }
     write_json(out_dir / "summary.json", summary)
     return summary
+
+
+TEACH = ("cache", "float")
+
+
+def _float_teacher(student, run_dir: Path, teach: str):
+    """The uncompressed student, frozen, as the teacher of its compressed copy (teach="float"); None for "cache"."""
+    if teach not in TEACH:
+        raise DistillError(f"unknown fine-tuning teacher '{teach}'; choose one of {', '.join(TEACH)}")
+    if teach == "cache":
+        return None
+    from distill.teachers.base import Teacher
+
+    net = copy.deepcopy(student.net)
+    return Teacher(net, student.classes, student.preprocess, f"float:{run_dir}", "")
 
 
 def _slug(method: str) -> str:

@@ -33,5 +33,9 @@ def hint_loss(regressed_student: torch.Tensor, teacher_features: torch.Tensor) -
 
 
 def ce_loss(student_logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Plain cross-entropy to ground-truth labels (when a labelled set is given)."""
-    return F.cross_entropy(student_logits, targets)
+    """Plain cross-entropy to ground-truth labels (when a labelled set is given); targets (B,) with -1 for faces
+    without a label, which are left out (a batch of none gives 0, not NaN)."""
+    known = targets >= 0
+    if not known.any():
+        return student_logits.sum() * 0.0  # keeps the graph (and DDP's gradient all-reduce) intact
+    return F.cross_entropy(student_logits[known], targets[known])

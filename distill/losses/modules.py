@@ -28,6 +28,13 @@ class KLDLoss(nn.Module):
         return LF.kld_loss(out["student_logits"], out["teacher_logits"], self.temperature)
 
 
+class CELoss(nn.Module):
+    needs = ()
+
+    def forward(self, out: dict) -> torch.Tensor:
+        return LF.ce_loss(out["student_logits"], out["targets"])
+
+
 class HintLoss(nn.Module):
     """Needs student and teacher feature maps; the regressor (1x1 conv) is trained with the student and is
     not part of the exported student."""
@@ -52,6 +59,12 @@ def label(**_) -> nn.Module:
 def kld(temperature: float = 4.0, **_) -> nn.Module:
     """Hinton KD: T^2 * KL(teacher || student) on temperature-softened posteriors, batch mean."""
     return KLDLoss(temperature)
+
+
+@LOSSES.register("ce")
+def ce(**_) -> nn.Module:
+    """Cross-entropy to the face store's own labels (a labelled set); faces without one are left out."""
+    return CELoss()
 
 
 @LOSSES.register("hint")

@@ -59,7 +59,16 @@ def _timm(name: str, num_classes: int, in_chans: int, small_input: bool, width: 
     net = timm.create_model(name, pretrained=False, num_classes=num_classes, in_chans=in_chans, **kwargs)
     if small_input:  # a stride-2 stem leaves a 2x2 map at 64 px; stride 1 keeps 4x4
         net.conv_stem.stride = (1, 1)
+    _small_classifier_init(net.get_classifier())
     return net, net.forward_features, net.forward_head
+
+
+def _small_classifier_init(head: nn.Linear) -> None:
+    """timm's EfficientNet/MobileNet init draws the classifier from U(+-1/sqrt(classes)): +-0.03 for ImageNet's
+    1,000, but +-0.38 for 7 emotions, so a fresh student starts with logits several units large and spends its
+    first epoch undoing them (MobileNetV3-small fitting 512 faces: KL 1.17 after 40 steps, 0.20 with this init)."""
+    nn.init.normal_(head.weight, std=0.01)
+    nn.init.zeros_(head.bias)
 
 
 @STUDENTS.register("mobilenetv2_100")

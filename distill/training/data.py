@@ -8,10 +8,11 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import ConcatDataset, DataLoader, Dataset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler, Subset, WeightedRandomSampler
 
 from distill import augment
 from distill.cache import PosteriorCache
+from distill.datasets.emotions import canonical, canonical_classes
 from distill.errors import DistillError
 from distill.faces.store import FaceStore
 
@@ -36,6 +37,7 @@ class CachedFaces(Dataset):
     def __init__(self, store: FaceStore, cache: PosteriorCache, indices: np.ndarray, views: str):
         self.store, self.cache, self.indices, self.views = store, cache, indices, views
         self.augment = augment.AugmentConfig(**cache.augment) if cache.augment else augment.AugmentConfig()
+        self.targets = store_targets(store.labels, cache.classes)
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -51,8 +53,16 @@ class CachedFaces(Dataset):
             "pixels": torch.from_numpy(self.store.pixels(i)),
             "params": torch.from_numpy(np.asarray(params, np.float32)),
             "teacher_logits": torch.from_numpy(np.asarray(logits, np.float32)),
+            "target": int(self.targets[i]),
             "index": i,
         }
+
+
+def store_targets(labels: list[str], classes: list[str]) -> np.ndarray:
+    """The index in `classes` of each face's own label (a labelled store: csv, rafd, fer2013 readers), or -1 where
+    the face has none or one the teacher lacks (the `ce` loss ignores those)."""
+    index = {name: i for i, name in enumerate(canonical_classes(classes))}
+    return np.array([index.get(canonical(label) or "", -1) if label else -1 for label in labels], np.int64)
 
 
 def open_sources(sources: list[tuple[Path, Path]]) -> list[tuple[FaceStore, PosteriorCache]]:
@@ -82,10 +92,13 @@ class DistillData(L.LightningDataModule):
         workers: int = 2,
         views: str = "cached",
         limit: int | None = None,
+        balance: float = 0.0,
     ):
         super().__init__()
+        if not 0 <= balance <= 1:
+            raise DistillError(f"--balance {balance} is not in [0, 1] (0: as the pool is, 0.5: 1/sqrt, 1: equal)")
         self.pairs = open_sources(sources)
-        self.batch_size, self.workers = batch_size, workers
+        self.batch_size, self.workers, self.balance = batch_size, workers, balance
         self.views = views if views != "cached" or all(c.views > 0 for _, c in self.pairs) else "identity"
         self.train_sets, self.val_sets = [], []
         for store, cache in self.pairs:
@@ -102,6 +115,10 @@ class DistillData(L.LightningDataModule):
             total = sum(len(s) for s, _ in self.pairs)
             raise DistillError(f"{total} faces are too few to split into train and validation")
 
+    def labelled_training_faces(self) -> int:
+        """Training faces with a label of the teacher's classes (what the `ce` loss learns from)."""
+        return sum(int((part.targets[part.indices] >= 0).sum()) for part in self.train_sets)
+
     @property
     def classes(self) -> list[str]:
         return self.pairs[0][1].classes
@@ -110,18 +127,38 @@ class DistillData(L.LightningDataModule):
     def teacher(self) -> dict:
         return self.pairs[0][1].teacher
 
-    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
+    def _loader(self, dataset: Dataset, shuffle: bool, sampler: Sampler | None = None) -> DataLoader:
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            shuffle=shuffle and sampler is None,
+            sampler=sampler,
             num_workers=self.workers,
             persistent_workers=self.workers > 0,
             drop_last=False,
         )
 
+    def teacher_classes(self, dataset: Dataset) -> np.ndarray:
+        """The teacher's argmax on each clean face of `dataset` (a ConcatDataset of CachedFaces, maybe a Subset)."""
+        picks = dataset.indices if isinstance(dataset, Subset) else None
+        concat = dataset.dataset if isinstance(dataset, Subset) else dataset
+        labels = np.concatenate([part.cache.logits[part.indices].argmax(1) for part in concat.datasets])
+        return labels if picks is None else labels[np.asarray(picks)]
+
+    def train_sampler(self) -> Sampler | None:
+        """With balance b > 0, faces are drawn (with replacement, one epoch's worth) with weight freq(c)^-b, c the
+        teacher's class for the face: unlabelled pools are mostly neutral and happy faces, so the student sees the
+        teacher's rare classes (fear, surprise, disgust) too seldom to learn them. b = 0.5 gives each class a share
+        proportional to sqrt(freq); b = 1 equal shares."""
+        if self.balance <= 0:
+            return None
+        labels = self.teacher_classes(self.train_set)
+        freq = np.bincount(labels, minlength=len(self.classes)).astype(np.float64)
+        weights = freq[labels] ** -self.balance
+        return WeightedRandomSampler(torch.from_numpy(weights), len(labels), replacement=True)
+
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, True)
+        return self._loader(self.train_set, True, self.train_sampler())
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, False)

@@ -101,7 +101,7 @@ class DistillModule(SharedStepModule):
         fresh = self.online and stage == "train"
         if fresh and self.mixup > 0:
             x = mix(x, self.mixup)
-        out = {"teacher_logits": batch["teacher_logits"]}
+        out = {"teacher_logits": batch["teacher_logits"], "targets": batch["target"]}
         if fresh or self.loss.needs_features:
             with torch.no_grad():
                 logits = self.teacher(x).float()  # the hint tap fills in the same pass

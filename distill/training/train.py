@@ -12,6 +12,7 @@ import torch
 from distill.distributed import DistConfig, announce_run_dir, is_global_zero, per_process_batch
 from distill.errors import DistillError
 from distill.fileio import write_json, write_text
+from distill.losses.modules import parse_loss_spec
 from distill.students.model import Student
 from distill.training.common import check_optimizer, make_trainer
 from distill.training.data import DistillData
@@ -34,6 +35,7 @@ class TrainConfig:
     small_input: bool = False  # stride-1 stem for small faces
     width: float = 1.0
     val_fraction: float = 0.1
+    balance: float = 0.0  # draw faces with weight freq(teacher class)^-balance: 0 as the pool is, 0.5 1/sqrt
     use_views: bool = True  # train on cached augmented views when the cache has them
     online_teacher: bool = False  # run the teacher on fresh views each step (function matching; cheap teachers)
     mixup: float = 0.0  # Beta(a, a) input mixup, needs online_teacher; 0 = off
@@ -76,11 +78,14 @@ def _views(cfg: TrainConfig) -> str:
 
 
 def make_data(sources: list[tuple[Path, Path]], cfg: TrainConfig) -> DistillData:
-    return DistillData(sources, cfg.batch_size, cfg.val_fraction, cfg.workers, _views(cfg), cfg.limit)
+    return DistillData(sources, cfg.batch_size, cfg.val_fraction, cfg.workers, _views(cfg), cfg.limit, cfg.balance)
 
 
-def build_module(cfg: TrainConfig, data: DistillData, student: Student) -> DistillModule:
-    """The LightningModule for `cfg` over `data` (the teacher itself only when hints or online teaching need it)."""
+def build_module(
+    cfg: TrainConfig, data: DistillData, student: Student, teacher: torch.nn.Module | None = None
+) -> DistillModule:
+    """The LightningModule for `cfg` over `data` (the teacher itself only when hints or online teaching need it;
+    `teacher` replaces the cache's own)."""
     return DistillModule(
         student,
         cfg.loss,
@@ -88,7 +93,7 @@ def build_module(cfg: TrainConfig, data: DistillData, student: Student) -> Disti
         cfg.lr,
         cfg.weight_decay,
         cfg.epochs,
-        _live_teacher(cfg, data),
+        teacher if teacher is not None else _live_teacher(cfg, data),
         cfg.hint_layer,
         cfg.hint_epochs,
         cfg.online_teacher,
@@ -104,22 +109,32 @@ def train(
     resume: Path | None = None,
     show_progress: bool = True,
     student: Student | None = None,
+    teacher: torch.nn.Module | None = None,
 ) -> dict:
     """Train a student from (store, cache) pairs; returns a summary with the exported student and final metrics.
 
     `student`: fine-tune this one (e.g. with compressed layers) instead of a new `cfg.student`; it is then
-    left with its best weights and not exported (its owner saves it)."""
+    left with its best weights and not exported (its owner saves it). `teacher`: a frozen network of the
+    cache's classes that labels each training view in place of the cache (with cfg.online_teacher; validation
+    still measures agreement with the cache's teacher)."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     check_optimizer(cfg.optimizer)  # before the caches are opened, not at the first step
     if cfg.mixup and not cfg.online_teacher:
         raise DistillError("--mixup needs --online-teacher: the cache holds no posteriors of mixed faces")
     data = make_data(sources, cfg)
+    if "ce" in dict(parse_loss_spec(cfg.loss)) and data.labelled_training_faces() == 0:
+        raise DistillError(
+            f"--loss {cfg.loss}: no training face has a label of the teacher's classes {data.classes}; 'ce' needs a "
+            "labelled face store (`distill crop` of a labelled folder, e.g. a labels.csv or RaFD layout)"
+        )
     export = student is None
     if student is None:
         student = Student(cfg.student, data.classes, cfg.size, cfg.grey, cfg.small_input, cfg.width)
     elif student.classes != data.classes:
         raise DistillError(f"the student's classes {student.classes} are not the cache's {data.classes}")
-    module = build_module(cfg, data, student)
+    if teacher is not None and not cfg.online_teacher:
+        raise DistillError("a live teacher labels fresh views: it needs online_teacher")
+    module = build_module(cfg, data, student, teacher)
     if is_global_zero():  # ranks Lightning starts later re-run this function with the same config
         write_json(
             run_dir / "config.json",
