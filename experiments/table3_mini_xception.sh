@@ -39,14 +39,18 @@ wait
 $D train $CACHES $COMMON --student mobilenetv3_small_100 --small-input --loss kld --epochs 14
 $D train $CACHES $COMMON --student mobilenetv3_small_100 --small-input --loss kld --epochs "$EPOCHS"
 $D train $CACHES $COMMON --student mobilenetv3_large_100 --small-input --loss kld --epochs 10
-# 2026-12-01: MobileNetV3-small with a small-logit classifier init (timm's +-1/sqrt(7) head started every run
-# several logits off), with and without class-balanced sampling of the pool; BWN and channel pruning fine-tuned
-# on the float student's own outputs (--teach float) instead of the teacher's cache
-$D train $CACHES $COMMON --student mobilenetv3_small_100 --small-input --loss kld --epochs 20 &
-$D train $CACHES $COMMON --student mobilenetv3_small_100 --small-input --loss kld --epochs 20 --balance 0.5 &
+# 2026-12-01 (what ran): timm students start from a small-logit classifier init; MobileNetV3-small with and
+# without class-balanced draws (--balance), a kld/label pair at the same budget, SqueezeNet with balance, and
+# BWN fine-tuned on the float student's own outputs (--teach float) instead of the teacher's cache
+MB="$COMMON --student mobilenetv3_small_100 --small-input"
+$D train $CACHES $MB --loss kld --epochs 20 &
+$D train $CACHES $MB --loss kld --epochs 20 --balance 0.5 &
+$D train $CACHES $COMMON --student squeezenet1_1_bn --loss kld --epochs 20 --balance 0.5 &
 wait
-$D compress "$KLD" --method bwn --epochs 10 --lr 1e-3 --teach float
-$D compress "$KLD" --method prune-ch:0.6 --stages 3 --epochs 4 --lr 1e-3 --teach float
+$D train $CACHES $MB --loss kld --epochs 12 --balance 0.75 &
+$D train $CACHES $MB --loss label --epochs 12 --balance 0.75 &
+$D compress "$KLD" --method bwn --epochs 8 --lr 1e-3 --teach float
+wait
 models=$(for r in "$W"/runs/*/ "$W"/compressed/*/; do echo --model "${r%/}"; done)
 $D eval csv --data "$SHARED/data/expressions-dev" --model mini_xception $models
 $D report
