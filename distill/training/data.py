@@ -116,8 +116,8 @@ class DistillData(L.LightningDataModule):
             raise DistillError(f"{total} faces are too few to split into train and validation")
 
     def labelled_training_faces(self) -> int:
-        """Training faces with a label of the teacher's classes (what the `ce` loss learns from)."""
-        return sum(int((part.targets[part.indices] >= 0).sum()) for part in self.train_sets)
+        """Training faces (after --limit) with a label of the teacher's classes (what the `ce` loss learns from)."""
+        return int((_per_face(self.train_set, lambda part: part.targets[part.indices]) >= 0).sum())
 
     @property
     def classes(self) -> list[str]:
@@ -139,11 +139,8 @@ class DistillData(L.LightningDataModule):
         )
 
     def teacher_classes(self, dataset: Dataset) -> np.ndarray:
-        """The teacher's argmax on each clean face of `dataset` (a ConcatDataset of CachedFaces, maybe a Subset)."""
-        picks = dataset.indices if isinstance(dataset, Subset) else None
-        concat = dataset.dataset if isinstance(dataset, Subset) else dataset
-        labels = np.concatenate([part.cache.logits[part.indices].argmax(1) for part in concat.datasets])
-        return labels if picks is None else labels[np.asarray(picks)]
+        """The teacher's argmax on each clean face of `dataset`, in the dataset's order."""
+        return _per_face(dataset, lambda part: part.cache.logits[part.indices].argmax(1))
 
     def train_sampler(self) -> Sampler | None:
         """With balance b > 0, faces are drawn (with replacement, one epoch's worth) with weight freq(c)^-b, c the
@@ -162,6 +159,14 @@ class DistillData(L.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, False)
+
+
+def _per_face(dataset: Dataset, column) -> np.ndarray:
+    """column(part) for every CachedFaces part of a ConcatDataset (maybe under a --limit Subset), in item order."""
+    picks = dataset.indices if isinstance(dataset, Subset) else None
+    concat = dataset.dataset if isinstance(dataset, Subset) else dataset
+    values = np.concatenate([column(part) for part in concat.datasets])
+    return values if picks is None else values[np.asarray(picks)]
 
 
 def _subset(dataset: Dataset, n: int, gen: torch.Generator) -> Dataset:
