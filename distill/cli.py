@@ -168,6 +168,9 @@ def train(
         bool, typer.Option(help="Run the teacher on a fresh view each step (function matching; cheap teachers).")
     ] = False,
     mixup: Annotated[float, typer.Option(help="Input mixup Beta(a,a) with --online-teacher; 0 = off.")] = 0.0,
+    ema: Annotated[
+        float, typer.Option(help="Keep an EMA of the weights with this decay per step (e.g. 0.998); 0 = off.")
+    ] = 0.0,
     hint_layer: Annotated[str | None, typer.Option(help="Teacher module for hints (default: last wide map).")] = None,
     hint_epochs: Annotated[int, typer.Option(help="FitNets stage 1: epochs of hint-only training.")] = 0,
     workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 2,
@@ -210,6 +213,7 @@ def train(
         balance=balance,
         online_teacher=online_teacher,
         mixup=mixup,
+        ema=ema,
         hint_layer=hint_layer,
         hint_epochs=hint_epochs,
         workers=workers,
@@ -288,6 +292,9 @@ def compress(
     teach: Annotated[
         str, typer.Option(help="Fine-tune on: cache (the teacher's posteriors) or float (the uncompressed student).")
     ] = "cache",
+    ema: Annotated[
+        float | None, typer.Option(help="EMA decay of the fine-tuned weights per step; 0 = off (default: the run's).")
+    ] = None,
 ):
     """Compress a trained student (distill list compressors), fine-tune it, write model.distill."""
     from distill.compress.pipeline import compress_run
@@ -296,7 +303,7 @@ def compress(
     if not (run / "student.pt").is_file():
         raise DistillError(f"{run} is not a training run with a student.pt")
     out_dir = ws().new_run_dir("compressed", f"{run.name}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', method)}")
-    summary = compress_run(run, out_dir, method, epochs, lr, loss, stages=stages, limit=limit, teach=teach)
+    summary = compress_run(run, out_dir, method, epochs, lr, loss, stages=stages, limit=limit, teach=teach, ema=ema)
     _print_summary("compress", summary)
 
 

@@ -104,8 +104,10 @@ def test_compress_a_run_with_fine_tuning(tmp_path, face_store):
     run = tmp_path / "run"
     cfg = TrainConfig(epochs=1, batch_size=4, size=32, grey=True, workers=0)
     train([(face_store, cache)], run, cfg, show_progress=False)
-    summary = compress_run(run, tmp_path / "bwn", "bwn", epochs=1, lr=1e-4, loss=None, show_progress=False)
+    summary = compress_run(run, tmp_path / "bwn", "bwn", epochs=1, lr=1e-4, loss=None, show_progress=False, ema=0.9)
     assert summary["compressed_layers_ratio"] > 20 and summary["size_ratio"] > 1
+    bwn_round = json.loads((tmp_path / "bwn" / "rounds" / "01-bwn-1of1" / "config.json").read_text())
+    assert bwn_round["train"]["ema"] == 0.9  # the weight average also runs over binarised (parametrised) layers
     chain = compress_run(run, tmp_path / "pq", "prune-ch:0.3+quant", 1, 1e-4, None, show_progress=False, stages=2)
     assert [(r["method"], r["round"]) for r in chain["rounds"]] == [
         ("prune-ch:0.3", 1),

@@ -134,3 +134,18 @@ def test_ce_learns_from_a_labelled_store_and_is_refused_without_labels(tmp_path,
     assert summary["student"] and "train/ce" in metrics
     with pytest.raises(DistillError, match="needs a labelled face store"):
         train(two_sources[:1], tmp_path / "bad", TrainConfig(loss="kld+ce", **TINY), show_progress=False)
+
+
+def test_ema_exports_the_averaged_weights_and_a_bad_decay_is_refused(tmp_path, two_sources):
+    from distill.students.model import load_student
+
+    summary = train(two_sources, tmp_path, TrainConfig(ema=0.5, **TINY), show_progress=False)
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    averaged, current = last["state_dict"], last["current_model_state"]  # Lightning's EMA keeps both
+    key = next(k for k in averaged if k.startswith("student.net.") and k.endswith("weight"))
+    assert not torch.equal(averaged[key], current[key])
+    exported = load_student(summary["student"]).net.state_dict()
+    best = torch.load(summary["best_checkpoint"], map_location="cpu", weights_only=True)["state_dict"]
+    assert torch.equal(exported[key[len("student.net.") :]], best[key])
+    with pytest.raises(DistillError, match="must lie in"):
+        train(two_sources, tmp_path / "bad", TrainConfig(ema=1.5, **TINY), show_progress=False)

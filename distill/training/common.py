@@ -73,16 +73,30 @@ class EpochTimer(L.Callback):
         )
 
 
+def weight_average(decay: float) -> list[L.Callback]:
+    """Lightning's EMA of the weights (and BN statistics), updated every step, or nothing for decay 0.
+
+    With it, validation, the checkpoints and so the exported student all hold the averaged weights."""
+    if decay == 0:
+        return []
+    if not 0 < decay < 1:
+        raise DistillError(f"--ema {decay}: the decay per step must lie in (0, 1), e.g. 0.998; 0 turns it off")
+    from lightning.pytorch.callbacks import EMAWeightAveraging
+
+    return [EMAWeightAveraging(decay=decay)]
+
+
 def make_trainer(
-    out_dir: Path, epochs: int, monitor: str, show_progress: bool, **trainer_kwargs
+    out_dir: Path, epochs: int, monitor: str, show_progress: bool, ema: float = 0.0, **trainer_kwargs
 ) -> tuple[L.Trainer, ModelCheckpoint]:
-    """A Trainer writing best/last checkpoints (best by `monitor`, higher is better) and CSV logs to out_dir."""
+    """A Trainer writing best/last checkpoints (best by `monitor`, higher is better) and CSV logs to out_dir;
+    `ema` > 0 averages the weights (see weight_average)."""
     ckpt = ModelCheckpoint(
         dirpath=out_dir / "checkpoints", filename="best", monitor=monitor, mode="max", save_last=True
     )
     trainer = L.Trainer(
         max_epochs=epochs,
-        callbacks=[ckpt, EpochTimer()],
+        callbacks=[ckpt, EpochTimer(), *weight_average(ema)],
         logger=CSVLogger(out_dir, name="logs", version=""),
         enable_progress_bar=show_progress,
         enable_model_summary=False,

@@ -14,7 +14,7 @@ from distill.errors import DistillError
 from distill.fileio import write_json, write_text
 from distill.losses.modules import parse_loss_spec
 from distill.students.model import Student
-from distill.training.common import check_optimizer, make_trainer
+from distill.training.common import check_optimizer, make_trainer, weight_average
 from distill.training.data import DistillData
 from distill.training.module import DistillModule
 from distill.workspace import provenance
@@ -36,6 +36,7 @@ class TrainConfig:
     width: float = 1.0
     val_fraction: float = 0.1
     balance: float = 0.0  # draw faces with weight freq(teacher class)^-balance: 0 as the pool is, 0.5 1/sqrt
+    ema: float = 0.0  # per-step decay of an exponential moving average of the weights (e.g. 0.998); 0 = off
     use_views: bool = True  # train on cached augmented views when the cache has them
     online_teacher: bool = False  # run the teacher on fresh views each step (function matching; cheap teachers)
     mixup: float = 0.0  # Beta(a, a) input mixup, needs online_teacher; 0 = off
@@ -119,6 +120,7 @@ def train(
     still measures agreement with the cache's teacher)."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     check_optimizer(cfg.optimizer)  # before the caches are opened, not at the first step
+    weight_average(cfg.ema)  # likewise for a bad --ema
     if cfg.mixup and not cfg.online_teacher:
         raise DistillError("--mixup needs --online-teacher: the cache holds no posteriors of mixed faces")
     data = make_data(sources, cfg)
@@ -150,6 +152,7 @@ def train(
         cfg.epochs,
         "val/agreement",
         show_progress,
+        cfg.ema,
         log_every_n_steps=10,
         max_steps=cfg.max_steps,
         **cfg.dist().lightning_kwargs(),
