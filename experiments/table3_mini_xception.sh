@@ -51,7 +51,21 @@ $D train $CACHES $MB --loss kld --epochs 12 --balance 0.75 &
 $D train $CACHES $MB --loss label --epochs 12 --balance 0.75 &
 $D compress "$KLD" --method bwn --epochs 8 --lr 1e-3 --teach float
 wait
+# session 6 (2026-12-01): an EMA of the weights with balanced draws; the label twin at the same budget; MobileNetV3
+# with the online teacher and mixup (function matching); compression of the new SqueezeNet student
+$D train $CACHES $MB --loss kld --epochs 20 --balance 0.5 --ema 0.998 &
+$D train $CACHES $COMMON --student squeezenet1_1_bn --loss kld --epochs 30 --balance 0.5 --ema 0.998
+$D train $CACHES $COMMON --student squeezenet1_1_bn --loss label --epochs 30 --balance 0.5 --ema 0.998 &
+wait
+$D train $CACHES $MB --loss kld --epochs 20 --balance 0.5 --online-teacher --mixup 0.4 &
+EMA=$(ls -d "$W"/runs/*squeezenet1_1_bn-kld | tail -1)
+$D compress "$EMA" --method bwn --epochs 10 --lr 1e-3
+$D compress "$EMA" --method prune-ch:0.6 --stages 3 --epochs 6 --lr 1e-3
+$D compress "$EMA" --method quant --epochs 1
+$D compress "$EMA" --method cp:0.5 --epochs 1
+wait
 models=$(for r in "$W"/runs/*/ "$W"/compressed/*/; do echo --model "${r%/}"; done)
 $D eval csv --data "$SHARED/data/expressions-dev" --model mini_xception $models
 $D report
 python benchmarks/bench_compress.py "$KLD" --workdir "$W"  # the compression table, latency interleaved
+python benchmarks/bench_compress.py "$EMA" --workdir "$W"
