@@ -292,9 +292,7 @@ def compress(
     teach: Annotated[
         str, typer.Option(help="Fine-tune on: cache (the teacher's posteriors) or float (the uncompressed student).")
     ] = "cache",
-    ema: Annotated[
-        float | None, typer.Option(help="EMA decay of the fine-tuned weights per step; 0 = off (default: the run's).")
-    ] = None,
+    ema: Annotated[float, typer.Option(help="EMA decay of the fine-tuned weights per step; 0 = off.")] = 0.0,
 ):
     """Compress a trained student (distill list compressors), fine-tune it, write model.distill."""
     from distill.compress.pipeline import compress_run

@@ -128,6 +128,8 @@ def test_compress_a_run_with_fine_tuning(tmp_path, face_store):
     assert round_cfg["train"]["online_teacher"] is True  # the float student labels each fresh view
     with pytest.raises(DistillError, match="choose one of cache, float"):
         compress_run(run, tmp_path / "bad2", "bwn", 1, 1e-4, None, show_progress=False, teach="vgg")
+    with pytest.raises(DistillError, match="must lie in"):
+        compress_run(run, tmp_path / "bad3", "bwn", 1, 1e-4, None, show_progress=False, ema=1.0)
 
 
 def test_float_teacher_is_a_frozen_eval_mode_copy_of_the_student(tmp_path):
