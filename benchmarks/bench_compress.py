@@ -61,7 +61,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
             summary = json.loads((folder / "summary.json").read_text())
             epochs = summary.get("fine_tune_epochs_per_round", summary.get("fine_tune_epochs"))
             rounds = len(summary.get("rounds", [])) or 1
-            files[f"{summary['methods']} ({rounds}x{epochs} ep)"] = folder / "model.distill"
+            name = f"{summary['methods']} ({rounds}x{epochs} ep)"
+            if name in files:  # the same recipe compressed twice (other lr, teacher, EMA): keep both rows
+                name = f"{name} [{folder.name[:15]}]"
+            files[name] = folder / "model.distill"
     if args.int8 and (args.run / "student-int8.pt2").is_file():
         files["int8 graph (PT2E)"] = args.run / "student-int8.pt2"
     samples, reader = read_dataset("csv", args.data)
