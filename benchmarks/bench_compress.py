@@ -3,17 +3,17 @@ run — bytes on disk, parameters, CPU latency at batch 1 (measured interleaved,
 compare like with like), accuracy and UAR on a labelled set (expressions-dev, MTCNN crops as in training).
 
 The compressed models come from `distill compress RUN --method ...` (experiments/table3_mini_xception.sh makes
-them); an int8 torch.export graph of the float student (`distill export RUN --int8`) is added when --int8.
+them); an int8 torch.export graph of the float student (`distill export RUN --int8`) is added when --int8;
+--onnx adds each model's batch-1 latency in ONNX Runtime (exported as `distill export --format onnx` does).
 Usage: python benchmarks/bench_compress.py RUN [--workdir W] [--data ../shared/data/expressions-dev] [--int8]
-       [--keys TEACHER/test-keys.txt] (VGG-S imported with `distill import-teacher`: only faces it never saw)
+       [--onnx] [--keys TEACHER/test-keys.txt] (VGG-S imported with `distill import-teacher`: only faces it never saw)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -21,28 +21,13 @@ import torch
 
 from distill.datasets.readers import read_dataset
 from distill.evaluate.evaluate import load_cropped, load_model, only_keys, predict, score
+from distill.evaluate.speed import compare_latency
+from distill.export import ExportedModel
 from distill.progress import quiet_libraries
 from distill.workspace import Workspace
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "expressions-dev"
 SIZE = 112  # the face stores' crop side: what every model is fed
-
-
-def latencies(models: dict[str, torch.nn.Module], rounds: int = 7, per_round: int = 20) -> dict[str, float]:
-    """Median ms per batch-1 forward; models take turns each round, so machine noise hits all alike."""
-    x = torch.rand(1, 3, SIZE, SIZE)
-    times: dict[str, list[float]] = {name: [] for name in models}
-    with torch.inference_mode():
-        for m in models.values():
-            for _ in range(3):
-                m(x)  # warm-up (and the int8 graph's compilation)
-        for _ in range(rounds):
-            for name, m in models.items():
-                start = time.perf_counter()
-                for _ in range(per_round):
-                    m(x)
-                times[name].append((time.perf_counter() - start) / per_round * 1000)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -51,6 +36,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--workdir", type=Path, default=None, help="workspace (default: the run's)")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--int8", action="store_true", help="add the run's student-int8.pt2 (distill export --int8)")
+    ap.add_argument("--onnx", action="store_true", help="also time each model exported to ONNX, in ONNX Runtime")
     ap.add_argument("--keys", type=Path, default=None, help="score only these images (a teacher's test-keys.txt)")
     args = ap.parse_args(argv)
     quiet_libraries()
@@ -71,7 +57,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     samples = only_keys(samples, args.keys) if args.keys else samples
     evalset = load_cropped(samples, ws.dir("faces") / f"eval-{reader}-{args.data.name}-{SIZE}.h5", SIZE)
     models = {name: load_model(str(path))[0].eval() for name, path in files.items()}
-    ms = latencies(models)
+    ms = compare_latency(models, SIZE)
+    onnx_ms = onnx_latencies(models) if args.onnx else {}
     rows = []
     for name, model in models.items():
         scores = score(predict(model, evalset.pixels), evalset.labels, list(model.classes))
@@ -82,6 +69,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 "params": sum(p.numel() for p in model.parameters()),  # what it computes with (pruned: fewer)
                 "layers_ratio": _layers_ratio(files[name]),
                 "ms": ms[name],
+                "onnx_ms": onnx_ms.get(name),
                 "acc": 100 * scores["accuracy"],
                 "uar": 100 * scores["uar"],
                 "correct": np.equal(scores["predictions"], scores["targets"]),
@@ -91,6 +79,23 @@ def main(argv: list[str] | None = None) -> list[dict]:
         r["ci"] = paired_interval(r["correct"], rows[0]["correct"])
     _print(rows, len(evalset.keys))
     return rows
+
+
+def onnx_latencies(models: dict[str, torch.nn.Module]) -> dict[str, float]:
+    """Batch-1 ms of each model exported to ONNX (as `distill export --format onnx` writes it) in ONNX Runtime,
+    with torch's thread count: a deployment runtime with far less per-operator overhead than eager PyTorch, so
+    it shows what fewer FLOPs buy once the framework's fixed costs are gone."""
+    from distill.export import OnnxSession, export_model
+
+    sessions = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (name, model) in enumerate(models.items()):
+            if isinstance(model, ExportedModel):
+                continue  # an int8 torch.export graph has no ONNX twin here
+            path = Path(tmp) / f"{i}.onnx"
+            export_model(model, path, "onnx", SIZE)
+            sessions[name] = OnnxSession(path, threads=torch.get_num_threads())
+        return compare_latency(sessions, SIZE)
 
 
 def paired_interval(correct: np.ndarray, base: np.ndarray, draws: int = 4000) -> tuple[float, float]:
@@ -112,18 +117,24 @@ def _print(rows: list[dict], faces: int) -> None:
     base = rows[0]
     print(f"\n{faces} labelled faces; CPU threads {torch.get_num_threads()}")
     print(
-        "| model | bytes on disk | x smaller | layers x smaller | params | CPU ms b1 | x faster | accuracy % "
-        "| Δ acc 95% CI | UAR % |"
+        "| model | bytes on disk | x smaller | layers x smaller | params | CPU ms b1 | x faster | ONNX RT ms b1 | x faster "
+        "| accuracy % | Δ acc 95% CI | UAR % |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         layers = f"{r['layers_ratio']:.1f}" if r["layers_ratio"] else "-"
         print(
             f"| {r['model']} | {r['bytes']:,} | {base['bytes'] / r['bytes']:.1f} | {layers} | {r['params']:,} | "
-            f"{r['ms']:.2f} | {base['ms'] / r['ms']:.2f} | {r['acc']:.2f} ({r['acc'] - base['acc']:+.2f}) | "
+            f"{r['ms']:.2f} | {base['ms'] / r['ms']:.2f} | "
+            f"{_ms(r['onnx_ms'])} | {_ms(base['onnx_ms'] / r['onnx_ms'] if r['onnx_ms'] else None)} | "
+            f"{r['acc']:.2f} ({r['acc'] - base['acc']:+.2f}) | "
             f"{r['ci'][0]:+.1f} … {r['ci'][1]:+.1f} | "
             f"{r['uar']:.2f} ({r['uar'] - base['uar']:+.2f}) |"
         )
+
+
+def _ms(value: float | None) -> str:
+    return f"{value:.2f}" if value else "-"
 
 
 if __name__ == "__main__":

@@ -168,6 +168,34 @@ def test_cp_layers_approximate_the_conv_they_replace():
     assert CPDecomposition(0.5).rank_for(conv) == int(0.5 * 12 * 8 * 9 / (8 + 3 + 3 + 12))
 
 
+def test_cp_fast_takes_only_the_layers_its_timings_find_faster(tmp_path, monkeypatch):
+    """The selection follows the measurement (mocked here: timings belong in benchmarks), each layer timed on the
+    input it sees at the working size; the file it leaves reloads like any CP model."""
+    import distill.evaluate.speed as speed
+
+    student = Student("squeezenet1_1_bn", ["a", "b"], size=32)
+    slow = {"features.3.expand3x3.0", "features.9.expand3x3.0"}  # CP would slow these two down
+    seen = {}
+
+    def fake_timing(models, x, rounds, per_round):
+        name = next(n for n, m in student.net.named_modules() if m is models["conv"])
+        seen[name] = tuple(x.shape)
+        return {"conv": 1.0, "cp": 1.2 if name in slow else 0.5}
+
+    monkeypatch.setattr(speed, "compare_latency_on", fake_timing)
+    layers = wrap_chain(student.net, "cp-fast:0.25", size=32)
+    every_3x3 = list(seen)
+    assert len(every_3x3) == 8 and set(layers) == set(every_3x3) - slow
+    assert seen["features.3.expand3x3.0"] == (1, 16, 7, 7)  # fire2's squeezed input at 32 px
+    save_compressed(tmp_path / "m.distill", student.eval(), layers)
+    x = torch.rand(2, 3, 32, 32)
+    with torch.inference_mode():
+        np.testing.assert_allclose(load_compressed(tmp_path / "m.distill")(x), student(x), rtol=1e-5, atol=1e-6)
+    monkeypatch.setattr(speed, "compare_latency_on", lambda models, x, rounds, per_round: {"conv": 1.0, "cp": 1.0})
+    with pytest.raises(DistillError, match="finds no layer"):
+        wrap_chain(Student("squeezenet1_1_bn", ["a", "b"], size=32).net, "cp-fast", size=32)
+
+
 @pytest.mark.parametrize("stride,padding", [(1, 1), (2, 0), (2, 1)])
 def test_cp_inference_fuses_the_depthwise_pair_exactly(stride, padding):
     from distill.compress.methods import CPConv

@@ -31,6 +31,28 @@ def time_forward(model: nn.Module, batch: int, size: int, repeats: int, warmup: 
     return statistics.median(times)
 
 
+def compare_latency(models: dict[str, nn.Module], size: int, rounds: int = 7, per_round: int = 20) -> dict[str, float]:
+    """Median ms per batch-1 forward of each model; the models take turns each round, so the machine's noise (other
+    jobs, frequency changes) hits all alike and their ratios compare like with like."""
+    return compare_latency_on(models, torch.rand(1, 3, size, size), rounds, per_round)
+
+
+def compare_latency_on(models: dict[str, nn.Module], x: torch.Tensor, rounds: int, per_round: int) -> dict[str, float]:
+    """compare_latency on a given input (a layer's own, say)."""
+    times: dict[str, list[float]] = {name: [] for name in models}
+    with torch.inference_mode():
+        for m in models.values():
+            for _ in range(3):
+                m(x)  # warm-up (and an exported graph's compilation)
+        for _ in range(rounds):
+            for name, m in models.items():
+                start = time.perf_counter()
+                for _ in range(per_round):
+                    m(x)
+                times[name].append((time.perf_counter() - start) / per_round * 1000)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def model_facts(model: nn.Module, size: int, file: Path | None = None, repeats: int = 30) -> dict:
     model.eval()
     params = sum(p.numel() for p in model.parameters())
