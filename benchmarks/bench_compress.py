@@ -117,8 +117,8 @@ def _print(rows: list[dict], faces: int) -> None:
     base = rows[0]
     print(f"\n{faces} labelled faces; CPU threads {torch.get_num_threads()}")
     print(
-        "| model | bytes on disk | x smaller | layers x smaller | params | CPU ms b1 | x faster | ONNX RT ms b1 | x faster "
-        "| accuracy % | Δ acc 95% CI | UAR % |"
+        "| model | bytes on disk | x smaller | layers x smaller | params | CPU ms b1 | x faster "
+        "| ONNX RT ms b1 | x faster | accuracy % | Δ acc 95% CI | UAR % |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
