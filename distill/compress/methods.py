@@ -358,7 +358,13 @@ class CPWhereFaster(CPDecomposition):
     def targets(self, net: nn.Module) -> list[str]:
         candidates = super().targets(net)
         inputs = _layer_inputs(net, candidates, self.size)
-        return [n for n in candidates if self._faster(net.get_submodule(n), inputs[n])]
+        faster = [n for n in candidates if self._faster(net.get_submodule(n), inputs[n])]
+        if candidates and not faster:
+            raise DistillError(
+                f"cp-fast: none of the {len(candidates)} k x k convs runs faster as CP factors at batch 1 on this "
+                f"machine ({self.size} px, {torch.get_num_threads()} threads); `cp` decomposes them for size anyway"
+            )
+        return faster
 
     def _faster(self, conv: nn.Conv2d, x: torch.Tensor) -> bool:
         from distill.evaluate.speed import compare_latency_on
