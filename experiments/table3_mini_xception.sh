@@ -64,8 +64,14 @@ $D compress "$EMA" --method prune-ch:0.6 --stages 3 --epochs 6 --lr 1e-3
 $D compress "$EMA" --method quant --epochs 1
 $D compress "$EMA" --method cp:0.5 --epochs 1
 wait
+# session 7 (2026-12-01): one-shot channel pruning with a long fine-tuning; CP only where it is faster
+$D compress "$EMA" --method prune-ch:0.6 --stages 1 --epochs 20 --lr 1e-3
+$D compress "$EMA" --method prune-ch:0.6 --stages 3 --epochs 7 --lr 1e-3 --ema 0.998 &
+$D compress "$EMA" --method cp-fast:0.25 --epochs 3 --lr 1e-3
+$D compress "$EMA" --method cp-fast:0.1 --epochs 3 --lr 1e-3
+wait
 models=$(for r in "$W"/runs/*/ "$W"/compressed/*/; do echo --model "${r%/}"; done)
 $D eval csv --data "$SHARED/data/expressions-dev" --model mini_xception $models
 $D report
 python benchmarks/bench_compress.py "$KLD" --workdir "$W"  # the compression table, latency interleaved
-python benchmarks/bench_compress.py "$EMA" --workdir "$W"
+python benchmarks/bench_compress.py "$EMA" --workdir "$W" --onnx

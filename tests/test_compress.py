@@ -98,14 +98,24 @@ def test_xnor_binarises_the_inputs_of_its_layers():
     assert torch.allclose(x.abs(), k.expand_as(x))
 
 
-def test_compress_a_run_with_fine_tuning(tmp_path, face_store):
+def test_compress_a_run_with_fine_tuning(tmp_path, face_store, monkeypatch):
+    import distill.evaluate.speed as speed
+
     cache = tmp_path / "cache.h5"
     label(face_store, cache, LabelConfig(views=2), show_progress=False)
     run = tmp_path / "run"
     cfg = TrainConfig(epochs=1, batch_size=4, size=32, grey=True, workers=0)
     train([(face_store, cache)], run, cfg, show_progress=False)
+    timed = {}
+    monkeypatch.setattr(
+        speed, "compare_latency", lambda models, size, rounds: timed.update(models) or {"float": 2.0, "compressed": 1.0}
+    )
     summary = compress_run(run, tmp_path / "bwn", "bwn", epochs=1, lr=1e-4, loss=None, show_progress=False, ema=0.9)
     assert summary["compressed_layers_ratio"] > 20 and summary["size_ratio"] > 1
+    # the latencies are those of the files a user runs: the float student and the model.distill, reloaded
+    assert (summary["float_cpu_latency_ms_batch1"], summary["cpu_latency_ms_batch1"]) == (2.0, 1.0)
+    assert timed["compressed"].spec == f"compressed:{tmp_path / 'bwn' / 'model.distill'}"
+    assert not timed["float"].training and not timed["compressed"].training
     bwn_round = json.loads((tmp_path / "bwn" / "rounds" / "01-bwn-1of1" / "config.json").read_text())
     assert bwn_round["train"]["ema"] == 0.9  # the weight average also runs over binarised (parametrised) layers
     chain = compress_run(run, tmp_path / "pq", "prune-ch:0.3+quant", 1, 1e-4, None, show_progress=False, stages=2)
