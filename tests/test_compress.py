@@ -185,12 +185,13 @@ def test_cp_fast_takes_only_the_layers_its_timings_find_faster(tmp_path, monkeyp
 
     student = Student("squeezenet1_1_bn", ["a", "b"], size=32)
     slow = {"features.3.expand3x3.0", "features.9.expand3x3.0"}  # CP would slow these two down
+    merged = {"features.12.expand3x3.0"}  # and this one is fastest with its first 1x1 folded in
     seen = {}
 
     def fake_timing(models, x, rounds, per_round):
         name = next(n for n, m in student.net.named_modules() if m is models["conv"])
         seen[name] = tuple(x.shape)
-        return {"conv": 1.0, "cp": 1.2 if name in slow else 0.5}
+        return {"conv": 1.0, "depthwise": 1.2 if name in slow else 0.5, "merged": 0.4 if name in merged else 1.3}
 
     monkeypatch.setattr(speed, "compare_latency_on", fake_timing)
     layers = wrap_chain(student.net, "cp-fast:0.25", size=32)
@@ -198,10 +199,13 @@ def test_cp_fast_takes_only_the_layers_its_timings_find_faster(tmp_path, monkeyp
     assert len(every_3x3) == 8 and set(layers) == set(every_3x3) - slow
     assert seen["features.3.expand3x3.0"] == (1, 16, 7, 7)  # fire2's squeezed input at 32 px
     save_compressed(tmp_path / "m.distill", student.eval(), layers)
+    loaded = load_compressed(tmp_path / "m.distill")
+    assert {n for n in layers if loaded.net.get_submodule(n).merge} == merged  # the form travels with the file
     x = torch.rand(2, 3, 32, 32)
     with torch.inference_mode():
-        np.testing.assert_allclose(load_compressed(tmp_path / "m.distill")(x), student(x), rtol=1e-5, atol=1e-6)
-    monkeypatch.setattr(speed, "compare_latency_on", lambda models, x, rounds, per_round: {"conv": 1.0, "cp": 1.0})
+        np.testing.assert_allclose(loaded(x), student(x), rtol=1e-5, atol=1e-6)
+    even = {"conv": 1.0, "depthwise": 1.0, "merged": 1.0}
+    monkeypatch.setattr(speed, "compare_latency_on", lambda models, x, rounds, per_round: even)
     with pytest.raises(DistillError, match="none of the 8 k x k convs runs faster"):
         wrap_chain(Student("squeezenet1_1_bn", ["a", "b"], size=32).net, "cp-fast", size=32)
 
@@ -216,6 +220,8 @@ def test_cp_inference_fuses_the_depthwise_pair_exactly(stride, padding):
     factored = layer.train()(x)  # the four factors, as fine-tuning runs them
     fused = layer.eval()(x)  # 1x1 -> one 3x3 depthwise with outer-product kernels -> 1x1
     torch.testing.assert_close(fused, factored, rtol=1e-5, atol=1e-5)
+    layer.set_form(merged=True)  # one full 3x3 conv I->R with kernels in x outer(h, w) -> 1x1
+    torch.testing.assert_close(layer(x), factored, rtol=1e-5, atol=1e-5)
 
 
 def test_low_rank_fc_is_the_truncated_svd_and_reloads_after_hybrid(tmp_path):

@@ -229,7 +229,7 @@ class CPConv(nn.Sequential):
     """A conv (O,I,kh,kw) as a rank-R CP sum (Lebedev et al. 2015): 1x1 I->R, kh x 1 and 1 x kw depthwise on R
     channels, 1x1 R->O (with the bias). Stride, padding and dilation split over the two depthwise convs."""
 
-    def __init__(self, conv: nn.Conv2d, rank: int):
+    def __init__(self, conv: nn.Conv2d, rank: int, merged: bool = False):
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = conv.kernel_size, conv.stride, conv.padding, conv.dilation
         super().__init__(
             nn.Conv2d(conv.in_channels, rank, 1, bias=False),
@@ -237,21 +237,34 @@ class CPConv(nn.Sequential):
             nn.Conv2d(rank, rank, (1, kw), (1, sw), (0, pw), (1, dw), groups=rank, bias=False),
             nn.Conv2d(rank, conv.out_channels, 1, bias=conv.bias is not None),
         )
+        self.register_buffer("merged", torch.tensor(merged))  # the inference form, saved with the factors
+        self.merge = merged  # ... and as a Python bool, so an exported graph has no data-dependent branch
+        self.register_load_state_dict_post_hook(lambda m, _keys: m.set_form(bool(m.merged)))
+
+    def set_form(self, merged: bool) -> None:
+        self.merged.fill_(merged)
+        self.merge = merged
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Training runs the four factors; inference fuses the two depthwise ones into a single kh x kw depthwise
-        conv with the rank-1 kernels outer(h, w): the same sums, one CPU kernel launch and memory pass fewer."""
+        """Training runs the four factors. Inference fuses the two depthwise ones into one kh x kw depthwise conv
+        with the rank-1 kernels outer(h, w): the same sums, one kernel launch and memory pass fewer. `merged`
+        also folds the first 1x1 into it, a full conv I->R with kernels in[r,i]*h[r]*w[r]: more multiply-adds,
+        one launch fewer, which wins where a layer's input is a few pixels and launches dominate."""
         if self.training:
             return super().forward(x)
         first, along_h, along_w, last = self
         kernel = along_h.weight * along_w.weight  # (R,1,kh,1) * (R,1,1,kw) -> (R,1,kh,kw)
+        if self.merge:
+            kernel, groups = first.weight * kernel, 1  # (R,I,1,1) * (R,1,kh,kw) -> (R,I,kh,kw)
+        else:
+            x, groups = first(x), kernel.shape[0]
         y = F.conv2d(
-            first(x),
+            x,
             kernel,
             stride=(along_h.stride[0], along_w.stride[1]),
             padding=(along_h.padding[0], along_w.padding[1]),
             dilation=(along_h.dilation[0], along_w.dilation[1]),
-            groups=kernel.shape[0],
+            groups=groups,
         )
         return last(y)
 
@@ -301,6 +314,9 @@ class Factorisation(Compressor):
     def rank_for(self, layer: nn.Module) -> int:
         raise NotImplementedError
 
+    def configure(self, replacement: nn.Module, name: str) -> None:
+        """Settings of a new factor module beyond its rank (a file's own settings are in its state)."""
+
     def restructure(self, net: nn.Module, names: list[str], blob: dict | None = None) -> None:
         from distill.progress import progress_bar
 
@@ -311,6 +327,7 @@ class Factorisation(Compressor):
                 owner = net.get_submodule(parent) if parent else net
                 layer = getattr(owner, attr)
                 replacement = self.factors(layer, int(blob["rank"]) if blob else self.rank_for(layer))
+                self.configure(replacement, name)
                 if fitting:
                     replacement.load_factors(layer)
                 setattr(owner, attr, replacement)
@@ -345,6 +362,10 @@ class CPDecomposition(Factorisation):
         full = conv.out_channels * conv.in_channels * kh * kw
         return max(1, int(self.budget * full / (conv.in_channels + kh + kw + conv.out_channels)))
 
+    def decode_layer(self, state: dict, name: str, blob: dict) -> None:
+        """Files from before the merged form existed run the depthwise form."""
+        state.setdefault(f"{name}.merged", torch.tensor(False))
+
 
 class CPWhereFaster(CPDecomposition):
     """CP only on the layers it speeds up: each candidate conv and its rank-R factors (fused as at inference) are
@@ -355,10 +376,17 @@ class CPWhereFaster(CPDecomposition):
     name = "cp-fast"
     margin = 0.9  # a layer is taken if its factors need at most 90% of its time: timing noise is a few percent
 
+    def __init__(self, budget: float = 0.5):
+        super().__init__(budget)
+        self.merged: dict[str, bool] = {}  # the inference form timed fastest, per layer taken
+
+    def configure(self, replacement: nn.Module, name: str) -> None:
+        replacement.set_form(self.merged.get(name, False))
+
     def targets(self, net: nn.Module) -> list[str]:
         candidates = super().targets(net)
         inputs = _layer_inputs(net, candidates, self.size)
-        faster = [n for n in candidates if self._faster(net.get_submodule(n), inputs[n])]
+        faster = [n for n in candidates if self._faster(n, net.get_submodule(n), inputs[n])]
         if candidates and not faster:
             raise DistillError(
                 f"cp-fast: none of the {len(candidates)} k x k convs runs faster as CP factors at batch 1 on this "
@@ -366,14 +394,17 @@ class CPWhereFaster(CPDecomposition):
             )
         return faster
 
-    def _faster(self, conv: nn.Conv2d, x: torch.Tensor) -> bool:
+    def _faster(self, name: str, conv: nn.Conv2d, x: torch.Tensor) -> bool:
+        """Times the conv and both inference forms of its factors; remembers the faster form."""
         from distill.evaluate.speed import compare_latency_on
 
-        factors = CPConv(conv, self.rank_for(conv)).eval()  # untrained factors time the same as fitted ones
-        ms = compare_latency_on({"conv": conv, "cp": factors}, x, rounds=7, per_round=1)
+        rank = self.rank_for(conv)  # untrained factors time the same as fitted ones
+        forms = {"conv": conv, "depthwise": CPConv(conv, rank).eval(), "merged": CPConv(conv, rank, True).eval()}
+        ms = compare_latency_on(forms, x, rounds=7, per_round=1)
         per_round = max(1, min(20, int(2.0 / ms["conv"])))  # ~2 ms a turn: small layers need many calls
-        ms = compare_latency_on({"conv": conv, "cp": factors}, x, rounds=7, per_round=per_round)
-        return ms["cp"] <= self.margin * ms["conv"]
+        ms = compare_latency_on(forms, x, rounds=7, per_round=per_round)
+        self.merged[name] = ms["merged"] < ms["depthwise"]
+        return min(ms["merged"], ms["depthwise"]) <= self.margin * ms["conv"]
 
 
 def _layer_inputs(net: nn.Module, names: list[str], size: int) -> dict[str, torch.Tensor]:
