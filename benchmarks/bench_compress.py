@@ -28,6 +28,7 @@ from distill.workspace import Workspace
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "expressions-dev"
 SIZE = 112  # the face stores' crop side: what every model is fed
+ROUNDS = 25  # interleaved timing rounds: on a shared VM one model's median moves by ~10% between runs at 7
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     samples = only_keys(samples, args.keys) if args.keys else samples
     evalset = load_cropped(samples, ws.dir("faces") / f"eval-{reader}-{args.data.name}-{SIZE}.h5", SIZE)
     models = {name: load_model(str(path))[0].eval() for name, path in files.items()}
-    ms = compare_latency(models, SIZE)
+    ms = compare_latency(models, SIZE, rounds=ROUNDS)
     onnx_ms = onnx_latencies(models) if args.onnx else {}
     rows = []
     for name, model in models.items():
@@ -95,7 +96,7 @@ def onnx_latencies(models: dict[str, torch.nn.Module]) -> dict[str, float]:
             path = Path(tmp) / f"{i}.onnx"
             export_model(model, path, "onnx", SIZE)
             sessions[name] = OnnxSession(path, threads=torch.get_num_threads())
-        return compare_latency(sessions, SIZE)
+        return compare_latency(sessions, SIZE, rounds=ROUNDS)
 
 
 def paired_interval(correct: np.ndarray, base: np.ndarray, draws: int = 4000) -> tuple[float, float]:
