@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -31,13 +32,16 @@ def time_forward(model: nn.Module, batch: int, size: int, repeats: int, warmup: 
     return statistics.median(times)
 
 
-def compare_latency(models: dict[str, nn.Module], size: int, rounds: int = 7, per_round: int = 20) -> dict[str, float]:
+Forward = Callable[[torch.Tensor], torch.Tensor]  # a module, or a runtime session called like one
+
+
+def compare_latency(models: dict[str, Forward], size: int, rounds: int = 7, per_round: int = 20) -> dict[str, float]:
     """Median ms per batch-1 forward of each model; the models take turns each round, so the machine's noise (other
     jobs, frequency changes) hits all alike and their ratios compare like with like."""
     return compare_latency_on(models, torch.rand(1, 3, size, size), rounds, per_round)
 
 
-def compare_latency_on(models: dict[str, nn.Module], x: torch.Tensor, rounds: int, per_round: int) -> dict[str, float]:
+def compare_latency_on(models: dict[str, Forward], x: torch.Tensor, rounds: int, per_round: int) -> dict[str, float]:
     """compare_latency on a given input (a layer's own, say)."""
     times: dict[str, list[float]] = {name: [] for name in models}
     with torch.inference_mode():
