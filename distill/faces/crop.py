@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import multiprocessing
 import os
@@ -18,7 +19,7 @@ import numpy as np
 from distill.datasets.readers import Sample, read_dataset
 from distill.errors import DistillError
 from distill.faces import store as fs
-from distill.faces.images import BadImage, aligned_crop, load_rgb
+from distill.faces.images import MAX_PIXELS, MIN_SIDE, BadImage, aligned_crop, load_rgb
 from distill.progress import progress_bar
 from distill.workspace import provenance
 
@@ -31,6 +32,8 @@ class CropConfig:
     all_faces: bool = False  # keep every face of a photo, not only the most confident
     min_prob: float = 0.9  # detection probability below which a face is ignored
     min_face: int = 20  # MTCNN min_face_size, px
+    max_pixels: int = MAX_PIXELS  # a photo of more pixels is skipped as a decompression bomb, undecoded
+    min_side: int = MIN_SIDE  # a photo with a shorter side is skipped as too small
     batch: int = 16  # images of equal size detected together
     part_images: int = 256  # images per crash-safe part file
     worker_parts: int = 4  # parts one detection process runs before a fresh one replaces it (flat memory)
@@ -91,12 +94,12 @@ def _faces_of(sample: Sample, img, found, cfg: CropConfig, note: str):
     return rows, fs.ManifestRow(sample.key, str(sample.path), "ok", reason, int(keep.size))
 
 
-def _load(sample: Sample):
+def _load(sample: Sample, cfg: CropConfig):
     if sample.pixels is not None:
         from PIL import Image
 
         return Image.fromarray(sample.pixels).convert("RGB"), ""
-    return load_rgb(sample.path)
+    return load_rgb(sample.path, cfg.min_side, cfg.max_pixels)
 
 
 def _same_size_batches(loaded: list, max_batch: int):
@@ -114,7 +117,7 @@ def _same_size_batches(loaded: list, max_batch: int):
 def process_chunk(detector, samples: list[Sample], cfg: CropConfig, pool: ThreadPoolExecutor):
     """Decode (threads) and detect (batched) one chunk; returns face rows and manifest rows in sample order."""
     faces, manifest, loaded = [], {}, []
-    for sample, result in zip(samples, pool.map(_safe_load, samples), strict=True):
+    for sample, result in zip(samples, pool.map(functools.partial(_safe_load, cfg=cfg), samples), strict=True):
         if isinstance(result, BadImage):
             manifest[sample.key] = fs.ManifestRow(sample.key, str(sample.path), "skipped", str(result), 0)
         else:
@@ -179,9 +182,9 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
 
 
-def _safe_load(sample: Sample):
+def _safe_load(sample: Sample, cfg: CropConfig):
     try:
-        return _load(sample)
+        return _load(sample, cfg)
     except BadImage as err:
         return err
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-MAX_PIXELS = 60_000_000  # above this an image is treated as a decompression bomb
+MAX_PIXELS = 60_000_000  # default of CropConfig.max_pixels: above it an image is treated as a decompression bomb
 MIN_SIDE = 24
 
 
@@ -33,8 +32,13 @@ def _to_rgb(img: Image.Image) -> tuple[Image.Image, str]:
     return img.convert("RGB"), f"converted from {mode}"
 
 
-def load_rgb(path: Path, min_side: int = MIN_SIDE) -> tuple[Image.Image, str]:
-    """Open, fully decode and convert to RGB; raise BadImage with the reason otherwise."""
+def load_rgb(path: Path, min_side: int = MIN_SIDE, max_pixels: int = MAX_PIXELS) -> tuple[Image.Image, str]:
+    """Open, fully decode and convert to RGB; raise BadImage with the reason otherwise.
+
+    The bomb check reads the header (`Image.open` is lazy) and compares width x height with `max_pixels` before
+    anything is decoded. It is a plain comparison, not PIL's DecompressionBombWarning turned into an error: warning
+    filters are process-global, and decoding runs in threads, so one thread leaving `catch_warnings` switched the
+    check off for another (a 67 Mpx image was then decoded in full)."""
     try:
         size = path.stat().st_size
     except OSError as err:  # dangling link, symlink loop, vanished file
@@ -42,16 +46,16 @@ def load_rgb(path: Path, min_side: int = MIN_SIDE) -> tuple[Image.Image, str]:
     if size == 0:
         raise BadImage("empty: zero-byte file")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            Image.MAX_IMAGE_PIXELS = MAX_PIXELS
-            with Image.open(path) as img:
-                img.load()
-                img = ImageOps.exif_transpose(img)
-                rgb, note = _to_rgb(img)
+        with Image.open(path) as img:
+            width, height = img.size
+            if width * height > max_pixels:
+                raise BadImage(f"bomb: {width}x{height} px = {width * height:,} px > the limit of {max_pixels:,}")
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            rgb, note = _to_rgb(img)
     except BadImage:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+    except Image.DecompressionBombError as err:  # PIL's own, far larger limit (2 x its MAX_IMAGE_PIXELS)
         raise BadImage(f"bomb: {err}".splitlines()[0][:200]) from err
     except PermissionError as err:
         raise BadImage("unreadable: permission denied") from err
