@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from distill.artifacts import load_model
 from distill.datasets.readers import read_dataset
-from distill.evaluate.evaluate import load_cropped, load_model, only_keys, predict, score
+from distill.evaluate.evaluate import load_cropped, only_keys, predict, score
 from distill.evaluate.speed import compare_latency
 from distill.export import ExportedModel
 from distill.progress import quiet_libraries
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         files["int8 graph (PT2E)"] = args.run / "student-int8.pt2"
     samples, reader = read_dataset("csv", args.data)
     samples = only_keys(samples, args.keys) if args.keys else samples
-    evalset = load_cropped(samples, ws.dir("faces") / f"eval-{reader}-{args.data.name}-{SIZE}.h5", SIZE)
+    evalset = load_cropped(samples, ws.eval_store(reader, args.data, SIZE), SIZE)
     models = {name: load_model(str(path))[0].eval() for name, path in files.items()}
     ms = compare_latency(models, SIZE, rounds=ROUNDS)
     onnx_ms = onnx_latencies(models) if args.onnx else {}

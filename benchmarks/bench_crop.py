@@ -17,8 +17,9 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from distill.config import CropConfig
 from distill.datasets.readers import read_folder
-from distill.faces.crop import CropConfig, crop, make_detector
+from distill.faces.crop import crop, make_detector
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "lfw-unlabeled" / "images"
 

@@ -18,10 +18,11 @@ import numpy as np
 import torch
 
 from distill import augment
+from distill.config import LabelConfig
 from distill.datasets.readers import read_folder
 from distill.faces.crop import crop
 from distill.faces.store import FaceStore
-from distill.label import LabelConfig, label
+from distill.label import label
 from distill.teachers.spec import build_teacher
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces-unlabeled" / "images"

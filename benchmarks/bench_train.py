@@ -19,15 +19,16 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.profilers import SimpleProfiler
 
+from distill.config import CropConfig, LabelConfig, TrainConfig
 from distill.datasets.readers import read_folder
 from distill.evaluate.speed import time_forward
-from distill.faces.crop import CropConfig, crop
-from distill.label import LabelConfig, label
+from distill.faces.crop import crop
+from distill.label import label
 from distill.progress import quiet_libraries
 from distill.students.model import Student
 from distill.teachers.base import IMAGENET, Preprocess
 from distill.teachers.spec import build_teacher
-from distill.training.train import TrainConfig, build_module, make_data
+from distill.training.train import build_module, make_data
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces-unlabeled" / "images"
 LOAD = "[_TrainingEpochLoop].train_dataloader_next"

@@ -6,24 +6,14 @@ Applying stored parameters reproduces the exact view the teacher saw ("consisten
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from distill.config import AugmentConfig
+
 N_PARAMS = 7
 IDENTITY = np.array([0, 0, 1, 0, 0, 1, 1], np.float32)
-
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    flip: float = 0.5  # probability of a horizontal flip
-    degrees: float = 10.0  # max rotation
-    scale: tuple[float, float] = (0.9, 1.1)  # zoom range (>1 zooms in)
-    shift: float = 0.08  # max translation, fraction of half the side
-    brightness: float = 0.2
-    contrast: float = 0.2
 
 
 def sample_params(n: int, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:

@@ -32,13 +32,14 @@ The real thing (the papers' Table 3; see experiments/table3_mini_xception.sh):
 def run_demo(ws: Workspace, epochs: int = 25, show_progress: bool = True) -> dict:
     from distill.compress.artifact import load_compressed
     from distill.compress.pipeline import compress_run
+    from distill.config import CompressConfig, LabelConfig, TrainConfig
     from distill.demo_data import demo_samples
     from distill.evaluate.report import write_report
     from distill.faces.crop import crop
     from distill.faces.store import FaceStore
-    from distill.label import LabelConfig, default_cache_path, label
+    from distill.label import default_cache_path, label
     from distill.students.model import load_student
-    from distill.training.train import TrainConfig, train
+    from distill.training.train import train
 
     store = ws.dir("faces") / "skimage-demo.h5"
     crop(Path("skimage-demo"), store, reader="skimage", samples=demo_samples(ws.root), show_progress=show_progress)
@@ -48,9 +49,7 @@ def run_demo(ws: Workspace, epochs: int = 25, show_progress: bool = True) -> dic
     run_dir = ws.new_run_dir("run", "demo-squeezenet1_1-kld")
     summary = train([(store, cache)], run_dir, cfg, show_progress=show_progress)
     compressed_dir = ws.new_run_dir("compressed", f"{run_dir.name}-bwn")
-    compress_run(
-        run_dir, compressed_dir, "bwn", epochs=max(1, epochs // 5), lr=5e-4, loss=None, show_progress=show_progress
-    )
+    compress_run(run_dir, compressed_dir, CompressConfig("bwn", epochs=max(1, epochs // 5)), show_progress)
     agreement, held_out = held_out_agreement(store, cache, load_student(summary["student"]), cfg.val_fraction)
     bwn_agreement, _ = held_out_agreement(store, cache, load_compressed(compressed_dir), cfg.val_fraction)
     report, _ = write_report(ws)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from distill.errors import DistillError
@@ -18,32 +17,17 @@ RUN_DIR_ENV = "DISTILL_RUN_DIR"  # set by rank 0 before Lightning re-runs the co
 _JOB_ID_VARS = ("SLURM_JOB_ID", "TORCHELASTIC_RUN_ID", "LSB_JOBID", "PBS_JOBID")
 
 
-@dataclass
-class DistConfig:
-    """Lightning's own knobs, passed through unchanged to Trainer / Fabric."""
-
-    accelerator: str = "auto"  # cpu | gpu | auto
-    devices: str = "auto"  # a count, "auto", or a list such as "0,2"
-    num_nodes: int = 1
-    strategy: str = "auto"  # auto | ddp | ddp_spawn | ...
-
-    def lightning_kwargs(self) -> dict:
-        return {
-            "accelerator": self.accelerator,
-            "devices": parse_devices(self.devices),
-            "num_nodes": self.num_nodes,
-            "strategy": self.strategy,
-        }
-
-
 def parse_devices(devices: str | int) -> int | str | list[int]:
-    """'2' -> 2, 'auto' -> 'auto', '0,2' -> [0, 2] (Lightning's forms)."""
+    """'2' -> 2, 'auto' -> 'auto', '0,2' -> [0, 2] (Lightning's forms); anything else is refused."""
     text = str(devices).strip()
-    if text.isdigit():
+    if text.isdigit() and int(text) >= 1:
         return int(text)
-    if "," in text:
-        return [int(d) for d in text.split(",") if d.strip()]
-    return text
+    if text == "auto" or text == "-1":
+        return text if text == "auto" else -1
+    ids = [d.strip() for d in text.split(",") if d.strip()]
+    if "," in text and ids and all(d.isdigit() for d in ids):
+        return [int(d) for d in ids]
+    raise DistillError(f"--devices {devices}: must be a count >= 1, 'auto', -1 (all) or device ids like '0,2'")
 
 
 def world_size_from_env() -> int:

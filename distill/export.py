@@ -94,14 +94,14 @@ def export_model(model: nn.Module, out: Path, fmt: str, size: int, calibration: 
     x = _example(size, 5)
     with torch.no_grad():
         reference = model(x)
+    meta = {"classes": list(model.classes), "describe": model.describe(), "size": size}
+    meta["int8"] = calibration is not None
     if fmt == "onnx":
-        _write_onnx(model, program, out)
+        _write_onnx(program, out, meta)
         got = _run_onnx(out, x)
     else:
         if calibration is not None:
             program = _program(_int8(program, calibration, size), size)
-        meta = {"classes": list(model.classes), "describe": model.describe(), "size": size}
-        meta["int8"] = calibration is not None
         buffer = io.BytesIO()  # torch.export.save wants a .pt2 name or a buffer; the file still lands atomically
         torch.export.save(program, buffer, extra_files={META: json.dumps(meta, default=str)})
         with atomic_path(out) as tmp:
@@ -109,7 +109,7 @@ def export_model(model: nn.Module, out: Path, fmt: str, size: int, calibration: 
         with torch.no_grad():
             got = ExportedModel(out)(x)
     return {
-        "file": str(out),
+        "file": str(out.resolve()),
         "format": fmt,
         "int8": calibration is not None,
         "bytes_on_disk": out.stat().st_size,
@@ -117,13 +117,18 @@ def export_model(model: nn.Module, out: Path, fmt: str, size: int, calibration: 
     }
 
 
-def _write_onnx(model: nn.Module, program: torch.export.ExportedProgram, out: Path) -> None:
+def _write_onnx(program: torch.export.ExportedProgram, out: Path, meta: dict) -> None:
+    """The graph, with the classes, description and input side in its metadata (key META) for `OnnxModel`."""
     try:
+        import onnx
         import onnxscript  # noqa: F401 - torch.onnx's exporter needs it
     except ImportError as err:
         raise DistillError("ONNX export needs `pip install onnx onnxscript` (onnxruntime to check it)") from err
     with atomic_path(out) as tmp:
         torch.onnx.export(program, dynamo=True, optimize=True, verbose=False).save(str(tmp))
+        graph = onnx.load(str(tmp))
+        onnx.helper.set_model_props(graph, {META: json.dumps(meta, default=str)})
+        onnx.save(graph, str(tmp))
 
 
 def _run_onnx(path: Path, x: torch.Tensor) -> np.ndarray:
@@ -146,3 +151,68 @@ class OnnxSession:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(self.session.run(None, {self.input: x.numpy()})[0])
+
+
+class OnnxModel(nn.Module):
+    """An `.onnx` that `distill export` wrote, run by ONNX Runtime, with `classes` and `describe()` like other
+    models (eval, predict): RGB faces in [0, 1] (B,3,H,W), resized to the graph's side, give logits (B,C)."""
+
+    def __init__(self, path: Path, threads: int = 0):
+        super().__init__()
+        props = {p.key: p.value for p in _onnx_props(path)}
+        if META not in props:
+            raise DistillError(f"{path} was not written by `distill export` (no {META} in its metadata)")
+        self.session = OnnxSession(path, threads)
+        self.meta = json.loads(props[META])
+        self.classes = self.meta["classes"]
+        self.spec = f"onnx:{path}"
+        self.weights = sum(int(np.prod(t.dims)) for t in _onnx_initializers(path))
+
+    def forward(self, rgb01: torch.Tensor) -> torch.Tensor:
+        size = self.meta["size"]
+        if rgb01.shape[-2:] != (size, size):
+            rgb01 = torch.nn.functional.interpolate(rgb01, size=(size, size), mode="bilinear", antialias=True)
+        return self.session(rgb01.contiguous())
+
+    def train(self, mode: bool = True) -> OnnxModel:
+        self.training = mode  # inference only
+        return self
+
+    def parameter_count(self) -> int:
+        return self.weights
+
+    def describe(self) -> dict:
+        return {**self.meta["describe"], "spec": self.spec, "runtime": "onnxruntime"}
+
+
+def _onnx_props(path: Path) -> list:
+    import onnx
+
+    try:
+        return list(onnx.load(str(path), load_external_data=False).metadata_props)
+    except Exception as err:  # noqa: BLE001 - protobuf raises several types for a foreign file
+        raise DistillError(f"{path} is not an ONNX model ({str(err).splitlines()[0]})") from err
+
+
+def _onnx_initializers(path: Path) -> list:
+    import onnx
+
+    return list(onnx.load(str(path), load_external_data=False).graph.initializer)
+
+
+def export_in(ws, model: Path | None, cfg, calibrate: Path | None = None, out: Path | None = None) -> dict:
+    """`distill export`: the model given or the workspace's newest student or compressed model, as cfg (an
+    ExportConfig) says, beside the model unless `out` is given; int8 calibrates on `calibrate` (default: the
+    newest face store)."""
+    from distill.artifacts import load_model
+    from distill.faces.store import require_store
+
+    module, file = load_model(str(model or ws.newest_model()))
+    if not hasattr(module, "arch_kwargs"):
+        raise DistillError(f"{file or model} is not a student or compressed model (teachers are exported from code)")
+    calibration = None
+    if cfg.int8:
+        store = require_store(calibrate or ws.newest("faces"))
+        calibration = store.pixels(slice(0, min(cfg.faces, len(store))))
+    out_path = out or file.with_name(file.stem + f"{'-int8' if cfg.int8 else ''}.{cfg.format}")
+    return export_model(module, out_path, cfg.format, cfg.size, calibration)

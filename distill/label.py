@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import h5py
@@ -14,27 +14,16 @@ import numpy as np
 import torch
 
 from distill import augment
-from distill.cache import KIND, probs_of
-from distill.distributed import DistConfig
+from distill.cache import KIND, PosteriorCache, probs_of
+from distill.config import DistConfig, LabelConfig
 from distill.errors import DistillError
 from distill.faces.store import FaceStore, require_store
 from distill.fileio import atomic_path, write_json
 from distill.h5util import merge_rows, write_shard
+from distill.locks import exclusive
 from distill.progress import progress_bar
 from distill.teachers.spec import build_teacher
 from distill.workspace import provenance
-
-
-@dataclass
-class LabelConfig:
-    teacher: str = "mini_xception"
-    combine: str = "prob"  # ensemble: prob | logit | geometric
-    class_map: str | None = None  # ensemble: member_class=ensemble_class,...
-    views: int = 0  # augmented views per face to cache (consistent teaching)
-    seed: int = 0
-    batch: int = 128
-    part_rows: int = 2048  # faces per crash-safe part file
-    augment: augment.AugmentConfig = field(default_factory=augment.AugmentConfig)
 
 
 def default_cache_path(workdir: Path, store: Path, teacher: str, views: int) -> Path:
@@ -92,7 +81,7 @@ def _prepare_parts(parts: Path, identity: dict, fresh: bool, n: int, part_rows: 
     if parts.exists() and (fresh or not meta.exists()):
         for p in parts.glob("part-*.h5"):
             p.unlink()
-    elif parts.exists() and json.loads(meta.read_text()) != json.loads(json.dumps(identity, default=str)):
+    elif parts.exists() and json.loads(meta.read_text()) != _normal(identity):
         raise DistillError(
             f"{parts} holds an interrupted run for another teacher, store or settings; "
             "re-run with --fresh to discard it"
@@ -125,7 +114,8 @@ def label(
     show_progress: bool = True,
     dist: DistConfig | None = None,
 ) -> dict:
-    """Label every face of the store; returns a summary. Re-running resumes; the result lands atomically.
+    """Label every face of the store; returns a summary. Re-running resumes; the result lands atomically; a
+    finished cache of the same teacher, store and views is reused (`fresh` relabels).
 
     With several devices/nodes (`dist`), Lightning starts one process per device; part k of the store goes to
     rank k mod world_size, every rank writes its own parts, and rank 0 joins them into one cache."""
@@ -134,8 +124,37 @@ def label(
         raise DistillError(f"{store_path} has no faces to label")
     from lightning.fabric import Fabric
 
-    fabric = Fabric(**(dist or DistConfig(devices="1")).lightning_kwargs())
-    return fabric.launch(_label_job, Path(store_path), out, cfg, fresh, show_progress)
+    with exclusive(out, "label"):
+        if not fresh and (reused := _finished(out, store, cfg)) is not None:
+            return reused
+        fabric = Fabric(**(dist or DistConfig(devices="1")).lightning_kwargs())
+        return fabric.launch(_label_job, Path(store_path), out, cfg, fresh, show_progress)
+
+
+def _finished(out: Path, store: FaceStore, cfg: LabelConfig) -> dict | None:
+    """The summary of a finished cache at `out` made with these settings, teacher and store; None otherwise."""
+    if not out.is_file():
+        return None
+    cache = PosteriorCache(out)
+    made = json.loads(cache.attrs.get("config", "{}"))
+    teacher = build_teacher(cfg.teacher, cfg.combine, cfg.class_map)
+    same = _normal(_identity(teacher, store, cfg)) == _normal(
+        {
+            "teacher": cache.teacher,
+            "store_fingerprint": cache.store_fingerprint,
+            "views": cache.views,
+            "seed": made.get("seed"),
+            "augment": made.get("augment"),
+        }
+    )
+    if not same:
+        return None
+    summary = {"cache": str(out.resolve()), "faces": len(cache), "classes": cache.classes, "views": cache.views}
+    return summary | {"reused": "a finished cache of this teacher, store and views (--fresh relabels)"}
+
+
+def _normal(obj: dict) -> dict:
+    return json.loads(json.dumps(obj, default=str))
 
 
 def _label_job(fabric, store_path: Path, out: Path, cfg: LabelConfig, fresh: bool, show_progress: bool) -> dict:
@@ -167,7 +186,7 @@ def _label_job(fabric, store_path: Path, out: Path, cfg: LabelConfig, fresh: boo
     if fabric.is_global_zero:
         _finalize(out, parts, teacher, store, cfg)
     fabric.barrier()
-    summary = {"cache": str(out), "faces": n, "classes": teacher.classes, "views": cfg.views}
+    summary = {"cache": str(out.resolve()), "faces": n, "classes": teacher.classes, "views": cfg.views}
     return summary | ({"processes": fabric.world_size} if fabric.world_size > 1 else {})
 
 
@@ -203,3 +222,31 @@ def _finalize(out: Path, parts: Path, teacher, store: FaceStore, cfg: LabelConfi
         p.unlink()
     (parts / "identity.json").unlink(missing_ok=True)
     parts.rmdir()
+
+
+def label_source(
+    ws,
+    src: Path | None,
+    out: Path | None,
+    cfg: LabelConfig,
+    fresh: bool = False,
+    dist: DistConfig | None = None,
+    announce=None,
+) -> dict:
+    """`distill label`: the store given, the newest of workspace `ws`, or a photo folder cropped first (its
+    summary goes to `announce`), into `out` or the default cache path of the store, teacher and views."""
+    if src is None:
+        store = ws.newest("faces")
+    elif src.is_dir():
+        from distill.faces.crop import crop_source
+
+        cropped = crop_source(ws, src, None)
+        if announce is not None:
+            announce("crop summary", cropped)
+        store = Path(cropped["store"])
+    elif not src.exists():
+        raise DistillError(f"{src}: no such face store or folder")
+    else:
+        store = src
+    cache = out or default_cache_path(ws.root, store, cfg.teacher, cfg.views)
+    return label(store, cache, cfg, fresh=fresh, dist=dist)

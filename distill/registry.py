@@ -75,3 +75,15 @@ LOSSES = Registry("loss", "distill.losses")
 COMPRESSORS = Registry("compressor", "distill.compress")
 DATASETS = Registry("dataset", "distill.datasets")
 REGISTRIES = {r.plural: r for r in (TEACHERS, STUDENTS, LOSSES, COMPRESSORS, DATASETS)}
+
+
+def listing(kind: str | None = None) -> str:
+    """`distill list [KIND]`: each registry's names with their one-line help."""
+    if kind is not None and kind not in REGISTRIES:
+        raise DistillError(f"unknown kind '{kind}'; valid: {', '.join(REGISTRIES)}")
+    blocks = []
+    for name, reg in REGISTRIES.items():
+        if kind in (None, name):
+            width = max(len(n) for n in reg.names())
+            blocks.append("\n".join([f"{name}:", *(f"  {e.name.ljust(width)}  {e.help}" for e in reg.entries())]))
+    return "\n\n".join(blocks)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import hashlib
 import os
 import platform
+import re
+import shutil
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,7 +52,7 @@ class Workspace:
         found = self.all(kind)
         if not found:
             raise DistillError(
-                f"no {kind} artefact in {self.dir(kind)}; make one with `{_HOW_TO_MAKE[kind]}` "
+                f"no {kind} artefact in {self.dir(kind).resolve()}; make one with `{_HOW_TO_MAKE[kind]}` "
                 f"(or pass a path / --workdir)"
             )
         return found[-1]
@@ -69,6 +74,76 @@ class Workspace:
             path = self.dir(kind) / f"{stamp}-{name}-{n}"
         path.mkdir(parents=True)
         return path
+
+    @contextlib.contextmanager
+    def new_run(self, kind: str, name: str) -> Iterator[Path]:
+        """new_run_dir for the block; a block that fails before it computed anything (no checkpoint, model or
+        summary) leaves no folder behind, so a refused run does not litter the workspace."""
+        from distill.distributed import shared_run_name
+
+        path = self.new_run_dir(kind, f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}")
+        try:
+            yield path
+        except BaseException:
+            if not shared_run_name() and not holds_work(path):
+                shutil.rmtree(path, ignore_errors=True)
+            raise
+
+    def store_for(self, src: Path) -> Path:
+        """The default face store of a photo folder: faces/NAME.h5, unless that holds another folder's crops
+        (photos/ and images/ of one parent both map to its name); then NAME-<hash of the path>.h5."""
+        from distill.faces.crop import source_id
+        from distill.faces.store import recorded_source
+
+        plain = self.dir("faces") / f"{store_name(src)}.h5"
+        recorded = recorded_source(plain)
+        if recorded is None or recorded["source"] == source_id(src):
+            return plain
+        digest = hashlib.sha1(source_id(src).encode()).hexdigest()[:8]
+        return plain.with_name(f"{plain.stem}-{digest}.h5")
+
+    def eval_store(self, reader: str, root: Path, size: int) -> Path:
+        """Where eval keeps its crops of a labelled set: under evals/, apart from training material, so that
+        neither `label` nor `train` can ever pick the test faces up as the newest store."""
+        return self.dir("eval") / "crops" / f"{reader}-{store_name(root)}-{size}.h5"
+
+    def newest_model(self) -> Path:
+        """The newest student.pt or model.distill of the workspace (what eval, export and predict take)."""
+        found = sorted(self.all("run") + self.all("compressed"), key=lambda p: p.stat().st_mtime)
+        if not found:
+            raise DistillError(
+                f"no student in {self.dir('run')} or {self.dir('compressed')}; make one with `distill train` "
+                "(or pass a path / --workdir)"
+            )
+        return found[-1]
+
+    def store_of(self, cache) -> Path:
+        """The face store a cache was made from: its recorded path, or a moved copy found by fingerprint."""
+        if cache.store_path.is_file():
+            return cache.store_path
+        import h5py
+
+        for candidate in self.all("faces"):
+            with h5py.File(candidate, "r") as f:
+                if f.attrs.get("fingerprint") == cache.store_fingerprint:
+                    return candidate
+        raise DistillError(
+            f"the face store of {cache.path} ({cache.store_path}) is gone and no store in "
+            f"{self.dir('faces')} has its fingerprint; re-run `distill crop`"
+        )
+
+
+def holds_work(folder: Path) -> bool:
+    """Whether a run folder holds anything computed: a checkpoint, a model or a summary."""
+    return any(
+        p.suffix in (".ckpt", ".pt", ".distill") or p.name in ("summary.json", "eval.json") for p in folder.rglob("*")
+    )
+
+
+def store_name(src: Path) -> str:
+    """'data/faces-unlabeled/images' -> 'faces-unlabeled': generic leaf names take their parent's name."""
+    path = src.resolve() if src.exists() else src
+    return path.parent.name if path.name.lower() in ("images", "imgs", "photos", "img", "data") else path.name
 
 
 def provenance(command: str, **inputs: object) -> dict:

@@ -27,7 +27,8 @@ def face_photos(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def face_store(tmp_path_factory, face_photos) -> Path:
-    from distill.faces.crop import CropConfig, crop
+    from distill.config import CropConfig
+    from distill.faces.crop import crop
 
     store = tmp_path_factory.mktemp("ws") / "faces" / "photos.h5"
     crop(face_photos, store, CropConfig(size=64), show_progress=False)

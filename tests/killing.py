@@ -19,7 +19,8 @@ import sys, time
 from pathlib import Path
 import distill.faces.store as fs
 import distill.label as lab
-from distill.faces.crop import CropConfig, crop
+from distill.config import CropConfig
+from distill.faces.crop import crop
 
 pace, what, src, out = float(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])
 for module, name in ((fs, "write_part"), (lab, "write_shard")):
@@ -48,8 +49,9 @@ def run_and_kill(what: str, src: Path, out: Path, after_parts: int, delay: float
 
 
 def rerun(what: str, src: Path, out: Path) -> None:
-    from distill.faces.crop import CropConfig, crop
-    from distill.label import LabelConfig, label
+    from distill.config import CropConfig, LabelConfig
+    from distill.faces.crop import crop
+    from distill.label import label
 
     if what == "crop":
         crop(src, out, CropConfig(size=64, part_images=2), show_progress=False)

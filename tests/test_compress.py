@@ -9,10 +9,11 @@ import torch
 from distill.compress.artifact import load_compressed, save_compressed, strip_parametrizations
 from distill.compress.methods import BinaryWeights, Int8Weights
 from distill.compress.pipeline import compress_run, wrap_chain
+from distill.config import CompressConfig, LabelConfig, TrainConfig
 from distill.errors import DistillError
-from distill.label import LabelConfig, label
+from distill.label import label
 from distill.students.model import Student
-from distill.training.train import TrainConfig, train
+from distill.training.train import train
 
 
 def test_bwn_is_sign_times_mean_abs_per_filter_and_packs_8_weights_a_byte():
@@ -110,7 +111,9 @@ def test_compress_a_run_with_fine_tuning(tmp_path, face_store, monkeypatch):
     monkeypatch.setattr(
         speed, "compare_latency", lambda models, size, rounds: timed.update(models) or {"float": 2.0, "compressed": 1.0}
     )
-    summary = compress_run(run, tmp_path / "bwn", "bwn", epochs=1, lr=1e-4, loss=None, show_progress=False, ema=0.9)
+    summary = compress_run(
+        run, tmp_path / "bwn", CompressConfig("bwn", epochs=1, lr=1e-4, ema=0.9), show_progress=False
+    )
     assert summary["compressed_layers_ratio"] > 20 and summary["size_ratio"] > 1
     # the latencies are those of the files a user runs: the float student and the model.distill, reloaded
     assert (summary["float_cpu_latency_ms_batch1"], summary["cpu_latency_ms_batch1"]) == (2.0, 1.0)
@@ -118,7 +121,7 @@ def test_compress_a_run_with_fine_tuning(tmp_path, face_store, monkeypatch):
     assert not timed["float"].training and not timed["compressed"].training
     bwn_round = json.loads((tmp_path / "bwn" / "rounds" / "01-bwn-1of1" / "config.json").read_text())
     assert bwn_round["train"]["ema"] == 0.9  # the weight average also runs over binarised (parametrised) layers
-    chain = compress_run(run, tmp_path / "pq", "prune-ch:0.3+quant", 1, 1e-4, None, show_progress=False, stages=2)
+    chain = compress_run(run, tmp_path / "pq", CompressConfig("prune-ch:0.3+quant", 1, 2, 1e-4), show_progress=False)
     assert [(r["method"], r["round"]) for r in chain["rounds"]] == [
         ("prune-ch:0.3", 1),
         ("prune-ch:0.3", 2),
@@ -131,15 +134,17 @@ def test_compress_a_run_with_fine_tuning(tmp_path, face_store, monkeypatch):
     with pytest.raises(DistillError, match="not a distill compressed model"):
         load_compressed(run / "student.pt")
     with pytest.raises(DistillError, match="'svd' finds no layer"):  # checked before bwn's fine-tuning starts
-        compress_run(run, tmp_path / "bad", "bwn+svd", 1, 1e-4, None, show_progress=False)
-    selfish = compress_run(run, tmp_path / "self", "bwn", 1, 1e-4, None, show_progress=False, teach="float")
+        compress_run(run, tmp_path / "bad", CompressConfig("bwn+svd", 1, lr=1e-4), show_progress=False)
+    selfish = compress_run(
+        run, tmp_path / "self", CompressConfig("bwn", 1, lr=1e-4, teach="float"), show_progress=False
+    )
     assert selfish["fine_tuned_on"] == "the float student's outputs" and selfish["compressed_layers_ratio"] > 20
     round_cfg = json.loads((tmp_path / "self" / "rounds" / "01-bwn-1of1" / "config.json").read_text())
     assert round_cfg["train"]["online_teacher"] is True  # the float student labels each fresh view
-    with pytest.raises(DistillError, match="choose one of cache, float"):
-        compress_run(run, tmp_path / "bad2", "bwn", 1, 1e-4, None, show_progress=False, teach="vgg")
-    with pytest.raises(DistillError, match="must lie in"):
-        compress_run(run, tmp_path / "bad3", "bwn", 1, 1e-4, None, show_progress=False, ema=1.0)
+    with pytest.raises(DistillError, match="--teach vgg: must be one of cache, float"):
+        CompressConfig("bwn", teach="vgg")
+    with pytest.raises(DistillError, match=r"--ema 1.0: must be in \[0, 1\)"):
+        CompressConfig("bwn", ema=1.0)
 
 
 def test_float_teacher_is_a_frozen_eval_mode_copy_of_the_student(tmp_path):

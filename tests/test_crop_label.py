@@ -2,6 +2,8 @@
 
 import contextlib
 import os
+import shutil
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -9,11 +11,13 @@ import pytest
 from PIL import Image
 
 from distill.cache import PosteriorCache
+from distill.config import CropConfig, LabelConfig
+from distill.datasets.readers import read_folder
 from distill.errors import DistillError
 from distill.faces import store as fs
-from distill.faces.crop import CropConfig, crop
+from distill.faces.crop import NoFaces, crop
 from distill.faces.store import FaceStore
-from distill.label import LabelConfig, label
+from distill.label import label
 
 
 @contextlib.contextmanager
@@ -55,8 +59,9 @@ def make_bad_corpus(root):
     return root
 
 
-def test_bad_inputs_are_recorded_not_fatal(tmp_path):
+def test_bad_inputs_are_recorded_not_fatal(tmp_path, face_photos):
     root = make_bad_corpus(tmp_path / "bad")
+    shutil.copy(sorted(face_photos.glob("*.jpg"))[0], root / "face.jpg")  # one real face: the store is written
     summary = crop(root, tmp_path / "bad.h5", show_progress=False)
     manifest = {m["key"]: m for m in FaceStore(tmp_path / "bad.h5").manifest()}
     reasons = {k: m["reason"].split(":")[0] for k, m in manifest.items() if m["status"] == "skipped"}
@@ -66,7 +71,14 @@ def test_bad_inputs_are_recorded_not_fatal(tmp_path):
     for decodable in ("alpha.png", "cmyk.jpg", "sixteen.png", "palette.png", "ñame-ü.jpg"):
         assert reasons[decodable] == "no-face"  # decoded fine, just no face in a flat image
     assert reasons["locked.jpg"] == ("no-face" if os.geteuid() == 0 else "unreadable")
-    assert summary["images"] == 12 and summary["faces"] == 0
+    assert summary["images"] == 13 and summary["faces"] == 1
+
+
+def test_a_folder_without_faces_writes_nothing(tmp_path):
+    root = make_bad_corpus(tmp_path / "bad")
+    with pytest.raises(NoFaces, match=r"no usable face in .*bad: 12 images, skipped: .*no-face.*nothing was written"):
+        crop(root, tmp_path / "bad.h5", show_progress=False)
+    assert not (tmp_path / "bad.h5").exists() and not (tmp_path / "bad.h5.parts").exists()
 
 
 def test_crop_finds_real_faces_and_resumes(tmp_path, face_photos):
@@ -88,7 +100,7 @@ def test_crop_finds_real_faces_and_resumes(tmp_path, face_photos):
     assert FaceStore(tmp_path / "c.h5").fingerprint == a.fingerprint
 
 
-def test_label_caches_views_resumes_and_refuses_other_store(tmp_path, face_store):
+def test_label_caches_views_resumes_and_refuses_other_store(tmp_path, face_store, face_photos):
     cfg = LabelConfig(teacher="mini_xception", views=2, part_rows=4)
     label(face_store, tmp_path / "ref.h5", cfg, show_progress=False)
     ref = PosteriorCache(tmp_path / "ref.h5")
@@ -108,8 +120,62 @@ def test_label_caches_views_resumes_and_refuses_other_store(tmp_path, face_store
             np.testing.assert_allclose(f[name][()], g[name][()], rtol=1e-5, atol=1e-5)
 
     other = tmp_path / "other.h5"
-    crop(face_store.parent.parent, other, CropConfig(size=64), show_progress=False, samples=[], reader="folder")
+    crop(face_photos, other, CropConfig(size=32), show_progress=False, samples=read_folder(face_photos)[:2])
     with pytest.raises(DistillError, match="different face store"):
         PosteriorCache(tmp_path / "b.h5").check_store(FaceStore(other))
     with pytest.raises(DistillError, match="expected a distill posterior_cache"):
         PosteriorCache(face_store)
+
+
+def test_a_finished_cache_is_reused_unless_fresh_or_changed(tmp_path, face_store):
+    out = tmp_path / "c.h5"
+    first = label(face_store, out, LabelConfig(views=1), show_progress=False)
+    made = out.stat().st_mtime_ns
+    again = label(face_store, out, LabelConfig(views=1), show_progress=False)
+    assert "reused" in again and "reused" not in first and out.stat().st_mtime_ns == made
+    assert "reused" not in label(face_store, out, LabelConfig(views=1), fresh=True, show_progress=False)
+    changed = label(face_store, out, LabelConfig(views=2), show_progress=False)  # other views: relabelled
+    assert "reused" not in changed and PosteriorCache(out).views == 2
+
+
+def test_a_second_writer_of_one_output_is_refused_and_told_who_holds_it(tmp_path, face_store):
+    from distill.locks import exclusive, lock_path
+
+    out = tmp_path / "c.h5"
+    with exclusive(out, "label"):
+        with pytest.raises(DistillError, match=rf"{out} is being written by another label \(pid {os.getpid()} on"):
+            label(face_store, out, LabelConfig(), show_progress=False)
+    assert not out.exists() and not lock_path(out).exists()
+    label(face_store, out, LabelConfig(), show_progress=False)  # free again once the holder is done
+    assert out.is_file()
+
+
+def test_label_of_a_folder_without_faces_writes_no_store(tmp_path):
+    from distill.label import label_source
+    from distill.workspace import Workspace
+
+    ws = Workspace(tmp_path / "w")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("no image here")
+    with pytest.raises(NoFaces, match=r"no usable face in .*notes: no images found"):
+        label_source(ws, tmp_path / "notes", None, LabelConfig())
+    assert not list((tmp_path / "w").rglob("*.h5*"))
+
+
+def test_two_folders_of_one_name_get_two_stores(tmp_path, face_photos):
+    from distill.faces.crop import crop_source
+    from distill.workspace import Workspace
+
+    ws = Workspace(tmp_path / "w")
+    jpgs = sorted(face_photos.glob("*.jpg"))
+    for leaf, photo in (("photos", jpgs[0]), ("images", jpgs[1])):
+        (tmp_path / "x" / leaf).mkdir(parents=True)
+        shutil.copy(photo, tmp_path / "x" / leaf)
+    first = crop_source(ws, tmp_path / "x" / "photos", None, cfg=CropConfig(size=32))
+    second = crop_source(ws, tmp_path / "x" / "images", None, cfg=CropConfig(size=32))
+    assert first["store"] == str((tmp_path / "w" / "faces" / "x.h5").resolve())
+    assert second["store"] != first["store"] and Path(second["store"]).name.startswith("x-")
+    assert FaceStore(first["store"]).keys == [jpgs[0].name] and FaceStore(second["store"]).keys == [jpgs[1].name]
+    assert crop_source(ws, tmp_path / "x" / "images", None, cfg=CropConfig(size=32))["new_images"] == 0  # found again
+    with pytest.raises(DistillError, match=r"x.h5 holds 32 px crops of .*photos, not 32 px crops of .*images"):
+        crop(tmp_path / "x" / "images", Path(first["store"]), CropConfig(size=32), show_progress=False)

@@ -74,3 +74,21 @@ def test_fer2013_csv(tmp_path):
     assert [s.label for s in samples] == ["happiness", "neutral"]
     assert samples[0].pixels.shape == (4, 4) and samples[0].pixels.dtype == np.uint8
     assert len(read_fer2013(tmp_path / "fer2013.csv", usage="PublicTest")) == 1
+
+
+def test_linked_sub_folders_are_followed_once_and_loops_do_not_trap(tmp_path):
+    from distill.datasets.readers import list_images
+
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "deep").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(elsewhere / "a.jpg")
+    Image.new("RGB", (8, 8)).save(elsewhere / "deep" / "b.png")
+    pool = tmp_path / "pool"
+    (pool / "own").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(pool / "own" / "c.jpg")
+    (pool / "linked").symlink_to(elsewhere, target_is_directory=True)  # the ordinary way to pool datasets
+    (elsewhere / "deep" / "back").symlink_to(pool, target_is_directory=True)  # a loop back to the pool
+    (pool / ".hidden").mkdir()
+    Image.new("RGB", (8, 8)).save(pool / ".hidden" / "d.jpg")
+    found = [p.relative_to(pool).as_posix() for p in list_images(pool)]
+    assert found == ["linked/a.jpg", "linked/deep/b.png", "own/c.jpg"]

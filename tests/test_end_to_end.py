@@ -55,7 +55,7 @@ def test_pipeline_through_the_cli(tmp_path, face_photos):
 
     _cli("report", cwd=tmp_path)
     table = (tmp_path / "distill-work" / "report.md").read_text()
-    student_row = next(line for line in table.splitlines() if line.startswith(f"| {run.name} | csv |"))
+    student_row = next(line for line in table.splitlines() if line.startswith(f"| {run.name} | labelled (csv) |"))
     assert f"{100 * scores[0]['accuracy']:.2f}" in student_row
     assert (tmp_path / "distill-work" / "report.png").is_file()
 
@@ -66,20 +66,21 @@ def test_fit_teacher_then_label_and_score_only_held_out_faces(tmp_path, face_pho
     _cli(*fit, "--workers", "0", "--batch-size", "4", "--test-fraction", "0.3", "--val-fraction", "0.3", cwd=tmp_path)
     teacher_dir = next((tmp_path / "distill-work" / "teachers").iterdir())
     split = json.loads((teacher_dir / "split.json").read_text())
-    faces = len(FaceStore(tmp_path / "distill-work" / "faces" / "labelled-labelled.h5"))
+    store = tmp_path / "distill-work" / "teachers" / "crops" / "labelled-labelled.h5"  # never the newest faces
+    faces = len(FaceStore(store))
     assert sum(map(len, split.values())) == faces and all(split.values())
     assert not set(split["test"]) & set(split["train"])
     summary = json.loads((teacher_dir / "summary.json").read_text())
     assert summary["classes"] == ["happiness", "neutral", "sadness"] and 0 <= summary["test"]["test/accuracy"] <= 1
 
-    _cli("label", "--teacher", "vgg_s", cwd=tmp_path)  # finds the fitted weights in the workspace
+    _cli("label", str(store), "--teacher", "vgg_s", cwd=tmp_path)  # finds the fitted weights in the workspace
     cache = next((tmp_path / "distill-work" / "caches").glob("*vgg_s*.h5"))
     with h5py.File(cache) as f:
         assert json.loads(f.attrs["classes"]) == summary["classes"]
     # an ensemble of teachers with different input formats (224-style RGB ImageNet-normalised VGG-S, 64 px grey
     # mini-Xception) and class sets, on the same store: mini_xception's extra classes are dropped explicitly
     drop = "anger=-,disgust=-,fear=-,surprise=-"
-    _cli("label", "--teacher", "vgg_s+mini_xception", "--class-map", drop, cwd=tmp_path)
+    _cli("label", str(store), "--teacher", "vgg_s+mini_xception", "--class-map", drop, cwd=tmp_path)
     ensemble_cache = next((tmp_path / "distill-work" / "caches").glob("*vgg_s__mini_xception*.h5"))
     with h5py.File(ensemble_cache) as f:
         assert json.loads(f.attrs["classes"]) == summary["classes"]

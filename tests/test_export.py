@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
+from distill.artifacts import load_model
 from distill.errors import DistillError
-from distill.evaluate.evaluate import load_model
 from distill.export import ExportedModel, export_model
 from distill.faces.store import FaceStore
 from distill.students.model import Student

@@ -8,8 +8,9 @@ import h5py
 import pytest
 import torch
 
+from distill.config import LabelConfig
 from distill.errors import DistillError
-from distill.label import LabelConfig, label
+from distill.label import label
 from distill.students.model import Student, load_student
 from distill.training.train import resume_run
 
@@ -118,7 +119,8 @@ def load_student_or_cache(path):
 def test_cache_whose_teacher_changed_is_refused_for_online_teaching(tmp_path, face_store):
     import json
 
-    from distill.training.train import TrainConfig, train
+    from distill.config import TrainConfig
+    from distill.training.train import train
 
     cache = tmp_path / "cache.h5"
     label(face_store, cache, LabelConfig(), show_progress=False)

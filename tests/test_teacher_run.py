@@ -5,12 +5,13 @@ import torch
 
 from distill.compress.artifact import load_compressed
 from distill.compress.pipeline import compress_run
-from distill.compress.teacher_run import import_teacher, own_caches, student_from_checkpoint
+from distill.config import CompressConfig, LabelConfig
 from distill.errors import DistillError
-from distill.label import LabelConfig, label
+from distill.label import label
 from distill.teachers.base import IMAGENET, Preprocess
 from distill.teachers.spec import build_teacher
 from distill.teachers.vgg_s import VGGS, save_checkpoint
+from distill.training.teacher_run import import_teacher, own_caches, student_from_checkpoint
 
 CLASSES = ["anger", "happiness", "neutral"]
 
@@ -45,7 +46,7 @@ def test_import_refuses_other_teachers_caches_and_compresses(tmp_path, face_stor
     summary = import_teacher(student, path, [(face_store, tmp_path / "own.h5")], run)
     assert summary["parameters"] == sum(p.numel() for p in VGGS(3, 0.05, 64).parameters())
     out = tmp_path / "hybrid"
-    result = compress_run(run, out, "hybrid", epochs=1, lr=1e-4, loss=None, show_progress=False, limit=8)
+    result = compress_run(run, out, CompressConfig("hybrid", epochs=1, lr=1e-4, limit=8), show_progress=False)
     assert result["size_ratio"] > 5 and len(result["rounds"]) == 4
     faces = torch.rand(2, 3, 64, 64)
     assert load_compressed(out / "model.distill")(faces).shape == (2, 3)

@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 import torch
 
+from distill.config import CropConfig, LabelConfig, TrainConfig
 from distill.datasets.readers import read_folder
 from distill.errors import DistillError
-from distill.faces.crop import CropConfig, crop
-from distill.label import LabelConfig, label
+from distill.faces.crop import crop
+from distill.label import label
 from distill.training.module import mix
-from distill.training.train import TrainConfig, train
+from distill.training.train import train
 
 TINY = {"epochs": 1, "batch_size": 4, "size": 32, "grey": True, "workers": 0}
 
@@ -147,5 +148,45 @@ def test_ema_exports_the_averaged_weights_and_a_bad_decay_is_refused(tmp_path, t
     exported = load_student(summary["student"]).net.state_dict()
     best = torch.load(summary["best_checkpoint"], map_location="cpu", weights_only=True)["state_dict"]
     assert torch.equal(exported[key[len("student.net.") :]], best[key])
-    with pytest.raises(DistillError, match="must lie in"):
-        train(two_sources, tmp_path / "bad", TrainConfig(ema=1.5, **TINY), show_progress=False)
+    with pytest.raises(DistillError, match=r"--ema 1.5: must be in \[0, 1\)"):  # refused before any work
+        TrainConfig(ema=1.5, **TINY)
+
+
+def test_ctrl_c_saves_last_ckpt_and_says_how_to_resume(tmp_path, two_sources, monkeypatch):
+    import signal
+
+    from distill.errors import Interrupted
+    from distill.training.module import DistillModule
+    from distill.training.train import resume_run
+
+    real, stopped = DistillModule.training_step, []
+
+    def step(self, batch, index):
+        if self.global_step == 2 and not stopped:
+            stopped.append(True)
+            raise KeyboardInterrupt  # what Ctrl-C raises in the middle of an epoch
+        return real(self, batch, index)
+
+    monkeypatch.setattr(DistillModule, "training_step", step)
+    handler = signal.getsignal(signal.SIGINT)  # Lightning ignores SIGINT while it shuts down
+    try:
+        with pytest.raises(Interrupted, match="interrupted — continue with: distill train --resume .*last.ckpt"):
+            train(two_sources, tmp_path / "run", TrainConfig(**(TINY | {"epochs": 2})), show_progress=False)
+    finally:
+        signal.signal(signal.SIGINT, handler)
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["global_step"] == 2  # where it stood, not the last epoch's end
+    summary = resume_run(last, show_progress=False)
+    assert (tmp_path / "run" / "student.pt").is_file() and summary["best_val_agreement"] is not None
+    assert torch.load(last, weights_only=True)["global_step"] > 2  # continued from there, in the same file
+    assert not list(last.parent.glob("last-v*.ckpt"))
+
+
+def test_a_run_refused_after_its_folder_was_made_leaves_no_folder(tmp_path, two_sources):
+    from distill.training.train import train_caches
+    from distill.workspace import Workspace
+
+    ws = Workspace(tmp_path / "w")
+    with pytest.raises(DistillError, match="'ce' needs a labelled face store"):
+        train_caches(ws, [two_sources[0][1]], TrainConfig(loss="ce", **TINY), show_progress=False)
+    assert not ws.dir("run").exists() or not list(ws.dir("run").iterdir())

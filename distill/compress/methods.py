@@ -19,6 +19,7 @@ from torch.nn import functional as F
 
 from distill.errors import DistillError
 from distill.registry import COMPRESSORS
+from distill.settings import out_of_range, valid_range
 
 
 def _convs(net: nn.Module) -> list[str]:
@@ -52,6 +53,7 @@ class Compressor:
     size = 64  # the side of the faces the network works on (the student's preprocessing sets it)
     dense_key: str | None = None  # the blob entry holding one value per weight (what pruning can sparsify)
     sparsifies = False  # later methods of a chain may stack on the layers it took (prune+quant)
+    option: tuple[str, dict] | None = None  # the one numeric option 'name:X' takes: (what it is, its valid range)
 
     def advance(self, net: nn.Module, stage: int, stages: int) -> None:
         """Move to round `stage` of `stages` (1-based) of an iterative schedule."""
@@ -347,6 +349,7 @@ class CPDecomposition(Factorisation):
     """CP decomposition (Lebedev et al.) of inner k x k convs, rank from a parameter budget (default 1/2)."""
 
     name = "cp"
+    option = ("parameter budget", {"gt": 0, "le": 1})
     factors = CPConv
 
     def __init__(self, budget: float = 0.5):
@@ -451,6 +454,7 @@ class LowRankFC(Factorisation):
     pipeline: `svd+hybrid` then prunes, shares and Huffman-codes the factors."""
 
     name = "svd"
+    option = ("parameter budget", {"gt": 0, "le": 1})
     factors = LowRankLinear
 
     def __init__(self, budget: float = 0.125):
@@ -473,6 +477,7 @@ class MagnitudePruning(Compressor):
     while the rounds go on)."""
 
     name = "prune"
+    option = ("sparsity", {"gt": 0, "lt": 1})
     stages = 3
     iterative = True
     sparsifies = True
@@ -662,6 +667,7 @@ class HashedNets(Compressor):
     used 1/8). Stored: the buckets (float32); the hash comes from a per-layer seed."""
 
     name = "hash"
+    option = ("bucket ratio", {"gt": 0, "le": 1})
 
     def __init__(self, ratio: float = 1 / 8):
         if not 0 < ratio < 1:
@@ -707,6 +713,7 @@ class ChannelPruning(Compressor):
     weights into it."""
 
     name = "prune-ch"
+    option = ("channel ratio", {"gt": 0, "lt": 1})
     stages = 3
     iterative = True
 
@@ -809,7 +816,15 @@ def make_compressor(method: str) -> Compressor:
         return Sparse(make_compressor(method.rpartition("|")[2]))
     name, _, arg = method.partition(":")
     cls = COMPRESSORS.get(name)
+    if not arg:
+        return cls()
+    if cls.option is None:
+        raise DistillError(f"compressor '{name}' takes no option (given '{method}')")
+    what, valid = cls.option
     try:
-        return cls(float(arg)) if arg else cls()
-    except (TypeError, ValueError) as err:
-        raise DistillError(f"compressor '{name}' does not take the option '{arg}'") from err
+        value = float(arg)
+    except ValueError as err:
+        raise DistillError(f"{method}: the {what} '{arg}' is not a number") from err
+    if out_of_range(value, valid):
+        raise DistillError(f"{method}: the {what} must be {valid_range(valid)}")
+    return cls(value)

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import copy
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from distill.compress.artifact import save_compressed, strip_parametrizations
 from distill.compress.methods import make_compressor
-from distill.errors import DistillError
+from distill.config import CompressConfig
+from distill.errors import DistillError, Interrupted
 from distill.fileio import write_json
 from distill.workspace import provenance
 
 
-def _methods(chain: str) -> list[str]:
+def methods_of(chain: str) -> list[str]:
     methods = [m.strip() for m in chain.split("+") if m.strip()]
     if not methods:
         raise DistillError("no compression method given (distill list compressors)")
@@ -48,63 +50,47 @@ def wrap_chain(net, chain: str, size: int = 64) -> dict[str, str]:
     """Apply every method of 'a+b' in order, each at its final strength, without fine-tuning, to a network that
     works on faces of `size` px. Returns {layer: method}."""
     taken: dict[str, str] = {}
-    for method in _methods(chain):
+    for method in methods_of(chain):
         compressor = apply_method(net, method, taken, size=size)
         compressor.advance(net, compressor.stages, compressor.stages)
     return taken
 
 
-def compress_run(
-    run_dir: Path,
-    out_dir: Path,
-    methods: str,
-    epochs: int,
-    lr: float,
-    loss: str | None,
-    show_progress: bool = True,
-    stages: int | None = None,
-    limit: int | None = None,
-    teach: str = "cache",
-    ema: float = 0.0,
-) -> dict:
-    """Compress a training run's student by each method of the chain in turn, fine-tuning `epochs` after each of
-    its rounds (iterative methods such as prune take `stages` rounds) from the run's own caches (at most `limit`
-    faces of them: a round of a VGG-sized network over the whole pool takes hours on a CPU).
+def compress_run(run_dir: Path, out_dir: Path, cfg: CompressConfig, show_progress: bool = True) -> dict:
+    """Compress a training run's student by each method of the chain in turn, fine-tuning `cfg.epochs` after each
+    of its rounds (iterative methods such as prune take `cfg.stages` rounds) from the run's own caches (at most
+    `cfg.limit` faces of them: a round of a VGG-sized network over the whole pool takes hours on a CPU).
 
     teach: "cache" fine-tunes on the teacher's cached posteriors; "float" on the uncompressed student's own
     outputs for a fresh view of each face (self-distillation, as in quantised distillation, Polino et al. 2018):
-    what compression must keep is the float model's function, and it is cheap to run. ema: the decay of a
-    weight average during fine-tuning; off by default, whatever the run used: a short fine-tuning starts from a
-    freshly compressed network, and the average's lag behind it cost BWN 4.5 points of validation agreement."""
+    what compression must keep is the float model's function, and it is cheap to run."""
     from distill.students.model import load_student
-    from distill.training.common import weight_average
     from distill.training.train import load_run_config, run_train_config, train
 
     config = load_run_config(run_dir)
     student = load_student(run_dir / "student.pt").train()
     original = {k: v.numel() * v.element_size() for k, v in student.net.state_dict().items()}
     params_before = sum(p.numel() for p in student.net.parameters())
-    cfg = run_train_config(config)
-    cfg.epochs, cfg.lr, cfg.loss, cfg.limit = epochs, lr, loss or cfg.loss, limit or cfg.limit
-    cfg.ema = ema
-    weight_average(cfg.ema)  # a bad decay is refused before any layer is compressed
+    fine = run_train_config(config)
+    fine = replace(fine, epochs=max(cfg.epochs, 1), lr=cfg.lr, loss=cfg.loss or fine.loss, hint_epochs=0)
+    fine = replace(fine, limit=cfg.limit or fine.limit)
     sources = [(Path(s["store"]), Path(s["cache"])) for s in config["sources"]]
-    teacher = _float_teacher(student, run_dir, teach)
-    cfg.online_teacher = cfg.online_teacher or teacher is not None
+    teacher = _float_teacher(student, run_dir, cfg.teach)
+    fine = replace(fine, ema=cfg.ema, online_teacher=fine.online_teacher or teacher is not None)
     dry_net, dry_layers = copy.deepcopy(student.net), {}
-    for method in _methods(methods):  # the whole chain must fit this network before any epoch is spent
+    for method in methods_of(cfg.method):  # the whole chain must fit this network before any epoch is spent
         apply_method(dry_net, method, dry_layers, fit=False, size=student.preprocess.size)
     del dry_net
     layers: dict[str, str] = {}
     rounds = []
-    for method in _methods(methods):
+    for method in methods_of(cfg.method):
         compressor = apply_method(student.net, method, layers, size=student.preprocess.size)
-        n = stages if stages and compressor.iterative else compressor.stages
+        n = cfg.stages if cfg.stages and compressor.iterative else compressor.stages
         for stage in range(1, n + 1):
             compressor.advance(student.net, stage, n)
-            if epochs > 0:
+            if cfg.epochs > 0:
                 where = out_dir / "rounds" / f"{len(rounds) + 1:02d}-{_slug(method)}-{stage}of{n}"
-                fit = train(sources, where, cfg, show_progress=show_progress, student=student.train(), teacher=teacher)
+                fit = train(sources, where, fine, show_progress=show_progress, student=student.train(), teacher=teacher)
                 rounds.append({"method": method, "round": stage, "best_val_agreement": fit["best_val_agreement"]})
     strip_parametrizations(student.net)
     model = out_dir / "model.distill"
@@ -112,13 +98,13 @@ def compress_run(
     float_bytes = (run_dir / "student.pt").stat().st_size
     latency = _latencies(run_dir / "student.pt", model, student.preprocess.size)
     summary = {
-        "methods": methods,
+        "methods": cfg.method,
         "compressed_layers": len(layers),
-        "fine_tune_epochs_per_round": epochs,
+        "fine_tune_epochs_per_round": cfg.epochs,
         "fine_tuned_on": "the float student's outputs" if teacher is not None else "the teacher's cached posteriors",
         "rounds": rounds,
         "best_val_agreement": rounds[-1]["best_val_agreement"] if rounds else None,
-        "model": str(model),
+        "model": str(model.resolve()),
         "bytes_on_disk": model.stat().st_size,
         "float_bytes_on_disk": float_bytes,
         "size_ratio": float_bytes / model.stat().st_size,
@@ -130,9 +116,6 @@ def compress_run(
     }
     write_json(out_dir / "summary.json", summary)
     return summary
-
-
-TEACH = ("cache", "float")
 
 
 def _latencies(float_file: Path, compressed_file: Path, size: int) -> dict[str, float]:
@@ -148,8 +131,6 @@ def _latencies(float_file: Path, compressed_file: Path, size: int) -> dict[str, 
 
 def _float_teacher(student, run_dir: Path, teach: str):
     """The uncompressed student, frozen, as the teacher of its compressed copy (teach="float"); None for "cache"."""
-    if teach not in TEACH:
-        raise DistillError(f"unknown fine-tuning teacher '{teach}'; choose one of {', '.join(TEACH)}")
     if teach == "cache":
         return None
     from distill.teachers.base import Teacher
@@ -182,3 +163,17 @@ def _layer_bytes(net, layers: dict[str, str], original: dict[str, int]) -> dict:
 
 def _in_layers(key: str, layers: dict[str, str]) -> bool:
     return any(key.startswith(f"{name}.") for name in layers)
+
+
+def compress_in(ws, model: Path | None, cfg: CompressConfig, show_progress: bool = True) -> dict:
+    """`distill compress`: the run given (its folder or its student.pt) or the newest one, into a new folder of
+    compressed/, made only once the run has been checked."""
+    run = model or ws.newest("run").parent
+    run = run.parent if run.is_file() else run
+    if not (run / "student.pt").is_file():
+        raise DistillError(f"{run} is not a training run with a student.pt")
+    try:
+        with ws.new_run("compressed", f"{run.name}-{cfg.method}") as out_dir:
+            return compress_run(run, out_dir, cfg, show_progress)
+    except Interrupted:
+        raise Interrupted("interrupted — compress keeps no half-made model; run the same command again") from None

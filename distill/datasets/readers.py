@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,12 +36,22 @@ def _require_dir(root: Path) -> Path:
 
 
 def list_images(root: Path) -> list[Path]:
-    """Image files under root, recursive, any suffix case, stable (sorted) order; symlink loops are not followed."""
+    """Image files under root, recursive, any suffix case, stable (sorted) order. Linked sub-folders are followed
+    (the ordinary way to pool datasets that live elsewhere), each real folder once, so a link loop cannot trap it."""
     root = _require_dir(root)
-    found = []
-    for path in root.rglob("*"):  # rglob does not follow directory symlinks, so loops cannot trap it
-        if path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith("."):
-            found.append(path)
+    found, seen = [], set()
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        try:
+            real = os.stat(folder)
+        except OSError:  # a folder that vanished or cannot be read
+            dirs[:] = []
+            continue
+        if (real.st_dev, real.st_ino) in seen:
+            dirs[:] = []  # reached again through a link: already listed
+            continue
+        seen.add((real.st_dev, real.st_ino))
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))  # sorted: a folder reached twice, first path wins
+        found += [Path(folder) / f for f in files if Path(f).suffix.lower() in IMAGE_SUFFIXES and not f.startswith(".")]
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 
@@ -159,10 +170,14 @@ def detect_reader(root: Path) -> str:
     return "folder"
 
 
+def dataset_root(name: str, root: Path | None = None) -> Path:
+    """The folder (or file) a reader reads: the given one, else the reader's default."""
+    return Path(root) if root is not None else Path(DATASETS.entry(name).extra.get("default_root", "."))
+
+
 def read_dataset(name: str, root: Path | None = None, **options) -> tuple[list[Sample], str]:
     """Read with a registered reader ('auto' detects); returns (samples, reader name)."""
-    if root is None:
-        root = Path(DATASETS.entry(name).extra.get("default_root", "."))
+    root = dataset_root(name, root)
     if name == "auto":
         name = detect_reader(Path(root))
     return DATASETS.get(name)(Path(root), **options), name

@@ -69,11 +69,15 @@ def load_uncropped(samples: list[Sample], size: int) -> EvalSet:
 def load_cropped(samples: list[Sample], store_path: Path, size: int) -> EvalSet:
     """MTCNN-crop with the training settings (store reused across runs); faceless images fall back to the
     whole image, counted in the report, so every labelled image is scored."""
-    from distill.faces.crop import CropConfig, crop
+    from distill.config import CropConfig
+    from distill.faces.crop import NoFaces, crop
     from distill.faces.store import FaceStore
 
     labelled = [s for s in samples if s.label is not None]
-    crop(Path(store_path.stem), store_path, CropConfig(size=size), reader="eval", samples=labelled)
+    try:
+        crop(Path(store_path.stem), store_path, CropConfig(size=size), reader="eval", samples=labelled)
+    except NoFaces:  # not one face found: every image is scored whole
+        return load_uncropped(labelled, size)
     store = FaceStore(store_path)
     row = {k: i for i, k in enumerate(store.keys)}
     missing = [s for s in labelled if s.key not in row]
@@ -226,7 +230,7 @@ def _mib(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}"
 
 
-def write_eval(out_dir: Path, dataset: str, results: list[dict], evalset: EvalSet) -> None:
+def write_eval(out_dir: Path, dataset: str, results: list[dict], evalset: EvalSet, dataset_path: str = "") -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     for i, r in enumerate(results):
         plot_confusion(r["scores"], r["model"], out_dir / f"confusion-{i}.png")
@@ -237,7 +241,8 @@ def write_eval(out_dir: Path, dataset: str, results: list[dict], evalset: EvalSe
             keys = [k for k, lab in zip(evalset.keys, evalset.labels, strict=True) if lab in names]
             for k, t, p in zip(keys, r["scores"]["targets"], r["scores"]["predictions"], strict=True):
                 w.writerow([k, names[t], names[p]])
-    write_json(out_dir / "eval.json", {"dataset": dataset, "results": results, "skipped": evalset.skipped})
+    record = {"dataset": dataset, "dataset_path": dataset_path, "results": results, "skipped": evalset.skipped}
+    write_json(out_dir / "eval.json", record)
     write_text(out_dir / "eval.md", markdown_report(dataset, results, evalset))
 
 
@@ -266,27 +271,30 @@ def _facts(model, file, size):
     return model_facts(model, size, file)
 
 
-def load_model(spec: str, combine: str = "prob", ensemble_map: str | None = None):
-    """A student file, compressed model or their folder, else a teacher spec; returns (module, file or None)."""
-    from distill.students.model import load_student
-    from distill.teachers.spec import build_teacher
+def evaluate_in(ws, dataset: str, data: Path | None, specs: list[str], keys: Path | None, cfg) -> tuple[str, Path]:
+    """`distill eval`: score the models (default: the workspace's newest student or compressed model; every one
+    checked before any runs) on a labelled set, cropped under evals/ (never training material); returns the
+    report's headline and the path of eval.md."""
+    from distill.artifacts import load_models
+    from distill.datasets.readers import dataset_root, read_dataset
+    from distill.workspace import store_name
 
-    path = Path(spec)
-    for inside in ("student.pt", "model.distill"):
-        if path.is_dir() and (path / inside).is_file():
-            path = path / inside
-    if path.is_dir():
-        raise DistillError(f"{path} holds no student.pt or model.distill (an unfinished run?)")
-    if path.suffix == ".pt" and path.is_file():
-        return load_student(path), path
-    if path.suffix == ".pt2" and path.is_file():
-        from distill.export import ExportedModel
-
-        return ExportedModel(path), path
-    if path.suffix == ".distill" and path.is_file():
-        from distill.compress.artifact import load_compressed
-
-        return load_compressed(path), path
-    teacher = build_teacher(spec, combine, ensemble_map if "+" in spec else None)
-    name = spec.partition(":")[2].split("?")[0]
-    return teacher, Path(name) if name and Path(name).is_file() else None
+    specs = specs or [str(ws.newest_model())]
+    models = load_models(specs, cfg.combine, cfg.ensemble_map)
+    samples, reader = read_dataset(dataset, data)
+    if keys is not None:
+        samples = only_keys(samples, keys)
+    root = dataset_root(dataset, data)
+    evalset = load_cropped(samples, ws.eval_store(reader, root, cfg.size), cfg.size) if cfg.crop else None
+    evalset = evalset or load_uncropped(samples, cfg.size)
+    if not evalset.keys:
+        raise DistillError(f"no labelled, readable image in {root}")
+    load_args = (cfg.combine, cfg.ensemble_map)
+    results = [
+        evaluate_model(spec, net, evalset, cfg.class_map, file, cfg.size, load_args)
+        for spec, (net, file) in zip(specs, models, strict=True)
+    ]
+    name = f"{store_name(root)} ({reader})"
+    out_dir = ws.new_run_dir("eval", f"{reader}-{store_name(root)}")
+    write_eval(out_dir, name, results, evalset, str(root.resolve()))
+    return (out_dir / "eval.md").read_text().split("\n## ")[0], out_dir / "eval.md"

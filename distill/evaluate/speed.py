@@ -97,7 +97,7 @@ def _time_cuda(model: nn.Module, size: int, repeats: int = 50) -> float:  # prag
 _PEAK_CHILD = """
 import sys, torch
 import h5py, timm, torchvision  # imported before the reset: library code is not the model's memory
-from distill.evaluate.evaluate import load_model
+from distill.artifacts import load_model
 from distill.registry import REGISTRIES
 
 for registry in REGISTRIES.values():

@@ -11,32 +11,19 @@ import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
+from distill.config import CropConfig
 from distill.datasets.readers import Sample, read_dataset
 from distill.errors import DistillError
 from distill.faces import store as fs
-from distill.faces.images import MAX_PIXELS, MIN_SIDE, BadImage, aligned_crop, load_rgb
+from distill.faces.images import BadImage, aligned_crop, load_rgb
+from distill.locks import exclusive
 from distill.progress import progress_bar
 from distill.workspace import provenance
-
-
-@dataclass
-class CropConfig:
-    size: int = 112  # side of the stored square crop, px
-    margin: float = 0.25  # crop side = max(box w, h) * (1 + margin)
-    align: bool = True  # rotate so the eyes are level
-    all_faces: bool = False  # keep every face of a photo, not only the most confident
-    min_prob: float = 0.9  # detection probability below which a face is ignored
-    min_face: int = 20  # MTCNN min_face_size, px
-    max_pixels: int = MAX_PIXELS  # a photo of more pixels is skipped as a decompression bomb, undecoded
-    min_side: int = MIN_SIDE  # a photo with a shorter side is skipped as too small
-    batch: int = 16  # images of equal size detected together
-    part_images: int = 256  # images per crash-safe part file
-    worker_parts: int = 4  # parts one detection process runs before a fresh one replaces it (flat memory)
 
 
 def make_detector(cfg: CropConfig):
@@ -222,6 +209,25 @@ def _crop_parts(chunks: list[list[Sample]], store: Path, part_index: int, cfg: C
     return part_index
 
 
+class NoFaces(DistillError):
+    """A crop that found no usable face: nothing is written (an empty store would hide a good one)."""
+
+
+def source_id(src: Path) -> str:
+    """How a store names its source: the folder's absolute path (a pseudo-source such as 'skimage-demo' as given)."""
+    return str(src.resolve()) if src.exists() else str(src)
+
+
+def check_same_source(store: Path, src: Path, cfg: CropConfig) -> None:
+    """Refuse to add the crops of one source to a store (or an interrupted run) of another source or crop size."""
+    recorded = fs.recorded_source(store)
+    if recorded and (recorded["source"], recorded["size"]) != (source_id(src), cfg.size):
+        raise DistillError(
+            f"{store} holds {recorded['size']} px crops of {recorded['source']}, not {cfg.size} px crops of "
+            f"{source_id(src)}; give another --out (or delete it)"
+        )
+
+
 def crop(
     src: Path,
     store: Path,
@@ -230,25 +236,57 @@ def crop(
     samples: list | None = None,
     show_progress: bool = True,
 ) -> dict:
-    """Crop every image of `src` into the face store `store`; resumes a killed run; returns a summary."""
+    """Crop every image of `src` into the face store `store`; resumes a killed run; returns a summary.
+
+    Raises NoFaces, writing nothing, when no image of `src` (and of the store so far) has a usable face."""
     cfg = cfg or CropConfig()
     if samples is None:
         samples, reader = read_dataset(reader, src)
-    done, part_index = fs.done_keys(store)
-    todo = [s for s in samples if s.key not in done]
-    if todo:
-        chunks = [todo[start : start + cfg.part_images] for start in range(0, len(todo), cfg.part_images)]
-        with progress_bar(f"crop {src}", len(todo), show_progress) as adv:
-            for first in range(0, len(chunks), cfg.worker_parts):
-                part_index = _crop_parts(chunks[first : first + cfg.worker_parts], store, part_index, cfg, adv)
-    attrs = {
-        "size": cfg.size,
-        "crop_config": json.dumps(asdict(cfg)),
-        "reader": reader,
-        "source_root": str(src),
-        "provenance": json.dumps(provenance("crop", src=str(src))),
-    }
-    summary = fs.finalize(store, attrs)
-    summary["store"] = str(store)
+    with exclusive(store, "crop"):
+        check_same_source(store, src, cfg)
+        done, part_index = fs.done_keys(store)
+        todo = [s for s in samples if s.key not in done]
+        if todo:
+            fs.record_source(store, source_id(src), cfg.size)
+            chunks = [todo[start : start + cfg.part_images] for start in range(0, len(todo), cfg.part_images)]
+            with progress_bar(f"crop {src}", len(todo), show_progress) as adv:
+                for first in range(0, len(chunks), cfg.worker_parts):
+                    part_index = _crop_parts(chunks[first : first + cfg.worker_parts], store, part_index, cfg, adv)
+        attrs = {
+            "size": cfg.size,
+            "crop_config": json.dumps(asdict(cfg)),
+            "reader": reader,
+            "source_root": source_id(src),
+            "provenance": json.dumps(provenance("crop", src=str(src))),
+        }
+        try:
+            summary = fs.finalize(store, attrs)
+        except fs.EmptyStore as err:
+            raise NoFaces(f"no usable face in {src}: {_reasons(err.summary)}; nothing was written") from err
+    summary["store"] = str(store.resolve())
     summary["new_images"] = len(todo)
     return summary
+
+
+def _reasons(summary: dict) -> str:
+    if not summary["images"]:
+        return "no images found (jpg, png, bmp, webp, tif, gif, ppm, pgm; sub-folders and links are followed)"
+    skipped = ", ".join(f"{n} {kind}" for kind, n in sorted(summary["skipped"].items(), key=lambda kv: -kv[1]))
+    return f"{summary['images']} images, skipped: {skipped}"
+
+
+def crop_source(
+    ws, src: Path | None, out: Path | None, reader: str = "auto", cfg: CropConfig | None = None, demo: bool = False
+) -> dict:
+    """`distill crop`: a photo folder (or, with no folder, the demo faces) into its face store in workspace `ws`;
+    the default store is named after the folder, and two folders never share one (Workspace.store_for)."""
+    if demo or src is None:
+        if src is not None:
+            raise DistillError("give SRC or --demo, not both")
+        from distill.demo_data import demo_samples
+
+        store = out or ws.dir("faces") / "skimage-demo.h5"
+        return crop(Path("skimage-demo"), store, cfg, reader="skimage", samples=demo_samples(ws.root))
+    if not src.exists():
+        raise DistillError(f"{src}: no such folder")
+    return crop(src, out or ws.store_for(src), cfg, reader=reader)

@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-MAX_PIXELS = 60_000_000  # default of CropConfig.max_pixels: above it an image is treated as a decompression bomb
-MIN_SIDE = 24
+from distill.config import MAX_PIXELS, MIN_SIDE
 
 
 class BadImage(Exception):

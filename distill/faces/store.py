@@ -17,7 +17,7 @@ import h5py
 import numpy as np
 
 from distill.errors import DistillError
-from distill.fileio import atomic_path
+from distill.fileio import atomic_path, write_json
 from distill.h5util import STR, merge_rows, open_ours, read_strings, write_shard
 
 KIND = "face_store"
@@ -81,6 +81,29 @@ def done_keys(store: Path) -> tuple[set[str], int]:
     return keys, next_index
 
 
+class EmptyStore(DistillError):
+    """No face in the store and its parts: nothing is written, the parts are removed; `summary` says why."""
+
+    def __init__(self, summary: dict):
+        super().__init__("no face to store")
+        self.summary = summary
+
+
+def record_source(store: Path, source: str, size: int) -> None:
+    """Say in an interrupted run's parts folder what it crops, so another source cannot resume into it."""
+    if not (parts_dir(store) / "source.json").is_file():
+        write_json(parts_dir(store) / "source.json", {"source": source, "size": size})
+
+
+def recorded_source(store: Path) -> dict | None:
+    """{'source', 'size'} of a finished store or of an interrupted run's parts; None when neither exists."""
+    if store.exists():
+        with open_ours(store, KIND) as f:
+            return {"source": str(f.attrs.get("source_root", "")), "size": int(f.attrs["size"])}
+    note = parts_dir(store) / "source.json"
+    return json.loads(note.read_text()) if note.is_file() else None
+
+
 def finalize(store: Path, attrs: dict) -> dict:
     """Merge the existing store (if any) and all parts into a new store under the final name, atomically."""
     parts = sorted(parts_dir(store).glob("part-*.h5"))
@@ -89,12 +112,16 @@ def finalize(store: Path, attrs: dict) -> dict:
             return summary_of(f)
     sources = ([store] if store.exists() else []) + parts
     handles = [h5py.File(p, "r") for p in sources]
+    if sum(len(h["pixels"]) for h in handles) == 0:
+        summary = _pending_summary(handles)
+        for h in handles:
+            h.close()
+        _remove_parts(store, parts)
+        raise EmptyStore(summary)
     try:
         with atomic_path(store) as tmp, h5py.File(tmp, "w") as out:
             hasher = hashlib.sha256()
-            n_faces = merge_rows(handles, out, FACE_COLUMNS, hasher=hasher)
-            if n_faces == 0:
-                _empty_face_columns(out, attrs["size"])
+            merge_rows(handles, out, FACE_COLUMNS, hasher=hasher)
             if merge_rows(handles, out, [f"manifest/{c}" for c in MANIFEST_COLUMNS], compress=False) == 0:
                 for c in MANIFEST_COLUMNS:
                     out.create_dataset(f"manifest/{c}", shape=(0,), dtype=np.int32 if c == "faces" else STR)
@@ -106,32 +133,35 @@ def finalize(store: Path, attrs: dict) -> dict:
     finally:
         for h in handles:
             h.close()
-    for part in parts:
-        part.unlink()
-    if parts_dir(store).is_dir():
-        parts_dir(store).rmdir()
+    _remove_parts(store, parts)
     return summary
 
 
-def _empty_face_columns(out: h5py.File, size: int) -> None:
-    """A store with no face still has every column, so readers need no special case."""
-    out.create_dataset("pixels", shape=(0, size, size, 3), dtype=np.uint8)
-    for name in ("key", "source", "label", "meta"):
-        out.create_dataset(name, shape=(0,), dtype=STR)
-    out.create_dataset("box", shape=(0, 4), dtype=np.float32)
-    out.create_dataset("landmarks", shape=(0, 5, 2), dtype=np.float32)
-    out.create_dataset("prob", shape=(0,), dtype=np.float32)
+def _remove_parts(store: Path, parts: list[Path]) -> None:
+    for part in parts:
+        part.unlink()
+    (parts_dir(store) / "source.json").unlink(missing_ok=True)
+    if parts_dir(store).is_dir():
+        parts_dir(store).rmdir()
+
+
+def _pending_summary(handles: list[h5py.File]) -> dict:
+    status = [s for h in handles for s in read_strings(h["manifest/status"])]
+    reasons = [r for h in handles for r in read_strings(h["manifest/reason"])]
+    return _summary(status, reasons, 0)
 
 
 def summary_of(f: h5py.File) -> dict:
-    status = read_strings(f["manifest/status"])
-    reasons = read_strings(f["manifest/reason"])
+    return _summary(read_strings(f["manifest/status"]), read_strings(f["manifest/reason"]), len(f["pixels"]))
+
+
+def _summary(status: list[str], reasons: list[str], faces: int) -> dict:
     skipped: dict[str, int] = {}
     for s, r in zip(status, reasons, strict=True):
         if s != "ok":
             kind = r.split(":")[0]
             skipped[kind] = skipped.get(kind, 0) + 1
-    return {"images": len(status), "with_face": status.count("ok"), "faces": len(f["pixels"]), "skipped": skipped}
+    return {"images": len(status), "with_face": status.count("ok"), "faces": faces, "skipped": skipped}
 
 
 class FaceStore:
@@ -167,6 +197,10 @@ class FaceStore:
 
     def meta(self, index: int) -> dict:
         return json.loads(self.file["meta"][index])
+
+    def summary(self) -> dict:
+        """Photos, photos with a face, faces, and skipped photos by reason (as crop's summary)."""
+        return summary_of(self.file)
 
     def manifest(self) -> list[dict]:
         f = self.file

@@ -81,9 +81,12 @@ def parse_loss_spec(spec: str) -> list[tuple[str, float]]:
         if name not in LOSSES:
             LOSSES.get(name)  # raises with the valid names
         try:
-            terms.append((name, float(weight) if weight else 1.0))
+            value = float(weight) if weight else 1.0
         except ValueError as err:
-            raise DistillError(f"loss weight '{weight}' in '{part}' is not a number") from err
+            raise DistillError(f"--loss {spec}: the weight '{weight}' of {name} is not a number") from err
+        if not 0 < value < float("inf"):
+            raise DistillError(f"--loss {spec}: the weight of {name} must be > 0 (given {weight})")
+        terms.append((name, value))
     if not terms:
         raise DistillError("empty loss spec; e.g. --loss kld")
     return terms

@@ -5,9 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from distill.config import COMBINE
 from distill.errors import DistillError
-
-COMBINE = ("prob", "logit", "geometric")
 
 
 class Ensemble(nn.Module):

@@ -11,6 +11,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
+from distill.config import OPTIMIZERS
 from distill.errors import DistillError
 
 
@@ -45,9 +46,6 @@ class SharedStepModule(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
-OPTIMIZERS = ("adamw", "sgd")
-
-
 def check_optimizer(name: str) -> None:
     if name not in OPTIMIZERS:
         raise DistillError(f"unknown optimizer '{name}'; choose one of {', '.join(OPTIMIZERS)}")
@@ -62,15 +60,32 @@ def make_optimizer(name: str, params: list, lr: float, weight_decay: float) -> t
 
 
 class EpochTimer(L.Callback):
-    """Wall time per training epoch, logged beside the metrics (the papers' Table 2 reports it)."""
+    """Wall time per training epoch, logged beside the metrics (the papers' Table 2 reports it). An epoch resumed
+    from a mid-epoch checkpoint has no start here, and is not timed."""
+
+    _start: float | None = None
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self._start = time.perf_counter()
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        pl_module.log(
-            "train/epoch_seconds", time.perf_counter() - self._start, on_epoch=True, on_step=False, sync_dist=True
-        )
+        if self._start is None:
+            return
+        seconds, self._start = time.perf_counter() - self._start, None
+        pl_module.log("train/epoch_seconds", seconds, on_epoch=True, on_step=False, sync_dist=True)
+
+
+class SaveOnInterrupt(L.Callback):
+    """On Ctrl-C, write last.ckpt where it stands, so `--resume` continues from there, not from the last epoch."""
+
+    def __init__(self, checkpoints: Path):
+        self.path = checkpoints / "last.ckpt"
+        self.interrupted = False
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        if isinstance(exception, KeyboardInterrupt) and not trainer.sanity_checking:
+            self.interrupted = True
+            trainer.save_checkpoint(self.path)
 
 
 def weight_average(decay: float) -> list[L.Callback]:
@@ -92,11 +107,16 @@ def make_trainer(
     """A Trainer writing best/last checkpoints (best by `monitor`, higher is better) and CSV logs to out_dir;
     `ema` > 0 averages the weights (see weight_average)."""
     ckpt = ModelCheckpoint(
-        dirpath=out_dir / "checkpoints", filename="best", monitor=monitor, mode="max", save_last=True
+        dirpath=out_dir / "checkpoints",
+        filename="best",
+        monitor=monitor,
+        mode="max",
+        save_last=True,
+        enable_version_counter=False,  # a resumed run writes last.ckpt again, not last-v1.ckpt beside it
     )
     trainer = L.Trainer(
         max_epochs=epochs,
-        callbacks=[ckpt, EpochTimer(), *weight_average(ema)],
+        callbacks=[ckpt, EpochTimer(), *weight_average(ema), SaveOnInterrupt(out_dir / "checkpoints")],
         logger=CSVLogger(out_dir, name="logs", version=""),
         enable_progress_bar=show_progress,
         enable_model_summary=False,

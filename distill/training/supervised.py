@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import lightning as L
@@ -20,6 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from distill import augment
+from distill.config import FitConfig
 from distill.datasets.emotions import CANONICAL, canonical
 from distill.errors import DistillError
 from distill.faces.store import FaceStore, require_store
@@ -27,23 +28,6 @@ from distill.fileio import write_json, write_text
 from distill.teachers.base import IMAGENET, Preprocess
 from distill.training.common import SharedStepModule, make_trainer
 from distill.workspace import provenance
-
-
-@dataclass
-class FitConfig:
-    arch: str = "vgg_s"  # vgg_s, or timm:NAME for any timm architecture
-    epochs: int = 30
-    batch_size: int = 32
-    lr: float = 3e-4
-    weight_decay: float = 5e-4
-    size: int = 224  # teacher input side, px (VGG-S: 224 gives the paper's ~377 MiB)
-    width: float = 1.0  # VGG-S channel multiplier (1.0 = the paper's)
-    test_fraction: float = 0.2  # held out by subject/image, never trained on; for evaluating students too
-    val_fraction: float = 0.1
-    label_smoothing: float = 0.1
-    balanced: bool = True  # class-weighted cross-entropy: the labelled sets are very unbalanced
-    seed: int = 0
-    workers: int = 2
 
 
 def split_of(groups: list[str], test: float, val: float) -> np.ndarray:
@@ -212,3 +196,22 @@ def fit_teacher(store_path: Path, out_dir: Path, cfg: FitConfig, show_progress: 
     }
     write_json(out_dir / "summary.json", summary)
     return json.loads(json.dumps(summary))
+
+
+def fit_source(ws, data: Path, reader: str, cfg: FitConfig, announce=None) -> dict:
+    """`distill fit-teacher`: a labelled folder (cropped first, under teachers/crops/ so that `label` never takes
+    the teacher's own test faces for unlabelled material) or a labelled store, trained in a new teacher folder."""
+    from distill.workspace import store_name
+
+    store = data
+    if data.is_dir():
+        from distill.faces.crop import crop
+
+        store = ws.dir("teacher") / "crops" / f"{store_name(data)}-labelled.h5"
+        cropped = crop(data, store, reader=reader)
+        if announce is not None:
+            announce("crop summary", cropped)
+    elif not data.exists():
+        raise DistillError(f"{data}: no such folder or face store")
+    with ws.new_run("teacher", cfg.arch.replace(":", "-")) as out_dir:
+        return fit_teacher(store, out_dir, cfg)

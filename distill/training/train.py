@@ -3,57 +3,22 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import lightning as L
 import torch
 
-from distill.distributed import DistConfig, announce_run_dir, is_global_zero, per_process_batch
-from distill.errors import DistillError
+from distill.config import TrainConfig
+from distill.distributed import announce_run_dir, is_global_zero, per_process_batch
+from distill.errors import DistillError, Interrupted
 from distill.fileio import write_json, write_text
 from distill.losses.modules import parse_loss_spec
 from distill.students.model import Student
-from distill.training.common import check_optimizer, make_trainer, weight_average
+from distill.training.common import make_trainer
 from distill.training.data import DistillData
 from distill.training.module import DistillModule
-from distill.workspace import provenance
-
-
-@dataclass
-class TrainConfig:
-    student: str = "squeezenet1_1_bn"  # SqueezeNet 1.1 + BN: the plain one often collapses from scratch
-    loss: str = "kld"  # e.g. kld, label, hint, kld+hint, kld:0.9+label:0.1
-    temperature: float = 4.0
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 2e-3
-    weight_decay: float = 5e-4
-    optimizer: str = "adamw"  # or sgd (Nesterov momentum 0.9); either with a one-cycle schedule
-    size: int = 64  # student input side, px
-    grey: bool = False
-    small_input: bool = False  # stride-1 stem for small faces
-    width: float = 1.0
-    val_fraction: float = 0.1
-    balance: float = 0.0  # draw faces with weight freq(teacher class)^-balance: 0 as the pool is, 0.5 1/sqrt
-    ema: float = 0.0  # per-step decay of an exponential moving average of the weights (e.g. 0.998); 0 = off
-    use_views: bool = True  # train on cached augmented views when the cache has them
-    online_teacher: bool = False  # run the teacher on fresh views each step (function matching; cheap teachers)
-    mixup: float = 0.0  # Beta(a, a) input mixup, needs online_teacher; 0 = off
-    hint_layer: str | None = None
-    hint_epochs: int = 0  # FitNets stage 1 length (hint only), then the other terms
-    seed: int = 0
-    workers: int = 2
-    limit: int | None = None  # cap on training faces (smoke runs)
-    max_steps: int = -1  # stop after this many optimizer steps (smoke runs, benchmarks); -1 = all epochs
-    # Lightning's placement; batch_size above is the global batch, split evenly over the processes
-    accelerator: str = "auto"
-    devices: str = "auto"
-    num_nodes: int = 1
-    strategy: str = "auto"
-
-    def dist(self) -> DistConfig:
-        return DistConfig(self.accelerator, self.devices, self.num_nodes, self.strategy)
+from distill.workspace import Workspace, provenance
 
 
 def _live_teacher(cfg: TrainConfig, data: DistillData) -> torch.nn.Module | None:
@@ -119,10 +84,6 @@ def train(
     cache's classes that labels each training view in place of the cache (with cfg.online_teacher; validation
     still measures agreement with the cache's teacher)."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    check_optimizer(cfg.optimizer)  # before the caches are opened, not at the first step
-    weight_average(cfg.ema)  # likewise for a bad --ema
-    if cfg.mixup and not cfg.online_teacher:
-        raise DistillError("--mixup needs --online-teacher: the cache holds no posteriors of mixed faces")
     data = make_data(sources, cfg)
     if "ce" in dict(parse_loss_spec(cfg.loss)) and data.labelled_training_faces() == 0:
         raise DistillError(
@@ -161,7 +122,7 @@ def train(
     metrics_csv = run_dir / "logs" / "metrics.csv"
     earlier = metrics_csv.read_text() if resume and metrics_csv.is_file() else None
     with announce_run_dir(run_dir):
-        trainer.fit(module, datamodule=data, ckpt_path=resume)
+        fit_or_interrupt(trainer, module, data, resume)
     if not trainer.is_global_zero:
         return {"run": str(run_dir), "rank": trainer.global_rank}
     if earlier:  # Lightning's CSV logger starts the file afresh on resume; keep the epochs before the restart
@@ -179,14 +140,28 @@ def train(
 
     plot_curves(run_dir / "logs" / "metrics.csv", run_dir / "curves.png")
     summary = {
-        "run": str(run_dir),
-        "student": str(run_dir / "student.pt") if export else None,
-        "best_checkpoint": best,
+        "run": str(run_dir.resolve()),
+        "student": str((run_dir / "student.pt").resolve()) if export else None,
+        "best_checkpoint": str(Path(best).resolve()) if best else None,
         "best_val_agreement": float(ckpt.best_model_score) if ckpt.best_model_score is not None else None,
         "final_metrics": metrics,
     }
     write_json(run_dir / "summary.json", summary)
     return summary
+
+
+def fit_or_interrupt(trainer: L.Trainer, module: L.LightningModule, data, resume: Path | None) -> None:
+    """trainer.fit; on Ctrl-C (Lightning saves last.ckpt through SaveOnInterrupt, then exits) an Interrupted error
+    that says how to resume."""
+    from distill.training.common import SaveOnInterrupt
+
+    try:
+        trainer.fit(module, datamodule=data, ckpt_path=resume)
+    except SystemExit:
+        saver = next((c for c in trainer.callbacks if isinstance(c, SaveOnInterrupt)), None)
+        if saver is None or not saver.interrupted:
+            raise
+        raise Interrupted(f"interrupted — continue with: distill train --resume {saver.path.resolve()}") from None
 
 
 def _prepend_epochs(metrics_csv: Path, earlier: str) -> None:
@@ -214,8 +189,22 @@ def load_run_config(run_dir: Path) -> dict:
 
 def run_train_config(saved: dict) -> TrainConfig:
     """The TrainConfig a run saved (keys of older versions that no longer exist are ignored)."""
-    known = {f.name for f in fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in saved["train"].items() if k in known})
+    return TrainConfig.known(saved["train"])
+
+
+def train_caches(
+    ws: Workspace, caches: list[Path], cfg: TrainConfig, resume: Path | None = None, show_progress: bool = True
+) -> dict:
+    """`distill train`: continue a run from a checkpoint, or train on the caches (default: the newest of the
+    workspace) in a new run folder, made only once every input has been checked."""
+    if resume is not None:
+        return resume_run(resume, show_progress)
+    from distill.cache import PosteriorCache
+
+    chosen = [PosteriorCache(path) for path in caches or [ws.newest("cache")]]
+    sources = [(ws.store_of(cache), cache.path) for cache in chosen]
+    with ws.new_run("run", f"{cfg.student}-{cfg.loss.replace('+', '_')}") as run_dir:
+        return train(sources, run_dir, cfg, show_progress=show_progress)
 
 
 def resume_run(checkpoint: Path, show_progress: bool = True) -> dict:

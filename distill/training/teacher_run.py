@@ -74,13 +74,12 @@ def own_caches(student: Student, checkpoint: Path, caches: list[Path]) -> list[P
 
 def import_teacher(student: Student, checkpoint: Path, sources: list[tuple[Path, Path]], run_dir: Path) -> dict:
     """Write run_dir/student.pt and config.json: kld at T=1 from `sources`, the checkpoint's own caches."""
-    from distill.training.train import TrainConfig
+    from distill.config import TrainConfig
 
     cache = PosteriorCache(sources[0][1])
     pre = student.preprocess
-    cfg = TrainConfig(
-        "vgg_s", loss="kld", temperature=1.0, size=pre.size, grey=pre.grey, width=student.arch_kwargs["width"]
-    )
+    width = student.arch_kwargs["width"]
+    cfg = TrainConfig(student="vgg_s", loss="kld", temperature=1.0, size=pre.size, grey=pre.grey, width=width)
     student.save(run_dir / "student.pt")
     config = {
         "train": asdict(cfg),
@@ -90,7 +89,7 @@ def import_teacher(student: Student, checkpoint: Path, sources: list[tuple[Path,
     }
     write_json(run_dir / "config.json", config)
     summary = {
-        "student": str(run_dir / "student.pt"),
+        "student": str((run_dir / "student.pt").resolve()),
         "imported_from": str(checkpoint),
         "parameters": sum(p.numel() for p in student.net.parameters()),
         "bytes_on_disk": (run_dir / "student.pt").stat().st_size,
@@ -98,3 +97,15 @@ def import_teacher(student: Student, checkpoint: Path, sources: list[tuple[Path,
     }
     write_json(run_dir / "summary.json", summary)
     return summary
+
+
+def import_into(ws, checkpoint: Path, caches: list[Path] | None) -> dict:
+    """`distill import-teacher`: the checkpoint as a new run of workspace `ws`, with the caches it labelled
+    (given, or all of the workspace's)."""
+    student = student_from_checkpoint(checkpoint)
+    chosen = own_caches(student, checkpoint, caches or ws.all("cache"))
+    if caches and len(chosen) != len(caches):
+        raise DistillError(f"only {len(chosen)} of the {len(caches)} caches were labelled by {checkpoint}")
+    sources = [(ws.store_of(cache), cache.path) for cache in chosen]
+    with ws.new_run("run", "vgg_s-imported") as run_dir:
+        return import_teacher(student, checkpoint, sources, run_dir)

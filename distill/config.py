@@ -1,0 +1,221 @@
+"""Every setting of every command, written once: default, help text and valid range (see distill.settings).
+
+The commands' options are derived from these dataclasses (distill.options), each run saves the one it resolved,
+and making one refuses a value out of its range. This module imports nothing heavy: `distill --help` and `crop`'s
+main process stay free of torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from distill.distributed import parse_devices
+from distill.errors import DistillError
+from distill.settings import Settings, setting
+
+MAX_PIXELS = 60_000_000  # a photo of more pixels is a decompression bomb: skipped, never decoded
+MIN_SIDE = 24
+COMBINE = ("prob", "logit", "geometric")  # how an ensemble joins its members (teachers/ensemble.py)
+OPTIMIZERS = ("adamw", "sgd")
+TEACH = ("cache", "float")  # what compress fine-tunes on
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    flip: float = 0.5  # probability of a horizontal flip
+    degrees: float = 10.0  # max rotation
+    scale: tuple[float, float] = (0.9, 1.1)  # zoom range (>1 zooms in)
+    shift: float = 0.08  # max translation, fraction of half the side
+    brightness: float = 0.2
+    contrast: float = 0.2
+
+
+@dataclass
+class CropConfig(Settings):
+    size: int = setting(112, "Side of the stored square crop, px.", ge=16, le=1024)
+    margin: float = setting(0.25, "Crop side = face box side * (1 + margin).", ge=0, le=3)
+    align: bool = setting(True, "Rotate so the eyes are level.")
+    all_faces: bool = setting(False, "Keep every face of a photo, not only the most confident.")
+    min_prob: float = setting(0.9, "Minimum detection probability.", ge=0, le=1)
+    min_face: int = setting(20, "Smallest face MTCNN looks for, px.", ge=8)
+    max_pixels: int = setting(MAX_PIXELS, "A photo of more pixels is skipped undecoded (decompression bomb).", ge=1)
+    min_side: int = setting(MIN_SIDE, "A photo with a shorter side is skipped as too small, px.", ge=1)
+    batch: int = setting(16, "Photos of equal size detected together.", ge=1, cli=False)
+    part_images: int = setting(256, "Photos per crash-safe part file (the unit of resume).", ge=1, cli=False)
+    # parts one detection process runs before a fresh one replaces it (flat memory, see detection_process)
+    worker_parts: int = setting(4, "Parts per detection process.", ge=1, cli=False)
+
+
+@dataclass
+class LabelConfig(Settings):
+    teacher: str = setting(
+        "mini_xception", "Teacher spec; 'a+b' ensembles, 'name@0.7' weights (distill list teachers)."
+    )
+    combine: str = setting("prob", "Ensemble combination.", choices=COMBINE)
+    class_map: str | None = setting(None, "Ensemble class mapping member=ensemble,...", none="classes match by name")
+    views: int = setting(0, "Augmented views per face to cache (consistent teaching).", ge=0, le=64)
+    seed: int = setting(0, "Seed of the augmented views.")
+    batch: int = setting(128, "Faces per teacher forward.", ge=1)
+    part_rows: int = setting(2048, "Faces per crash-safe part file (the unit of resume and of DDP).", ge=1)
+    augment: AugmentConfig = setting(AugmentConfig(), "Ranges of the augmented views.", cli=False)
+
+
+@dataclass
+class DistConfig(Settings):
+    """Lightning's own knobs, passed through unchanged to Trainer / Fabric."""
+
+    accelerator: str = setting(
+        "auto", "cpu, gpu or auto (Lightning).", choices=("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+    )
+    devices: str = setting("auto", "Devices per node: a count, 'auto' or ids like '0,2'; more than one runs DDP.")
+    num_nodes: int = setting(1, "Machines in the job (launch one command per node, e.g. with SLURM or torchrun).", ge=1)
+    strategy: str = setting("auto", "Lightning strategy: auto, ddp, ddp_spawn, ...")
+
+    def check(self) -> None:
+        parse_devices(self.devices)
+
+    def lightning_kwargs(self) -> dict:
+        return {
+            "accelerator": self.accelerator,
+            "devices": parse_devices(self.devices),
+            "num_nodes": self.num_nodes,
+            "strategy": self.strategy,
+        }
+
+
+@dataclass
+class LabelDistConfig(DistConfig):
+    """label runs on one device unless told otherwise: a machine's every GPU is not what a first run wants."""
+
+    devices: str = setting("1", "Devices per node: a count, 'auto' or ids like '0,2'; more than one runs DDP.")
+
+
+@dataclass
+class TrainConfig(DistConfig):
+    """A training run's settings; batch_size is the global batch, split evenly over Lightning's processes."""
+
+    student: str = setting("squeezenet1_1_bn", "Student architecture (distill list students).")
+    loss: str = setting("kld", "Loss spec: kld, label, hint, ce, kld+hint, kld:0.9+label:0.1 (weights > 0).")
+    temperature: float = setting(4.0, "KD temperature T.", gt=0, le=100)
+    epochs: int = setting(10, "Training epochs.", ge=1)
+    batch_size: int = setting(64, "Mini-batch size (global, over all processes).", ge=1)
+    lr: float = setting(2e-3, "Peak learning rate (one-cycle schedule).", gt=0, le=10)
+    weight_decay: float = setting(5e-4, "Weight decay.", ge=0, le=1)
+    optimizer: str = setting("adamw", "adamw, or sgd (Nesterov momentum 0.9); either one-cycle.", choices=OPTIMIZERS)
+    size: int = setting(64, "Student input side, px.", ge=16, le=1024)
+    grey: bool = setting(False, "Grey student input.")
+    small_input: bool = setting(False, "Stride-1 stem for small faces.")
+    width: float = setting(1.0, "Width multiplier (MobileNets).", gt=0, le=4)
+    val_fraction: float = setting(0.1, "Share of the pool (by key hash) held out to measure agreement.", gt=0, lt=1)
+    balance: float = setting(
+        0.0, "Draw faces with weight freq(teacher's class)^-B: 0 = as the pool is, 0.5 = 1/sqrt.", ge=0, le=2
+    )
+    ema: float = setting(0.0, "EMA of the weights with this decay per step (e.g. 0.998); 0 = off.", ge=0, lt=1)
+    use_views: bool = setting(True, "Train on the cache's augmented views (consistent teaching).", flag="--views")
+    online_teacher: bool = setting(
+        False, "Run the teacher on a fresh view each step (function matching; cheap teachers)."
+    )
+    mixup: float = setting(0.0, "Input mixup Beta(a,a) with --online-teacher; 0 = off.", ge=0, le=10)
+    hint_layer: str | None = setting(None, "Teacher module for hints.", none="the last wide feature map")
+    hint_epochs: int = setting(0, "FitNets stage 1: epochs of hint-only training.", ge=0)
+    seed: int = setting(0, "Random seed.")
+    workers: int = setting(2, "DataLoader worker processes.", ge=0, le=64)
+    limit: int | None = setting(None, "Use at most this many training faces.", ge=1, none="all")
+    max_steps: int = setting(-1, "Stop after this many optimizer steps; -1 = all epochs.", ge=-1)
+
+    def check(self) -> None:
+        super().check()
+        from distill.losses.modules import parse_loss_spec  # the registries of losses and students (import torch)
+        from distill.registry import STUDENTS
+
+        parse_loss_spec(self.loss)
+        STUDENTS.entry(self.student)
+        if self.max_steps == 0:
+            raise DistillError("--max-steps 0: must be -1 (all epochs) or >= 1")
+        if self.hint_epochs and self.hint_epochs >= self.epochs:
+            raise DistillError(f"--hint-epochs {self.hint_epochs}: must be < --epochs {self.epochs}")
+        if self.mixup and not self.online_teacher:
+            raise DistillError("--mixup needs --online-teacher: the cache holds no posteriors of mixed faces")
+
+    def dist(self) -> DistConfig:
+        return DistConfig(self.accelerator, self.devices, self.num_nodes, self.strategy)
+
+
+@dataclass
+class FitConfig(Settings):
+    arch: str = setting("vgg_s", "vgg_s, or timm:NAME for any timm architecture.")
+    epochs: int = setting(30, "Training epochs.", ge=1)
+    batch_size: int = setting(32, "Mini-batch size.", ge=1)
+    lr: float = setting(3e-4, "Peak learning rate (AdamW, one-cycle).", gt=0, le=10)
+    weight_decay: float = setting(5e-4, "Weight decay.", ge=0, le=1)
+    size: int = setting(224, "Teacher input side, px (VGG-S: 224 gives the paper's ~377 MiB).", ge=32, le=1024)
+    width: float = setting(1.0, "VGG-S channel multiplier (1.0 = the paper's ~377 MiB).", gt=0, le=4)
+    test_fraction: float = setting(0.2, "Held-out test share (by subject where known), never trained on.", gt=0, lt=1)
+    val_fraction: float = setting(0.1, "Validation share (by subject where known).", gt=0, lt=1)
+    label_smoothing: float = setting(0.1, "Label smoothing of the cross-entropy.", ge=0, lt=1)
+    balanced: bool = setting(True, "Cross-entropy weighted by 1/sqrt(class frequency).")
+    seed: int = setting(0, "Random seed.")
+    workers: int = setting(2, "DataLoader worker processes.", ge=0, le=64)
+
+    def check(self) -> None:
+        if self.test_fraction + self.val_fraction >= 1:
+            raise DistillError(
+                f"--test-fraction {self.test_fraction} + --val-fraction {self.val_fraction}: must leave faces to "
+                "train on (sum < 1)"
+            )
+        if self.arch != "vgg_s" and not self.arch.startswith("timm:"):
+            raise DistillError(f"--arch {self.arch}: must be vgg_s or timm:NAME")
+
+
+@dataclass
+class CompressConfig(Settings):
+    method: str = setting(
+        "bwn", "Compressor or chain in order, e.g. bwn, quant, prune:0.8+quant, prune-ch:0.5+quant.", flag="--method"
+    )
+    epochs: int = setting(3, "Fine-tuning epochs after each round, from the run's caches; 0 = none.", ge=0)
+    stages: int | None = setting(
+        None, "Rounds of iterative methods (N > 1 makes bwn incremental).", ge=1, none="prune, prune-ch 3; hybrid 4"
+    )
+    lr: float = setting(5e-4, "Peak fine-tuning learning rate.", gt=0, le=10)
+    loss: str | None = setting(None, "Fine-tuning loss spec.", none="the run's")
+    limit: int | None = setting(None, "Fine-tune on at most this many faces (big networks).", ge=1, none="all")
+    teach: str = setting(
+        "cache", "Fine-tune on: cache (the teacher's posteriors) or float (the uncompressed student).", choices=TEACH
+    )
+    # off by default, whatever the run used: a short fine-tuning starts from a freshly compressed network, and the
+    # average's lag behind it cost BWN 4.5 points of validation agreement
+    ema: float = setting(0.0, "EMA decay of the fine-tuned weights per step; 0 = off.", ge=0, lt=1)
+
+    def check(self) -> None:
+        from distill.compress.methods import make_compressor  # the registry of compressors (imports torch)
+        from distill.compress.pipeline import methods_of
+
+        for method in methods_of(self.method):
+            make_compressor(method)
+        if self.loss is not None:
+            from distill.losses.modules import parse_loss_spec
+
+            parse_loss_spec(self.loss)
+
+
+@dataclass
+class ExportConfig(Settings):
+    format: str = setting("pt2", "pt2 (torch.export) or onnx.", choices=("pt2", "onnx"), flag="--format")
+    int8: bool = setting(False, "Static int8 graph (PT2E, x86), calibrated on --calibrate faces.")
+    faces: int = setting(512, "Calibration faces.", ge=1)
+    size: int = setting(112, "Input side the graph takes (the face store's crop size).", ge=16, le=1024)
+
+    def check(self) -> None:
+        if self.int8 and self.format != "pt2":
+            raise DistillError("--int8 is a torch.export (pt2) graph; ONNX exports stay float")
+
+
+@dataclass
+class EvalConfig(Settings):
+    class_map: str | None = setting(None, "Explicit model=data class mapping, e.g. happy=happiness.", none="by name")
+    crop: bool = setting(True, "MTCNN-crop like training, or resize whole images (tight crops).")
+    size: int = setting(112, "Face side fed to the models (the store size).", ge=16, le=1024)
+    ensemble_map: str | None = setting(
+        None, "Class mapping inside ensemble specs (member=ensemble, cls=- drops), as label's.", none="by name"
+    )
+    combine: str = setting("prob", "Ensemble combination.", choices=COMBINE)

@@ -1,0 +1,100 @@
+"""The command line refuses misuse before any work: one line, exit code 2, nothing written (run in-process)."""
+
+import re
+import sys
+
+import pytest
+
+from distill import cli
+
+MISUSE = [
+    (["train", "--epochs", "-1"], r"--epochs -1: must be >= 1"),
+    (["train", "--epochs", "0"], r"--epochs 0: must be >= 1"),
+    (["train", "--batch-size", "0"], r"--batch-size 0: must be >= 1"),
+    (["train", "--temperature", "0"], r"--temperature 0.0: must be in \(0, 100\]"),
+    (["train", "--temperature", "-2"], r"--temperature -2.0: must be in \(0, 100\]"),
+    (["train", "--loss", "kld:-1"], r"--loss kld:-1: the weight of kld must be > 0"),
+    (["train", "--loss", "kld:x"], r"--loss kld:x: the weight 'x' of kld is not a number"),
+    (["train", "--loss", "nope"], r"unknown loss 'nope'; valid losses: .*kld"),
+    (["train", "--student", "nope"], r"unknown student 'nope'; valid students: .*squeezenet1_1"),
+    (["train", "--mixup", "0.4"], r"--mixup needs --online-teacher"),
+    (["train", "--ema", "1"], r"--ema 1.0: must be in \[0, 1\)"),
+    (["train", "--max-steps", "0"], r"--max-steps 0: must be -1 \(all epochs\) or >= 1"),
+    (["train", "--hint-epochs", "5", "--epochs", "3"], r"--hint-epochs 5: must be < --epochs 3"),
+    (["train", "--optimizer", "adam"], r"--optimizer adam: must be one of adamw, sgd"),
+    (["train", "--devices", "two"], r"--devices two: must be a count >= 1, 'auto'"),
+    (["train", "--limit", "0"], r"--limit 0: must be >= 1"),
+    (["compress", "--epochs", "-1"], r"--epochs -1: must be >= 0"),
+    (["compress", "--method", "cp:0"], r"cp:0: the parameter budget must be in \(0, 1\]"),
+    (["compress", "--method", "prune:1.5"], r"prune:1.5: the sparsity must be in \(0, 1\)"),
+    (["compress", "--method", "prune:abc"], r"prune:abc: the sparsity 'abc' is not a number"),
+    (["compress", "--method", "bwn:3"], r"compressor 'bwn' takes no option \(given 'bwn:3'\)"),
+    (["compress", "--method", "nope"], r"unknown compressor 'nope'; valid compressors: .*bwn"),
+    (["compress", "--method", "quant+prune-ch"], r"prune-ch changes the network's shape"),
+    (["compress", "--teach", "vgg"], r"--teach vgg: must be one of cache, float"),
+    (["compress", "--loss", "kld:0"], r"--loss kld:0: the weight of kld must be > 0"),
+    (["label", "--views", "-1"], r"--views -1: must be in \[0, 64\]"),
+    (["label", "--combine", "mean"], r"--combine mean: must be one of prob, logit, geometric"),
+    (["label", "--batch", "0"], r"--batch 0: must be >= 1"),
+    (["crop", "--margin", "-1"], r"--margin -1.0: must be in \[0, 3\]"),
+    (["crop", "--min-prob", "2"], r"--min-prob 2.0: must be in \[0, 1\]"),
+    (["crop", "nowhere"], r"nowhere: no such folder"),
+    (["export", "--int8", "--format", "onnx"], r"--int8 is a torch.export \(pt2\) graph"),
+    (["export", "--format", "tflite"], r"--format tflite: must be one of pt2, onnx"),
+    (["export", "missing.pt"], r"--model missing.pt: no such file or folder"),
+    (["eval", "csv", "--model", "missing.pt"], r"--model missing.pt: no such file or folder"),
+    (["eval", "csv", "--model", "runs/gone/"], r"--model runs/gone/: no such file or folder"),
+    (["eval", "csv", "--size", "8"], r"--size 8: must be in \[16, 1024\]"),
+    (["fit-teacher", "--data", "x", "--test-fraction", "0.6", "--val-fraction", "0.5"], r"must leave faces to train"),
+    (["fit-teacher", "--data", "x", "--arch", "resnet"], r"--arch resnet: must be vgg_s or timm:NAME"),
+    (["train"], r"no cache artefact in .*/caches; make one with `distill label"),
+    (["export"], r"no student in .*/runs or .*/compressed; make one with `distill train`"),
+    (["label"], r"no faces artefact in .*/faces; make one with `distill crop SRC`"),
+    (["info", "missing.h5"], r"missing.h5: no such file or folder"),
+    (["list", "nonsense"], r"unknown kind 'nonsense'; valid: teachers"),
+]
+
+
+def run_cli(args: list[str], workdir, capsys, monkeypatch) -> tuple[int, str, str]:
+    monkeypatch.setenv("DISTILL_WORKDIR", str(workdir))  # restored after the test (the CLI sets it)
+    monkeypatch.setattr(sys, "argv", ["distill", "--workdir", str(workdir), *args])
+    with pytest.raises(SystemExit) as done:
+        cli.main()
+    captured = capsys.readouterr()
+    return done.value.code, captured.out, captured.err
+
+
+@pytest.mark.parametrize(("args", "message"), MISUSE, ids=[" ".join(a) for a, _ in MISUSE])
+def test_misuse_is_one_line_exit_2_and_writes_nothing(args, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(args, tmp_path / "w", capsys, monkeypatch)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and err.startswith("error: "), err
+    assert re.search(message, err), err
+    assert list(tmp_path.rglob("*")) == [], "a refused command wrote something"
+
+
+def test_version(tmp_path, capsys, monkeypatch):
+    from distill import __version__
+
+    code, out, _ = run_cli(["--version"], tmp_path, capsys, monkeypatch)
+    assert code == 0 and out.strip() == f"distill {__version__}"
+
+
+def test_ctrl_c_exits_130_and_says_how_to_resume(tmp_path, capsys, monkeypatch):
+    import distill.faces.crop as crop
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(crop, "crop_source", interrupted)
+    code, _, err = run_cli(["crop", str(tmp_path)], tmp_path / "w", capsys, monkeypatch)
+    assert code == 130 and "interrupted — run the same command again to resume" in err
+
+
+def test_help_shows_each_default_and_range(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _ = run_cli(["train", "--help"], tmp_path, capsys, monkeypatch)
+    assert code == 0
+    line = next(x for x in out.splitlines() if "--temperature" in x)
+    assert "valid: in (0, 100]" in line and "default: 4.0" in line
