@@ -68,12 +68,13 @@ def load_models(specs: list[str], combine: str = "prob", ensemble_map: str | Non
 
 
 def parameter_count(model) -> int:
-    """Distinct parameters (a module reachable under two names counts once); an ONNX graph counts its weights."""
+    """Distinct parameters: one tensor reachable under two names counts once (a torch.export graph lifts the
+    student's `net` and its `_features` view of it as two parameters over one storage); an ONNX graph counts the
+    values of its weights."""
     if hasattr(model, "parameter_count"):
         return model.parameter_count()
-    unique = {id(t): t for t in [*model.parameters(), *model.buffers()] if t.is_floating_point()}
-    buffers = {id(b) for b in model.buffers()}
-    return sum(t.numel() for key, t in unique.items() if key not in buffers)
+    storages = {(p.untyped_storage().data_ptr(), p.storage_offset(), p.shape): p for p in model.parameters()}
+    return sum(p.numel() for p in storages.values())
 
 
 # --- distill info ---------------------------------------------------------------------------------------------

@@ -31,33 +31,60 @@ def _labelled_folder(root, photos, n: int, classes=("happy", "neutral")):
 
 
 def test_pipeline_through_the_cli(tmp_path, face_photos):
-    photos = tmp_path / "photos"
+    photos = tmp_path / "pool"
     shutil.copytree(face_photos, photos)
+    (photos / "notes.jpg").write_text("not a photo")  # recorded in the manifest, listed by info --skipped
     labelled = _labelled_folder(tmp_path / "labelled", photos, 8)
+    work = tmp_path / "distill-work"
 
-    _cli("crop", str(photos), cwd=tmp_path)
+    cropped = _cli("crop", str(photos), cwd=tmp_path)
+    store = work / "faces" / "pool.h5"
+    assert str(store.resolve()) in cropped.stdout  # summaries print full paths
     _cli("label", "--teacher", "mini_xception", "--views", "2", cwd=tmp_path)
     _cli("train", "--epochs", "1", "--workers", "0", "--batch-size", "8", "--size", "32", cwd=tmp_path)
-    run = next((tmp_path / "distill-work" / "runs").iterdir())
+    run = next((work / "runs").iterdir())
     assert (run / "student.pt").is_file() and (run / "curves.png").is_file()
     assert json.loads((run / "config.json").read_text())["train"]["loss"] == "kld"
-    _cli("export", str(run), cwd=tmp_path)  # -> run/student.pt2 (112 px crops), scored below like the run
-    models = ("--model", str(run), "--model", "mini_xception", "--model", str(run / "student.pt2"))
+    _cli("export", cwd=tmp_path)  # the newest student -> run/student.pt2 (112 px crops), scored below like the run
+    _cli("export", "--format", "onnx", cwd=tmp_path)
+    exported = ("--model", str(run / "student.pt2"), "--model", str(run / "student.onnx"))
+    models = ("--model", str(run), "--model", "mini_xception", *exported)
     done = _cli("eval", "csv", "--data", str(labelled), *models, cwd=tmp_path)
     assert "accuracy" in done.stdout
-    report = json.loads(next((tmp_path / "distill-work" / "evals").glob("*/eval.json")).read_text())
+    report = json.loads(next((work / "evals").glob("*/eval.json")).read_text())
     scores = [r["scores"] for r in report["results"]]
-    assert [s["n_scored"] for s in scores] == [8, 8, 8]
-    assert scores[2]["predictions"] == scores[0]["predictions"]  # the exported graph is the student
+    assert [s["n_scored"] for s in scores] == [8, 8, 8, 8]
+    assert scores[2]["predictions"] == scores[0]["predictions"]  # the exported graphs are the student
+    assert scores[3]["predictions"] == scores[0]["predictions"]
+    facts = [r["facts"]["parameters"] for r in report["results"]]
+    assert facts[2] == facts[0] and 0.9 * facts[0] < facts[3] <= facts[0]  # ONNX folds BatchNorm into the convs
     for s in scores:  # independent recomputation of accuracy from the saved predictions
         hits = sum(p == t for p, t in zip(s["predictions"], s["targets"], strict=True))
         assert abs(hits / 8 - s["accuracy"]) < 1e-6
 
+    # eval's crops of the test set live under evals/: a plain label (and so train) still takes the photos
+    _cli("label", "--teacher", "mini_xception", cwd=tmp_path)
+    with h5py.File(work / "caches" / "pool--mini_xception.h5") as f:
+        assert f.attrs["store_path"] == str(store.resolve())
+    assert not list((work / "faces").glob("*eval*")) and list((work / "evals" / "crops").glob("*.h5"))
+
+    second = _labelled_folder(tmp_path / "second", photos, 4)  # a second set read by the same reader
+    _cli("eval", "csv", "--data", str(second), "--model", str(run), cwd=tmp_path)
     _cli("report", cwd=tmp_path)
-    table = (tmp_path / "distill-work" / "report.md").read_text()
+    table = (work / "report.md").read_text()
     student_row = next(line for line in table.splitlines() if line.startswith(f"| {run.name} | labelled (csv) |"))
     assert f"{100 * scores[0]['accuracy']:.2f}" in student_row
-    assert (tmp_path / "distill-work" / "report.png").is_file()
+    assert any(line.startswith(f"| {run.name} | second (csv) |") for line in table.splitlines())
+    assert (work / "report.png").is_file()
+
+    ckpt = run / "checkpoints" / "last.ckpt"
+    paths = [store, work / "caches" / "pool--mini_xception.h5", run, run / "student.pt", ckpt, *exported[1::2]]
+    info = _cli("info", *map(str, paths), cwd=tmp_path).stdout
+    for kind in ("face store", "posterior cache", "training run", "student", "training checkpoint", "ONNX graph"):
+        assert f"({kind}):" in info, kind
+    assert "exported graph (torch.export)" in info and "{" not in info  # readable, no JSON inside JSON
+    skipped = _cli("info", str(store), "--skipped", cwd=tmp_path).stdout
+    assert f"{photos / 'notes.jpg'}: not-an-image" in skipped
 
 
 def test_fit_teacher_then_label_and_score_only_held_out_faces(tmp_path, face_photos):

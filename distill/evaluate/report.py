@@ -50,7 +50,8 @@ def _trained_in(describe: dict) -> Path | None:
 
 
 def eval_rows(ws: Workspace) -> list[dict]:
-    """The newest score of each (model, dataset), linked to its training run when the model is one."""
+    """The newest score of each (model, dataset), linked to its training run when the model is one; a dataset is
+    known by its path (two sets read by the same reader are two datasets)."""
     latest: dict[tuple[str, str], dict] = {}
     for path in ws.all("eval"):  # oldest first: newer evaluations overwrite older ones
         report = json.loads(path.read_text())
@@ -58,7 +59,7 @@ def eval_rows(ws: Workspace) -> list[dict]:
             run = _run_of(r["model"])
             folder = _folder_of(r["model"])
             name = folder.name if folder else r["model"]
-            latest[(name, report["dataset"])] = {
+            latest[(name, report.get("dataset_path") or report["dataset"])] = {
                 "model": name,
                 "dataset": report["dataset"],
                 "run": run,
@@ -110,7 +111,10 @@ def build_report(ws: Workspace) -> tuple[str, list[dict]]:
     lines += ["", "## Students by teacher and loss (Table 3 shape)", ""]
     lines += ["| teacher | student | loss | epochs | val agreement % | dataset | accuracy % | UAR % |"]
     lines += ["|---|---|---|---|---|---|---|---|"]
-    scored = {r["model"]: r for r in rows if r["run"] is not None}
+    scored: dict[str, list[dict]] = {}
+    for r in rows:
+        if r["run"] is not None:
+            scored.setdefault(r["model"], []).append(r)
     for teacher in sorted({str(f["teacher"]) for f in runs.values()}):
         for r in rows:
             if r["teacher_spec"] == teacher:
@@ -120,12 +124,12 @@ def build_report(ws: Workspace) -> tuple[str, list[dict]]:
                 )
         for name, f in runs.items():
             if str(f["teacher"]) == teacher:
-                s = scored.get(name, {})
-                lines.append(
-                    f"| {teacher} | {f['student']} ({name}) | {f['loss']} | {f['epochs']} | "
-                    f"{_fmt(f['val_agreement'], '.1f', 100)} | {s.get('dataset', '–')} | "
-                    f"{_fmt(s.get('accuracy'), '.2f', 100)} | {_fmt(s.get('uar'), '.2f', 100)} |"
-                )
+                for s in scored.get(name, [{}]):  # one row per dataset the student was scored on
+                    lines.append(
+                        f"| {teacher} | {f['student']} ({name}) | {f['loss']} | {f['epochs']} | "
+                        f"{_fmt(f['val_agreement'], '.1f', 100)} | {s.get('dataset', '–')} | "
+                        f"{_fmt(s.get('accuracy'), '.2f', 100)} | {_fmt(s.get('uar'), '.2f', 100)} |"
+                    )
     curves = [f"- {n}: `{f['curves']}`" for n, f in runs.items() if f["curves"]]
     if curves:
         lines += ["", "## Training curves", "", *curves]

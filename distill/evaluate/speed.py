@@ -58,8 +58,10 @@ def compare_latency_on(models: dict[str, Forward], x: torch.Tensor, rounds: int,
 
 
 def model_facts(model: nn.Module, size: int, file: Path | None = None, repeats: int = 30) -> dict:
+    from distill.artifacts import parameter_count
+
     model.eval()
-    params = sum(p.numel() for p in model.parameters())
+    params = parameter_count(model)
     latency = time_forward(model, 1, size, repeats)
     batch64 = time_forward(model, 64, size, max(3, repeats // 10), warmup=1)
     facts = {
@@ -70,7 +72,7 @@ def model_facts(model: nn.Module, size: int, file: Path | None = None, repeats: 
         "cpu_throughput_img_s_batch64": 64 / batch64,
         "cpu_threads": torch.get_num_threads(),
     }
-    if torch.cuda.is_available():
+    if torch.cuda.is_available() and any(True for _ in model.parameters()):  # an ONNX graph stays on the CPU
         gpu = model.cuda()
         facts["gpu_latency_ms_batch1"] = _time_cuda(gpu, size) * 1000
         model.cpu()
