@@ -1,4 +1,4 @@
-"""The compression table (issue #6): every compressed model of a trained student against that float student, in one
+"""The compression table: every compressed model of a trained student against that float student, in one
 run — bytes on disk, parameters, CPU latency at batch 1 (measured interleaved, same process, so the ratios
 compare like with like), accuracy and UAR on a labelled set (expressions-dev, MTCNN crops as in training).
 

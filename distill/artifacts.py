@@ -215,6 +215,14 @@ def read_torch_file(path: Path):
         raise DistillError(f"{path} is not a safe torch file ({str(err).splitlines()[0]})") from err
 
 
+def fit_state(net, state: dict, path: Path, arch: str) -> None:
+    """net.load_state_dict(state), a mismatch a one-line error naming the file and the architecture."""
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as err:
+        raise DistillError(f"{path} does not fit {arch}: {str(err).splitlines()[0]}") from err
+
+
 def skipped_photos(path: Path) -> list[dict]:
     """The manifest rows of a face store's skipped photos: source and reason."""
     from distill.faces.store import FaceStore

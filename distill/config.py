@@ -187,7 +187,7 @@ class CompressConfig(Settings):
     ema: float = setting(0.0, "EMA decay of the fine-tuned weights per step; 0 = off.", ge=0, lt=1)
 
     def check(self) -> None:
-        from distill.compress.methods import make_compressor  # the registry of compressors (imports torch)
+        from distill.compress.base import make_compressor  # the registry of compressors (imports torch)
         from distill.compress.pipeline import methods_of
 
         for method in methods_of(self.method):

@@ -50,11 +50,3 @@ def sha256_file(path: Path | str, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
-
-
-def sha256_strings(items: list[str]) -> str:
-    h = hashlib.sha256()
-    for item in items:
-        h.update(item.encode("utf-8", "surrogateescape"))
-        h.update(b"\0")
-    return h.hexdigest()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -75,10 +74,6 @@ def merge_rows(sources: Iterable[h5py.File], out: h5py.File, names: list[str], c
                     hasher.update(_bytes_of(block))
             row += stop - start
     return total
-
-
-def json_attr(obj) -> str:
-    return json.dumps(obj, sort_keys=True, default=str)
 
 
 def _bytes_of(block: np.ndarray) -> bytes:

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The papers' second scenario (issue #4, and #6's hybrid row): our own big teacher, VGG-S, fitted on part of
+# The papers' second scenario: our own big teacher, VGG-S, fitted on part of
 # expressions-dev, distilled over the unlabelled pool into SqueezeNet, and compressed itself with the hybrid
 # pipeline; everything scored only on the expressions-dev images the teacher never saw, beside the ensemble of
 # both teachers.
 # Size: at 112 px VGG-S has 42 M parameters (160 MiB; the papers' 224 px input makes fc6 4x larger, ~377 MiB).
 # 112 px keeps fitting (~40 min), labelling 15k faces x 3 (~20 min) and the hybrid rounds within a 2-core CPU
-# session; on a GPU machine pass SIZE=224 (the commands pick the GPU up through Lightning).
+# run; on a GPU machine pass SIZE=224 (the commands pick the GPU up through Lightning).
 # Usage: experiments/vgg_s_scenario.sh [WORKDIR] (expects the pool cropped as in table3_mini_xception.sh)
 set -euo pipefail
 W=${1:-distill-work-table3}; SHARED=${SHARED:-../shared}; SIZE=${SIZE:-112}

@@ -10,7 +10,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from distill.compress.methods import make_compressor
+from distill.artifacts import fit_state
+from distill.compress.base import make_compressor
 from distill.errors import DistillError
 from distill.fileio import atomic_path
 from distill.students.model import Student
@@ -62,10 +63,7 @@ def load_compressed(path: Path | str) -> Student:
         compressor = make_compressor(layer["method"])
         compressor.restructure(student.net, [name], layer)
         compressor.decode_layer(state, name, layer)
-    try:
-        student.net.load_state_dict(state)
-    except RuntimeError as err:
-        raise DistillError(f"{path} does not fit {blob['student']['arch']}: {str(err).splitlines()[0]}") from err
+    fit_state(student.net, state, path, blob["student"]["arch"])
     student.spec = f"compressed:{path}"
     student.methods = sorted({layer["method"] for layer in blob["layers"].values()})
     return student.eval()

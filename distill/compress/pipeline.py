@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from distill.compress.artifact import save_compressed, strip_parametrizations
-from distill.compress.methods import make_compressor
+from distill.compress.base import make_compressor
 from distill.config import CompressConfig
 from distill.errors import DistillError, Interrupted
 from distill.fileio import write_json

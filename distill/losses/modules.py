@@ -61,13 +61,13 @@ def kld(temperature: float = 4.0, **_) -> nn.Module:
     return KLDLoss(temperature)
 
 
-@LOSSES.register("ce")
+@LOSSES.register("ce", needs={"labels"})
 def ce(**_) -> nn.Module:
     """Cross-entropy to the face store's own labels (a labelled set); faces without one are left out."""
     return CELoss()
 
 
-@LOSSES.register("hint")
+@LOSSES.register("hint", needs={"features", "teacher"})
 def hint(student_channels: int = 0, teacher_channels: int = 0, **_) -> nn.Module:
     """FitNets: MSE between a teacher layer and the student's last features through a learned regressor."""
     return HintLoss(student_channels, teacher_channels)
@@ -90,6 +90,12 @@ def parse_loss_spec(spec: str) -> list[tuple[str, float]]:
     if not terms:
         raise DistillError("empty loss spec; e.g. --loss kld")
     return terms
+
+
+def needs_of(spec: str) -> set[str]:
+    """What the terms of a loss spec need beyond the cache's logits, as each loss declares it where it is
+    registered: 'features' (feature maps of both nets), 'teacher' (the live teacher), 'labels' (the store's)."""
+    return set().union(*(LOSSES.entry(name).extra.get("needs", set()) for name, _ in parse_loss_spec(spec)))
 
 
 class CombinedLoss(nn.Module):

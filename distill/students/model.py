@@ -61,19 +61,13 @@ class Student(nn.Module):
 
 
 def load_student(path: Path | str) -> Student:
+    from distill.artifacts import fit_state, read_torch_file
+
     path = Path(path)
-    if not path.is_file():
-        raise DistillError(f"student file {path} not found")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001
-        raise DistillError(f"{path} is not a safe student checkpoint ({str(err).splitlines()[0]})") from err
+    ckpt = read_torch_file(path)
     if not isinstance(ckpt, dict) or ckpt.get("kind") != "student":
         raise DistillError(f"{path} is not a distill student (see `distill info`)")
     student = Student(**ckpt["arch_kwargs"])
-    try:
-        student.net.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as err:
-        raise DistillError(f"{path} does not fit {ckpt['arch_kwargs']['arch']}: {str(err).splitlines()[0]}") from err
+    fit_state(student.net, ckpt["state_dict"], path, ckpt["arch_kwargs"]["arch"])
     student.spec = f"student:{path}"
     return student.eval()

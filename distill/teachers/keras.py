@@ -154,15 +154,13 @@ class KerasGraph(nn.Module):
         self.order = list(layers)
         self.inbound, self.inputs, self.outputs = inbound, inputs, outputs
 
-    def forward(self, x: torch.Tensor, return_layers: list[str] | None = None):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         values = {self.inputs[0]: x}
         for name in self.order:
             if name in values:
                 continue
             args = [values[src] for src in self.inbound[name]]
             values[name] = self.layers[_safe(name)](*args)
-        if return_layers:
-            return values[self.outputs[0]], {n: values[n] for n in return_layers}
         return values[self.outputs[0]]
 
 

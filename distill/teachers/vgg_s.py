@@ -58,9 +58,6 @@ class VGGS(nn.Module):
     def forward(self, x):
         return self.classifier(self.features(x))
 
-    def forward_features(self, x):
-        return self.features(x)
-
 
 def save_checkpoint(
     path: Path, arch: str, net: nn.Module, classes: list[str], preprocess: Preprocess, arch_kwargs: dict
@@ -80,13 +77,9 @@ def save_checkpoint(
 
 
 def load_checkpoint(path: Path | str) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise DistillError(f"checkpoint {path} not found")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)  # never unpickle code from a file
-    except Exception as err:  # noqa: BLE001 - torch raises many types for bad/unsafe files
-        raise DistillError(f"{path} is not a safe distill/torch checkpoint ({str(err).splitlines()[0]})") from err
+    from distill.artifacts import read_torch_file
+
+    ckpt = read_torch_file(Path(path))
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise DistillError(f"{path} has no state_dict: not a teacher checkpoint")
     return ckpt
@@ -100,10 +93,9 @@ def _newest_fitted(arch: str) -> Path | None:
 
 
 def _load_state(net: nn.Module, ckpt: dict, path: Path) -> None:
-    try:
-        net.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as err:
-        raise DistillError(f"{path} does not fit this architecture: {str(err).splitlines()[0]}") from err
+    from distill.artifacts import fit_state
+
+    fit_state(net, ckpt["state_dict"], path, "this architecture")
 
 
 @TEACHERS.register("vgg_s")

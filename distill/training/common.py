@@ -46,14 +46,10 @@ class SharedStepModule(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
-def check_optimizer(name: str) -> None:
-    if name not in OPTIMIZERS:
-        raise DistillError(f"unknown optimizer '{name}'; choose one of {', '.join(OPTIMIZERS)}")
-
-
 def make_optimizer(name: str, params: list, lr: float, weight_decay: float) -> torch.optim.Optimizer:
     """adamw (the default), or sgd with Nesterov momentum 0.9 (what MobileNets are usually trained with)."""
-    check_optimizer(name)
+    if name not in OPTIMIZERS:  # TrainConfig refuses it earlier; here for library callers
+        raise DistillError(f"unknown optimizer '{name}'; choose one of {', '.join(OPTIMIZERS)}")
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
     return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import torch
 import torch.nn.functional as F
 import torchmetrics
 from torch import nn
 
 from distill import augment
-from distill.losses.modules import CombinedLoss
+from distill.config import TrainConfig
+from distill.losses.modules import CombinedLoss, needs_of
 from distill.students.model import Student
 from distill.training.common import SharedStepModule
 
@@ -46,48 +49,40 @@ def mix(x: torch.Tensor, alpha: float) -> torch.Tensor:
 
 
 class DistillModule(SharedStepModule):
-    def __init__(
-        self,
-        student: Student,
-        loss: str = "kld",
-        temperature: float = 4.0,
-        lr: float = 2e-3,
-        weight_decay: float = 5e-4,
-        epochs: int = 10,
-        teacher: nn.Module | None = None,
-        hint_layer: str | None = None,
-        hint_epochs: int = 0,
-        online: bool = False,
-        mixup: float = 0.0,
-        optimizer: str = "adamw",
-    ):
+    """Student, frozen teacher (when the loss or online teaching needs it), loss and metrics for one TrainConfig."""
+
+    def __init__(self, student: Student, cfg: TrainConfig, teacher: nn.Module | None = None):
         super().__init__()
-        self.student, self.lr, self.weight_decay, self.epochs = student, lr, weight_decay, epochs
-        self.optimizer = optimizer
-        self.hint_epochs, self.online, self.mixup = hint_epochs, online, mixup
-        n = len(student.classes)
-        options: dict = {"temperature": temperature}
-        if (online or "hint" in loss) and teacher is None:
+        self.save_hyperparameters({"train": asdict(cfg)})
+        self.student, self.lr, self.weight_decay, self.epochs = student, cfg.lr, cfg.weight_decay, cfg.epochs
+        self.optimizer = cfg.optimizer
+        self.hint_epochs, self.online, self.mixup = cfg.hint_epochs, cfg.online_teacher, cfg.mixup
+        needs = needs_of(cfg.loss)
+        if (self.online or "teacher" in needs) and teacher is None:
             raise ValueError("the hint loss and online teaching need the teacher itself, not only its cache")
-        if mixup and not online:
-            raise ValueError("mixup needs the online teacher (the cache has no posteriors of mixed faces)")
         self.teacher, self.tap = teacher, None
         self.strict_loading = False  # checkpoints hold no teacher weights (on_save_checkpoint)
-        if "hint" in loss:
-            layer = hint_layer or default_hint_layer(teacher, n)
-            net = teacher.members[0] if hasattr(teacher, "members") else teacher
-            self.tap = FeatureTap(net.get_submodule(layer))
-            with torch.no_grad():
-                net(torch.rand(2, 3, 64, 64))
-                _, s_feat = student.forward_with_features(torch.rand(2, 3, 64, 64))
-            options.update(student_channels=s_feat.shape[1], teacher_channels=self.tap.value.shape[1])
-        self.loss = CombinedLoss(loss, **options)
+        options: dict = {"temperature": cfg.temperature}
+        if "features" in needs:
+            options |= self._tap_features(student, teacher, cfg.hint_layer)
+        self.loss = CombinedLoss(cfg.loss, **options)
+        n = len(student.classes)
         self.metrics = nn.ModuleDict(
             {
                 f"{stage}_agreement": torchmetrics.classification.MulticlassAccuracy(n, average="micro")
                 for stage in ("train", "val", "test")
             }
         )
+
+    def _tap_features(self, student: Student, teacher: nn.Module, hint_layer: str | None) -> dict:
+        """Hook the teacher's hint layer; returns the channel counts the hint regressor maps between."""
+        layer = hint_layer or default_hint_layer(teacher, len(student.classes))
+        net = teacher.members[0] if hasattr(teacher, "members") else teacher
+        self.tap = FeatureTap(net.get_submodule(layer))
+        with torch.no_grad():
+            net(torch.rand(2, 3, 64, 64))
+            _, s_feat = student.forward_with_features(torch.rand(2, 3, 64, 64))
+        return {"student_channels": s_feat.shape[1], "teacher_channels": self.tap.value.shape[1]}
 
     def _terms_now(self) -> set[str] | None:
         """FitNets' two stages: hint only for the first hint_epochs, then everything but the hint."""

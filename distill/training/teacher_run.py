@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from distill.artifacts import fit_state
 from distill.cache import PosteriorCache
 from distill.errors import DistillError
 from distill.fileio import sha256_file, write_json
@@ -49,10 +50,7 @@ def student_from_checkpoint(path: Path) -> Student:
     student = Student("vgg_s", ckpt["classes"], theirs.size, theirs.grey, width=kwargs.get("width", 1.0))
     if kwargs.get("size", theirs.size) != theirs.size:
         raise DistillError(f"{path} was built for {kwargs['size']} px but preprocesses to {theirs.size} px")
-    try:
-        student.net.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as err:
-        raise DistillError(f"{path} does not fit vgg_s: {str(err).splitlines()[0]}") from err
+    fit_state(student.net, ckpt["state_dict"], path, "vgg_s")
     fold_normalisation(student.net.features[0], theirs, student.preprocess)
     student.spec = f"student:vgg_s:{path}"
     return student.eval()

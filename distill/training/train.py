@@ -13,7 +13,7 @@ from distill.config import TrainConfig
 from distill.distributed import announce_run_dir, is_global_zero, per_process_batch
 from distill.errors import DistillError, Interrupted
 from distill.fileio import write_json, write_text
-from distill.losses.modules import parse_loss_spec
+from distill.losses.modules import needs_of
 from distill.students.model import Student
 from distill.training.common import make_trainer
 from distill.training.data import DistillData
@@ -23,7 +23,7 @@ from distill.workspace import Workspace, provenance
 
 def _live_teacher(cfg: TrainConfig, data: DistillData) -> torch.nn.Module | None:
     """The teacher itself, for hints or online teaching; it must be the one that wrote the cache."""
-    if "hint" not in cfg.loss and not cfg.online_teacher:
+    if "teacher" not in needs_of(cfg.loss) and not cfg.online_teacher:
         return None
     from distill.teachers.spec import build_teacher
 
@@ -50,22 +50,9 @@ def make_data(sources: list[tuple[Path, Path]], cfg: TrainConfig) -> DistillData
 def build_module(
     cfg: TrainConfig, data: DistillData, student: Student, teacher: torch.nn.Module | None = None
 ) -> DistillModule:
-    """The LightningModule for `cfg` over `data` (the teacher itself only when hints or online teaching need it;
-    `teacher` replaces the cache's own)."""
-    return DistillModule(
-        student,
-        cfg.loss,
-        cfg.temperature,
-        cfg.lr,
-        cfg.weight_decay,
-        cfg.epochs,
-        teacher if teacher is not None else _live_teacher(cfg, data),
-        cfg.hint_layer,
-        cfg.hint_epochs,
-        cfg.online_teacher,
-        cfg.mixup,
-        cfg.optimizer,
-    )
+    """The LightningModule for `cfg` over `data` (the teacher itself only when the loss or online teaching needs
+    it; `teacher` replaces the cache's own)."""
+    return DistillModule(student, cfg, teacher if teacher is not None else _live_teacher(cfg, data))
 
 
 def train(
@@ -85,7 +72,7 @@ def train(
     still measures agreement with the cache's teacher)."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     data = make_data(sources, cfg)
-    if "ce" in dict(parse_loss_spec(cfg.loss)) and data.labelled_training_faces() == 0:
+    if "labels" in needs_of(cfg.loss) and data.labelled_training_faces() == 0:
         raise DistillError(
             f"--loss {cfg.loss}: no training face has a label of the teacher's classes {data.classes}; 'ce' needs a "
             "labelled face store (`distill crop` of a labelled folder, e.g. a labels.csv or RaFD layout)"

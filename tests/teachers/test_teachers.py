@@ -8,8 +8,7 @@ from distill.teachers.base import Preprocess, Teacher
 from distill.teachers.ensemble import Ensemble
 from distill.teachers.spec import build_teacher, parse_member
 from distill.teachers.vgg_s import VGGS, save_checkpoint
-
-from .conftest import SHARED, requires_shared
+from tests.conftest import SHARED, requires_shared
 
 
 class Fixed(nn.Module):

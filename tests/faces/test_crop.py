@@ -1,23 +1,19 @@
-"""Crop and label on real faces made by the tests, bad inputs, resume after a simulated kill."""
+"""crop on real faces the tests write: bad inputs recorded, resume, no empty stores, one store per folder."""
 
 import contextlib
 import os
 import shutil
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 from PIL import Image
 
-from distill.cache import PosteriorCache
-from distill.config import CropConfig, LabelConfig
-from distill.datasets.readers import read_folder
+from distill.config import CropConfig
 from distill.errors import DistillError
 from distill.faces import store as fs
 from distill.faces.crop import NoFaces, crop
 from distill.faces.store import FaceStore
-from distill.label import label
 
 
 @contextlib.contextmanager
@@ -98,68 +94,6 @@ def test_crop_finds_real_faces_and_resumes(tmp_path, face_photos):
     fresh = CropConfig(size=64, part_images=4, worker_parts=1)
     crop(face_photos, tmp_path / "c.h5", fresh, show_progress=False)
     assert FaceStore(tmp_path / "c.h5").fingerprint == a.fingerprint
-
-
-def test_label_caches_views_resumes_and_refuses_other_store(tmp_path, face_store, face_photos):
-    cfg = LabelConfig(teacher="mini_xception", views=2, part_rows=4)
-    label(face_store, tmp_path / "ref.h5", cfg, show_progress=False)
-    ref = PosteriorCache(tmp_path / "ref.h5")
-    assert ref.logits.shape == (len(FaceStore(face_store)), 7) and ref.views == 2
-    with h5py.File(tmp_path / "ref.h5") as f:
-        np.testing.assert_allclose(f["probs"][()].sum(1), 1, rtol=1e-5)
-        assert f["views/logits"].shape[1] == 2 and f.attrs["store_fingerprint"] == FaceStore(face_store).fingerprint
-
-    import distill.label as lab
-
-    with killed_on_call(lab, "write_shard", 2), pytest.raises(KeyboardInterrupt):
-        label(face_store, tmp_path / "b.h5", cfg, show_progress=False)
-    assert not (tmp_path / "b.h5").exists()
-    label(face_store, tmp_path / "b.h5", cfg, show_progress=False)
-    with h5py.File(tmp_path / "ref.h5") as f, h5py.File(tmp_path / "b.h5") as g:
-        for name in ("logits", "views/params", "views/logits"):
-            np.testing.assert_allclose(f[name][()], g[name][()], rtol=1e-5, atol=1e-5)
-
-    other = tmp_path / "other.h5"
-    crop(face_photos, other, CropConfig(size=32), show_progress=False, samples=read_folder(face_photos)[:2])
-    with pytest.raises(DistillError, match="different face store"):
-        PosteriorCache(tmp_path / "b.h5").check_store(FaceStore(other))
-    with pytest.raises(DistillError, match="expected a distill posterior_cache"):
-        PosteriorCache(face_store)
-
-
-def test_a_finished_cache_is_reused_unless_fresh_or_changed(tmp_path, face_store):
-    out = tmp_path / "c.h5"
-    first = label(face_store, out, LabelConfig(views=1), show_progress=False)
-    made = out.stat().st_mtime_ns
-    again = label(face_store, out, LabelConfig(views=1), show_progress=False)
-    assert "reused" in again and "reused" not in first and out.stat().st_mtime_ns == made
-    assert "reused" not in label(face_store, out, LabelConfig(views=1), fresh=True, show_progress=False)
-    changed = label(face_store, out, LabelConfig(views=2), show_progress=False)  # other views: relabelled
-    assert "reused" not in changed and PosteriorCache(out).views == 2
-
-
-def test_a_second_writer_of_one_output_is_refused_and_told_who_holds_it(tmp_path, face_store):
-    from distill.locks import exclusive, lock_path
-
-    out = tmp_path / "c.h5"
-    with exclusive(out, "label"):
-        with pytest.raises(DistillError, match=rf"{out} is being written by another label \(pid {os.getpid()} on"):
-            label(face_store, out, LabelConfig(), show_progress=False)
-    assert not out.exists() and not lock_path(out).exists()
-    label(face_store, out, LabelConfig(), show_progress=False)  # free again once the holder is done
-    assert out.is_file()
-
-
-def test_label_of_a_folder_without_faces_writes_no_store(tmp_path):
-    from distill.label import label_source
-    from distill.workspace import Workspace
-
-    ws = Workspace(tmp_path / "w")
-    (tmp_path / "notes").mkdir()
-    (tmp_path / "notes" / "a.txt").write_text("no image here")
-    with pytest.raises(NoFaces, match=r"no usable face in .*notes: no images found"):
-        label_source(ws, tmp_path / "notes", None, LabelConfig())
-    assert not list((tmp_path / "w").rglob("*.h5*"))
 
 
 def test_two_folders_of_one_name_get_two_stores(tmp_path, face_photos):

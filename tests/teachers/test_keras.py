@@ -6,9 +6,8 @@ import torch
 
 from distill.errors import DistillError
 from distill.teachers.keras import load_keras
-
-from .conftest import keras_layer as L
-from .conftest import write_keras
+from tests.conftest import keras_layer as L
+from tests.conftest import write_keras
 
 INPUT = L("InputLayer", "in", [], batch_input_shape=[None, 4, 4, 2])
 

@@ -1,0 +1,33 @@
+"""Magnitude and channel pruning."""
+
+import pytest
+import torch
+
+from distill.compress.pipeline import wrap_chain
+from distill.errors import DistillError
+from distill.students.model import Student
+
+
+def test_prune_zeroes_the_smallest_weights_on_a_cubic_schedule():
+    from distill.compress.prune import MagnitudePruning
+
+    prune = MagnitudePruning(0.75)
+    w = torch.arange(1.0, 9.0).view(2, 4) * torch.tensor([1.0, -1.0, 1.0, -1.0])
+    prune.advance(None, 3, 3)
+    assert torch.equal(prune.effective(w), w * (w.abs() > 6))  # 6 of 8 smallest |w| gone
+    prune.advance(None, 1, 3)
+    assert prune.now == pytest.approx(0.75 * (1 - (2 / 3) ** 3))
+    blob = prune.encode(MagnitudePruning(0.75).effective(torch.randn(64, 32)))
+    assert blob["sparse_values"].numel() == 64 * 32 // 4 and blob["mask"].numel() == 64 * 32 // 8
+
+
+def test_channel_pruning_removes_channels_and_must_come_first():
+    student = Student("squeezenet1_1_bn", ["a", "b"], size=32)
+    widths = [m.out_channels for m in student.net.modules() if isinstance(m, torch.nn.Conv2d)]
+    wrap_chain(student.net, "prune-ch:0.5")
+    pruned = [m.out_channels for m in student.net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert pruned[-1] == widths[-1] == 2  # the classifier keeps its classes
+    assert all(p <= w - w // 2 + 1 for p, w in zip(pruned[:-1], widths[:-1], strict=True))
+    assert student(torch.rand(2, 3, 32, 32)).shape == (2, 2)
+    with pytest.raises(DistillError, match="must come first"):
+        wrap_chain(Student("squeezenet1_1_bn", ["a", "b"], size=32).net, "quant+prune-ch")

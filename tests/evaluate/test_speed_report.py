@@ -1,0 +1,46 @@
+"""Latency helpers and the workspace report, on tiny models and hand-written evaluation records."""
+
+import json
+import os
+
+from torch import nn
+
+from distill.artifacts import parameter_count
+from distill.evaluate.report import eval_rows
+from distill.evaluate.speed import compare_latency
+from distill.workspace import Workspace
+
+
+def test_compare_latency_times_every_model_in_turns():
+    models = {"small": nn.Conv2d(3, 4, 3), "big": nn.Sequential(*[nn.Conv2d(3, 3, 3, padding=1)] * 8)}
+    ms = compare_latency(models, 16, rounds=3, per_round=2)
+    assert set(ms) == {"small", "big"} and all(v > 0 for v in ms.values())
+
+
+def test_a_parameter_shared_under_two_names_counts_once():
+    conv = nn.Conv2d(3, 4, 3)
+    net = nn.Sequential(conv, nn.ReLU())
+    net.alias = conv  # the same module reachable twice
+    assert parameter_count(net) == 4 * 3 * 9 + 4
+
+
+def _record(ws, folder, dataset, path, accuracy):
+    out = ws.dir("eval") / folder
+    out.mkdir(parents=True)
+    result = {
+        "model": "mini_xception",
+        "describe": {"spec": "mini_xception"},
+        "scores": {"accuracy": accuracy, "uar": accuracy, "macro_f1": accuracy},
+        "facts": {"bytes_on_disk": 10, "state_dict_bytes": 10, "cpu_latency_ms_batch1": 1.0},
+    }
+    (out / "eval.json").write_text(json.dumps({"dataset": dataset, "dataset_path": path, "results": [result]}))
+    os.utime(out / "eval.json", (int(folder), int(folder)))  # the order they were made in
+
+
+def test_two_sets_of_one_reader_are_two_datasets_and_the_newest_score_wins(tmp_path):
+    ws = Workspace(tmp_path / "w")
+    _record(ws, "1", "a (csv)", "/data/a", 0.1)
+    _record(ws, "2", "b (csv)", "/data/b", 0.2)
+    _record(ws, "3", "a (csv)", "/data/a", 0.3)
+    rows = {r["dataset"]: r["accuracy"] for r in eval_rows(ws)}
+    assert rows == {"a (csv)": 0.3, "b (csv)": 0.2}

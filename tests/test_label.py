@@ -1,0 +1,96 @@
+"""label: cached views, resume after a kill, another store refused, finished caches reused, one writer."""
+
+import contextlib
+import os
+
+import h5py
+import numpy as np
+import pytest
+
+from distill.cache import PosteriorCache
+from distill.config import CropConfig, LabelConfig
+from distill.datasets.readers import read_folder
+from distill.errors import DistillError
+from distill.faces.crop import NoFaces, crop
+from distill.faces.store import FaceStore
+from distill.label import label
+
+
+@contextlib.contextmanager
+def killed_on_call(module, name: str, n: int):
+    """Simulate a kill: the n-th call of module.name raises KeyboardInterrupt (earlier calls run for real)."""
+    real, calls = getattr(module, name), {"n": 0}
+
+    def dying(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    setattr(module, name, dying)
+    try:
+        yield
+    finally:
+        setattr(module, name, real)
+
+
+def test_label_caches_views_resumes_and_refuses_other_store(tmp_path, face_store, face_photos):
+    cfg = LabelConfig(teacher="mini_xception", views=2, part_rows=4)
+    label(face_store, tmp_path / "ref.h5", cfg, show_progress=False)
+    ref = PosteriorCache(tmp_path / "ref.h5")
+    assert ref.logits.shape == (len(FaceStore(face_store)), 7) and ref.views == 2
+    with h5py.File(tmp_path / "ref.h5") as f:
+        np.testing.assert_allclose(f["probs"][()].sum(1), 1, rtol=1e-5)
+        assert f["views/logits"].shape[1] == 2 and f.attrs["store_fingerprint"] == FaceStore(face_store).fingerprint
+
+    import distill.label as lab
+
+    with killed_on_call(lab, "write_shard", 2), pytest.raises(KeyboardInterrupt):
+        label(face_store, tmp_path / "b.h5", cfg, show_progress=False)
+    assert not (tmp_path / "b.h5").exists()
+    label(face_store, tmp_path / "b.h5", cfg, show_progress=False)
+    with h5py.File(tmp_path / "ref.h5") as f, h5py.File(tmp_path / "b.h5") as g:
+        for name in ("logits", "views/params", "views/logits"):
+            np.testing.assert_allclose(f[name][()], g[name][()], rtol=1e-5, atol=1e-5)
+
+    other = tmp_path / "other.h5"
+    crop(face_photos, other, CropConfig(size=32), show_progress=False, samples=read_folder(face_photos)[:2])
+    with pytest.raises(DistillError, match="different face store"):
+        PosteriorCache(tmp_path / "b.h5").check_store(FaceStore(other))
+    with pytest.raises(DistillError, match="expected a distill posterior_cache"):
+        PosteriorCache(face_store)
+
+
+def test_a_finished_cache_is_reused_unless_fresh_or_changed(tmp_path, face_store):
+    out = tmp_path / "c.h5"
+    first = label(face_store, out, LabelConfig(views=1), show_progress=False)
+    made = out.stat().st_mtime_ns
+    again = label(face_store, out, LabelConfig(views=1), show_progress=False)
+    assert "reused" in again and "reused" not in first and out.stat().st_mtime_ns == made
+    assert "reused" not in label(face_store, out, LabelConfig(views=1), fresh=True, show_progress=False)
+    changed = label(face_store, out, LabelConfig(views=2), show_progress=False)  # other views: relabelled
+    assert "reused" not in changed and PosteriorCache(out).views == 2
+
+
+def test_a_second_writer_of_one_output_is_refused_and_told_who_holds_it(tmp_path, face_store):
+    from distill.locks import exclusive, lock_path
+
+    out = tmp_path / "c.h5"
+    with exclusive(out, "label"):
+        with pytest.raises(DistillError, match=rf"{out} is being written by another label \(pid {os.getpid()} on"):
+            label(face_store, out, LabelConfig(), show_progress=False)
+    assert not out.exists() and not lock_path(out).exists()
+    label(face_store, out, LabelConfig(), show_progress=False)  # free again once the holder is done
+    assert out.is_file()
+
+
+def test_label_of_a_folder_without_faces_writes_no_store(tmp_path):
+    from distill.label import label_source
+    from distill.workspace import Workspace
+
+    ws = Workspace(tmp_path / "w")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("no image here")
+    with pytest.raises(NoFaces, match=r"no usable face in .*notes: no images found"):
+        label_source(ws, tmp_path / "notes", None, LabelConfig())
+    assert not list((tmp_path / "w").rglob("*.h5*"))
