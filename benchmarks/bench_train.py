@@ -19,6 +19,7 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.profilers import SimpleProfiler
 
+from distill.cache import PosteriorCache
 from distill.config import CropConfig, LabelConfig, TrainConfig
 from distill.datasets.readers import read_folder
 from distill.evaluate.speed import time_forward
@@ -28,6 +29,7 @@ from distill.progress import quiet_libraries
 from distill.students.model import Student
 from distill.teachers.base import IMAGENET, Preprocess
 from distill.teachers.spec import build_teacher
+from distill.training.defaults import resolve
 from distill.training.train import build_module, make_data
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces-unlabeled" / "images"
@@ -48,6 +50,7 @@ def random_vgg_s(tmp: Path, size: int = 112) -> str:
 def step_times(sources: list[tuple[Path, Path]], cfg: TrainConfig, steps: int, tmp: Path, warm: int = 5) -> dict:
     """Median seconds per step waiting for data and running the batch (forward, loss, backward, update)."""
     L.seed_everything(0, verbose=False)
+    cfg, _ = resolve(cfg, [PosteriorCache(cache) for _, cache in sources])  # as `distill train` does
     data = make_data(sources, cfg)
     student = Student(cfg.student, data.classes, cfg.size, cfg.grey)
     profiler = SimpleProfiler(dirpath=tmp, filename="profile")

@@ -37,15 +37,16 @@ def run_demo(ws: Workspace, epochs: int = 25, show_progress: bool = True) -> dic
     from distill.evaluate.report import write_report
     from distill.faces.crop import crop
     from distill.faces.store import FaceStore
-    from distill.label import default_cache_path, label
+    from distill.label import default_cache_path, label, resolved_views
     from distill.students.model import load_student
     from distill.training.train import train
 
     store = ws.dir("faces") / "skimage-demo.h5"
     crop(Path("skimage-demo"), store, reader="skimage", samples=demo_samples(ws.root), show_progress=show_progress)
-    cache = default_cache_path(ws.root, store, "mini_xception", 8)
-    label(store, cache, LabelConfig(teacher="mini_xception", views=8), show_progress=show_progress)
-    cfg = TrainConfig(loss="kld", epochs=epochs, batch_size=32, size=64, grey=True, val_fraction=0.2, workers=0)
+    teaching = resolved_views(LabelConfig(), len(FaceStore(store)))  # the defaults, as `distill label` runs them
+    cache = default_cache_path(ws.root, store, teaching.teacher, teaching.views)
+    label(store, cache, teaching, show_progress=show_progress)
+    cfg = TrainConfig(epochs=epochs, batch_size=32, val_fraction=0.2, workers=0)  # a 100-face pool: smaller batches
     run_dir = ws.new_run_dir("run", "demo-squeezenet1_1-kld")
     summary = train([(store, cache)], run_dir, cfg, show_progress=show_progress)
     compressed_dir = ws.new_run_dir("compressed", f"{run_dir.name}-bwn")

@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import h5py
@@ -24,6 +24,15 @@ from distill.locks import exclusive
 from distill.progress import progress_bar
 from distill.teachers.spec import build_teacher
 from distill.workspace import provenance
+
+VIEWS_BUDGET = 48_000  # the recipe's 8 views of 4k faces and 4 of 11k: about this many views in all
+
+
+def resolved_views(cfg: LabelConfig, faces: int) -> LabelConfig:
+    """cfg with `views` set: as given, else 8 for small pools and fewer for large ones (at least 2)."""
+    if cfg.views is not None:
+        return cfg
+    return replace(cfg, views=max(2, min(8, VIEWS_BUDGET // max(faces, 1))))
 
 
 def default_cache_path(workdir: Path, store: Path, teacher: str, views: int) -> Path:
@@ -122,6 +131,7 @@ def label(
     store = require_store(store_path)
     if len(store) == 0:
         raise DistillError(f"{store_path} has no faces to label")
+    cfg = resolved_views(cfg, len(store))
     from lightning.fabric import Fabric
 
     with exclusive(out, "label"):
@@ -248,5 +258,6 @@ def label_source(
         raise DistillError(f"{src}: no such face store or folder")
     else:
         store = src
+    cfg = resolved_views(cfg, len(require_store(store)))
     cache = out or default_cache_path(ws.root, store, cfg.teacher, cfg.views)
     return label(store, cache, cfg, fresh=fresh, dist=dist)

@@ -30,7 +30,8 @@ def _help(f: dataclasses.Field) -> str:
 
 def _option(f: dataclasses.Field, hint: Any) -> inspect.Parameter:
     flag = flag_of(f)
-    names = [f"{flag}/--no-{flag[2:]}"] if hint is bool else [flag]
+    is_flag = hint is bool or set(typing.get_args(hint)) == {bool, type(None)}  # bool | None: unset is a choice
+    names = [f"{flag}/--no-{flag[2:]}"] if is_flag else [flag]
     default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
     annotation = Annotated[hint, typer.Option(*names, help=_help(f), show_default=default is not None)]
     return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)

@@ -5,6 +5,7 @@ between parts, inside a part write, or during the final merge, as the chosen del
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
@@ -74,3 +75,21 @@ def assert_same_output(what: str, a: Path, b: Path) -> None:
             keys = [k.decode() if isinstance(k, bytes) else k for k in f["key"][()]]
             assert len(keys) == len(set(keys))
             assert f.attrs["fingerprint"] == g.attrs["fingerprint"]
+
+
+@contextlib.contextmanager
+def killed_on_call(module, name: str, n: int):
+    """Simulate a kill: the n-th call of module.name raises KeyboardInterrupt (earlier calls run for real)."""
+    real, calls = getattr(module, name), {"n": 0}
+
+    def dying(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    setattr(module, name, dying)
+    try:
+        yield
+    finally:
+        setattr(module, name, real)

@@ -17,7 +17,7 @@ MISUSE = [
     (["train", "--loss", "kld:x"], r"--loss kld:x: the weight 'x' of kld is not a number"),
     (["train", "--loss", "nope"], r"unknown loss 'nope'; valid losses: .*kld"),
     (["train", "--student", "nope"], r"unknown student 'nope'; valid students: .*squeezenet1_1"),
-    (["train", "--mixup", "0.4"], r"--mixup needs --online-teacher"),
+    (["train", "--mixup", "0.4", "--no-online-teacher"], r"--mixup needs --online-teacher"),
     (["train", "--ema", "1"], r"--ema 1.0: must be in \[0, 1\)"),
     (["train", "--max-steps", "0"], r"--max-steps 0: must be -1 \(all epochs\) or >= 1"),
     (["train", "--hint-epochs", "5", "--epochs", "3"], r"--hint-epochs 5: must be < --epochs 3"),
@@ -97,4 +97,4 @@ def test_help_shows_each_default_and_range(tmp_path, capsys, monkeypatch):
     code, out, _ = run_cli(["train", "--help"], tmp_path, capsys, monkeypatch)
     assert code == 0
     line = next(x for x in out.splitlines() if "--temperature" in x)
-    assert "valid: in (0, 100]" in line and "default: 4.0" in line
+    assert "valid: in (0, 100]" in line and "default: 1.0" in line

@@ -1,6 +1,5 @@
 """label: cached views, resume after a kill, another store refused, finished caches reused, one writer."""
 
-import contextlib
 import os
 
 import h5py
@@ -14,24 +13,7 @@ from distill.errors import DistillError
 from distill.faces.crop import NoFaces, crop
 from distill.faces.store import FaceStore
 from distill.label import label
-
-
-@contextlib.contextmanager
-def killed_on_call(module, name: str, n: int):
-    """Simulate a kill: the n-th call of module.name raises KeyboardInterrupt (earlier calls run for real)."""
-    real, calls = getattr(module, name), {"n": 0}
-
-    def dying(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == n:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    setattr(module, name, dying)
-    try:
-        yield
-    finally:
-        setattr(module, name, real)
+from tests.killing import killed_on_call
 
 
 def test_label_caches_views_resumes_and_refuses_other_store(tmp_path, face_store, face_photos):

@@ -44,3 +44,9 @@ def test_cli_list_and_user_errors_are_one_line(tmp_path):
     assert bad.returncode == 2 and "valid:" in bad.stderr and "Traceback" not in bad.stderr
     missing = _cli("train", "--workdir", str(tmp_path))
     assert missing.returncode == 2 and "distill label" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_each_compressor_is_registered_under_its_own_name():
+    from distill.registry import COMPRESSORS
+
+    assert {e.name: e.fn.name for e in COMPRESSORS.entries()} == {n: n for n in COMPRESSORS.names()}

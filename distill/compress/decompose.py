@@ -93,7 +93,6 @@ def _tensorly_parafac(weight: torch.Tensor, rank: int, n_iter_max: int, tol: flo
     return [torch.from_numpy(f.copy()) for f in factors]
 
 
-@COMPRESSORS.register("cp")
 class Factorisation(Compressor):
     """Replaces each target layer by a module of factors (`factors(layer, rank)`, fitted by its `load_factors`)
     that fine-tuning trains as they are; the file keeps the factors in the state and records each layer's rank."""
@@ -132,6 +131,7 @@ class Factorisation(Compressor):
         """The factors are in the state already."""
 
 
+@COMPRESSORS.register("cp")
 class CPDecomposition(Factorisation):
     """CP decomposition (Lebedev et al.) of inner k x k convs, rank from a parameter budget (default 1/2)."""
 

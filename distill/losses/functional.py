@@ -11,7 +11,7 @@ def label_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> to
     return F.cross_entropy(student_logits, teacher_logits.argmax(1))
 
 
-def kld_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 4.0) -> torch.Tensor:
+def kld_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
     """Hinton et al.: T^2 * KL(p_T^T || p_S^T), averaged over the batch (not over classes).
 
     The T^2 factor keeps gradient magnitudes comparable across temperatures; 'batchmean' is the reduction

@@ -20,7 +20,7 @@ class LabelLoss(nn.Module):
 class KLDLoss(nn.Module):
     needs = ()
 
-    def __init__(self, temperature: float = 4.0):
+    def __init__(self, temperature: float):
         super().__init__()
         self.temperature = temperature
 
@@ -56,7 +56,7 @@ def label(**_) -> nn.Module:
 
 
 @LOSSES.register("kld")
-def kld(temperature: float = 4.0, **_) -> nn.Module:
+def kld(temperature: float, **_) -> nn.Module:
     """Hinton KD: T^2 * KL(teacher || student) on temperature-softened posteriors, batch mean."""
     return KLDLoss(temperature)
 

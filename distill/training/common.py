@@ -8,7 +8,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
 from distill.config import OPTIMIZERS
@@ -71,6 +71,25 @@ class EpochTimer(L.Callback):
         pl_module.log("train/epoch_seconds", seconds, on_epoch=True, on_step=False, sync_dist=True)
 
 
+class Estimate(L.Callback):
+    """After the first steps, how long the whole run will take at this pace (said once, on rank 0)."""
+
+    after = 20  # steps: past the first batches' warm-up
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step = trainer.global_step
+        if step == 1:
+            self._start = time.perf_counter()
+        elif step == self.after + 1 and trainer.is_global_zero:
+            per_step = (time.perf_counter() - self._start) / self.after
+            total = trainer.estimated_stepping_batches
+            from distill.progress import console
+
+            console.print(
+                f"about {per_step * total / 60:.1f} min for {total:,} steps ({per_step * 1000:.0f} ms a step)"
+            )
+
+
 class SaveOnInterrupt(L.Callback):
     """On Ctrl-C, write last.ckpt where it stands, so `--resume` continues from there, not from the last epoch."""
 
@@ -98,10 +117,17 @@ def weight_average(decay: float) -> list[L.Callback]:
 
 
 def make_trainer(
-    out_dir: Path, epochs: int, monitor: str, show_progress: bool, ema: float = 0.0, **trainer_kwargs
+    out_dir: Path,
+    epochs: int,
+    monitor: str,
+    show_progress: bool,
+    ema: float = 0.0,
+    patience: int = 0,
+    **trainer_kwargs,
 ) -> tuple[L.Trainer, ModelCheckpoint]:
     """A Trainer writing best/last checkpoints (best by `monitor`, higher is better) and CSV logs to out_dir;
-    `ema` > 0 averages the weights (see weight_average)."""
+    `ema` > 0 averages the weights (see weight_average); `patience` > 0 stops after that many epochs without a
+    better `monitor` (the best checkpoint is what the run keeps)."""
     ckpt = ModelCheckpoint(
         dirpath=out_dir / "checkpoints",
         filename="best",
@@ -112,7 +138,9 @@ def make_trainer(
     )
     trainer = L.Trainer(
         max_epochs=epochs,
-        callbacks=[ckpt, EpochTimer(), *weight_average(ema), SaveOnInterrupt(out_dir / "checkpoints")],
+        callbacks=[ckpt, EpochTimer(), *weight_average(ema), SaveOnInterrupt(out_dir / "checkpoints")]
+        + ([EarlyStopping(monitor, mode="max", patience=patience)] if patience else [])
+        + ([Estimate()] if show_progress else []),
         logger=CSVLogger(out_dir, name="logs", version=""),
         enable_progress_bar=show_progress,
         enable_model_summary=False,

@@ -95,8 +95,6 @@ class DistillData(L.LightningDataModule):
         balance: float = 0.0,
     ):
         super().__init__()
-        if not 0 <= balance <= 1:
-            raise DistillError(f"--balance {balance} is not in [0, 1] (0: as the pool is, 0.5: 1/sqrt, 1: equal)")
         self.pairs = open_sources(sources)
         self.batch_size, self.workers, self.balance = batch_size, workers, balance
         self.views = views if views != "cached" or all(c.views > 0 for _, c in self.pairs) else "identity"

@@ -71,6 +71,7 @@ def train(
     cache's classes that labels each training view in place of the cache (with cfg.online_teacher; validation
     still measures agreement with the cache's teacher)."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
+    cfg = _resolved(cfg, sources, show_progress and student is None)
     data = make_data(sources, cfg)
     if "labels" in needs_of(cfg.loss) and data.labelled_training_faces() == 0:
         raise DistillError(
@@ -101,6 +102,7 @@ def train(
         "val/agreement",
         show_progress,
         cfg.ema,
+        cfg.patience,
         log_every_n_steps=10,
         max_steps=cfg.max_steps,
         **cfg.dist().lightning_kwargs(),
@@ -135,6 +137,19 @@ def train(
     }
     write_json(run_dir / "summary.json", summary)
     return summary
+
+
+def _resolved(cfg: TrainConfig, sources: list[tuple[Path, Path]], say: bool) -> TrainConfig:
+    """cfg with its unset settings filled in (training/defaults.py); `say` prints where each came from."""
+    from distill.cache import PosteriorCache
+    from distill.training.defaults import resolve
+
+    cfg, notes = resolve(cfg, [PosteriorCache(cache) for _, cache in sources])
+    if say and notes and is_global_zero():
+        from distill.progress import console
+
+        console.print("settings: " + "; ".join(notes), highlight=False)
+    return cfg
 
 
 def fit_or_interrupt(trainer: L.Trainer, module: L.LightningModule, data, resume: Path | None) -> None:

@@ -1,6 +1,5 @@
 """crop on real faces the tests write: bad inputs recorded, resume, no empty stores, one store per folder."""
 
-import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -14,24 +13,7 @@ from distill.errors import DistillError
 from distill.faces import store as fs
 from distill.faces.crop import NoFaces, crop
 from distill.faces.store import FaceStore
-
-
-@contextlib.contextmanager
-def killed_on_call(module, name: str, n: int):
-    """Simulate a kill: the n-th call of module.name raises KeyboardInterrupt (earlier calls run for real)."""
-    real, calls = getattr(module, name), {"n": 0}
-
-    def dying(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == n:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    setattr(module, name, dying)
-    try:
-        yield
-    finally:
-        setattr(module, name, real)
+from tests.killing import killed_on_call
 
 
 def make_bad_corpus(root):

@@ -111,8 +111,8 @@ def test_balance_draws_faces_by_inverse_power_of_the_teachers_class_frequency(tw
     np.testing.assert_allclose(shares[freq > 0], np.sqrt(present) / np.sqrt(present).sum())
     limited = DistillData(two_sources, batch_size=4, workers=0, limit=6, balance=1.0)
     assert len(limited.teacher_classes(limited.train_set)) == len(limited.train_set) == 6
-    with pytest.raises(DistillError, match="not in"):
-        DistillData(two_sources, batch_size=4, workers=0, balance=2.0)
+    with pytest.raises(DistillError, match=r"--balance 2.0: must be in \[0, 1\]"):  # refused by the settings
+        TrainConfig(balance=2.0)
 
 
 def test_store_targets_map_labels_to_the_teachers_classes():

@@ -1,0 +1,86 @@
+"""What a run resolves before it starts. A setting left unset (None) comes from the student's registry entry (its
+measured recipe), from the teacher (the student sees the input the teacher saw: grey and size from the cache's
+preprocessing record) or from the pool (the training budget); an explicit flag always wins. The resolved config is
+what the run prints and saves."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields, replace
+
+from distill.cache import PosteriorCache
+from distill.config import TrainConfig
+from distill.registry import STUDENTS
+
+BUDGET = 414_000  # face-steps of the SqueezeNet recipe: 30 epochs over 13,800 training faces (docs/results.md)
+EPOCHS = (3, 60)  # a budget's epochs are kept in this range: a 100k pool still sees each face 3 times
+SMALL_POOL = 1_000  # below it the pool is too small to learn a teacher's function from; said, not refused
+CHEAP_TEACHER = 2_000_000  # parameters: a teacher this small runs every step (online teaching) at little cost
+MAX_SIDE = 112  # the face store's crop side: a student's input is never upsampled past it
+FALLBACK = {"small_input": False, "online_teacher": False, "mixup": 0.0, "ema": 0.0}
+
+
+def teacher_input(teacher: dict) -> tuple[bool, int]:
+    """(grey, side) of what the cache's teacher saw: grey if every member was grey, the largest member's side."""
+    members = teacher.get("members") or [teacher]
+    pres = [m["preprocess"] for m in members]
+    return all(p.get("grey", False) for p in pres), max(int(p["size"]) for p in pres)
+
+
+def recommended(student: str) -> dict:
+    """The student's measured recipe, as its registry entry carries it (settings it does not name: none)."""
+    return dict(STUDENTS.entry(student).extra.get("recommended", {}))
+
+
+def resolve(cfg: TrainConfig, caches: list[PosteriorCache]) -> tuple[TrainConfig, list[str]]:
+    """cfg with every unset setting filled in, and one note per setting that was, saying where it came from."""
+    notes: list[str] = []
+    chosen: dict = {}
+    grey, side = teacher_input(caches[0].teacher)
+    derived = {"grey": grey, "size": min(side, MAX_SIDE)}
+    recipe = recommended(cfg.student)
+    faces = sum(len(c) for c in caches) * (1 - cfg.val_fraction)
+    faces = min(faces, cfg.limit) if cfg.limit else faces
+    if "ema_epochs" in recipe:  # an average over that many epochs of this pool: 0.998 for the recipe's 13.8k faces
+        steps = recipe["ema_epochs"] * max(faces / cfg.batch_size, 1)
+        recipe["ema"] = round(min(max(1 - 1 / steps, 0.0), 0.9999), 4)
+    for name in ("grey", "size", "small_input", "ema", "online_teacher"):
+        if getattr(cfg, name) is not None:
+            continue
+        if name in derived:
+            chosen[name], why = derived[name], "the teacher's input"
+        elif name in recipe:
+            chosen[name], why = recipe[name], f"{cfg.student}'s recipe"
+        else:
+            chosen[name], why = FALLBACK[name], "default"
+        notes.append(f"{name} {chosen[name]} ({why})")
+    if chosen.get("online_teacher") and not _cheap(caches[0]):
+        chosen["online_teacher"] = False
+        notes.append("online_teacher False (the teacher is too big to run every step)")
+    online = chosen.get("online_teacher", cfg.online_teacher)
+    if cfg.mixup is None:  # the recipe's mixup comes with its online teaching, never without
+        chosen["mixup"] = recipe.get("mixup", 0.0) if online else 0.0
+        if chosen["mixup"]:
+            notes.append(f"mixup {chosen['mixup']} ({cfg.student}'s recipe)")
+    if cfg.epochs is None:
+        budget = recipe.get("budget", BUDGET)
+        chosen["epochs"] = int(min(max(round(budget / max(faces, 1)), EPOCHS[0]), EPOCHS[1]))
+        notes.append(f"epochs {chosen['epochs']} ({budget:,} face-steps over {faces:,.0f} training faces)")
+    if faces < SMALL_POOL:
+        notes.append(f"the pool is small ({faces:.0f} training faces): a student learns a teacher from thousands")
+    return replace(cfg, **chosen), notes
+
+
+def _cheap(cache: PosteriorCache) -> bool:
+    from distill.teachers.spec import build_teacher
+
+    made = json.loads(cache.attrs.get("config", "{}"))
+    teacher = build_teacher(
+        made.get("teacher", cache.teacher["spec"]), made.get("combine", "prob"), made.get("class_map")
+    )
+    return sum(p.numel() for p in teacher.parameters()) <= CHEAP_TEACHER
+
+
+def unresolved(cfg: TrainConfig) -> list[str]:
+    """Settings still unset: a resolved config has none."""
+    return [f.name for f in fields(cfg) if getattr(cfg, f.name) is None and f.name not in ("hint_layer", "limit")]

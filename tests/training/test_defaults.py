@@ -1,0 +1,65 @@
+"""What a run resolves: the student's recipe, the teacher's input, the pool's budget; explicit flags win."""
+
+import pytest
+
+import distill.training.defaults as defaults
+from distill.cache import PosteriorCache
+from distill.config import LabelConfig, TrainConfig
+from distill.label import label, resolved_views
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory, face_store):
+    path = tmp_path_factory.mktemp("defaults") / "c.h5"
+    label(face_store, path, LabelConfig(views=0), show_progress=False)
+    return PosteriorCache(path)
+
+
+def test_squeezenet_gets_the_teachers_input_and_its_recipe(cache):
+    cfg, notes = defaults.resolve(TrainConfig(), [cache])
+    assert (cfg.grey, cfg.size, cfg.online_teacher, cfg.small_input) == (True, 64, False, False)
+    assert 0 < cfg.ema < 0.9  # an average over 2 epochs of a dozen faces: a few steps
+    assert defaults.unresolved(cfg) == []
+    assert cfg.epochs == defaults.EPOCHS[1]  # a dozen faces: the budget's epochs are capped
+    assert any("the pool is small" in n for n in notes) and any("grey True (the teacher's input)" in n for n in notes)
+
+
+def test_mobilenet_recipe_and_flags_that_win(cache):
+    cfg, _ = defaults.resolve(TrainConfig(student="mobilenetv3_small_100"), [cache])
+    assert (cfg.small_input, cfg.online_teacher, cfg.mixup, cfg.ema) == (True, True, 0.4, 0.0)
+    given = TrainConfig(student="mobilenetv3_small_100", grey=False, online_teacher=False, epochs=2, ema=0.9)
+    cfg, notes = defaults.resolve(given, [cache])
+    assert (cfg.grey, cfg.online_teacher, cfg.mixup, cfg.epochs, cfg.ema) == (False, False, 0.0, 2, 0.9)
+    assert not any(n.startswith(("grey", "epochs", "ema")) for n in notes)
+
+
+def test_a_big_teacher_is_not_run_every_step(cache, monkeypatch):
+    monkeypatch.setattr(defaults, "CHEAP_TEACHER", 10)  # as if mini_xception were VGG-sized
+    cfg, notes = defaults.resolve(TrainConfig(student="mobilenetv3_small_100"), [cache])
+    assert cfg.online_teacher is False and any("too big to run every step" in n for n in notes)
+
+
+def test_epochs_follow_the_pools_size():
+    epochs, ema = {}, {}
+    for faces in (4_000, 15_319, 100_000):
+        cfg, _ = defaults.resolve(TrainConfig(val_fraction=0.1), [_FakeCache(faces)])
+        epochs[faces], ema[faces] = cfg.epochs, cfg.ema
+    assert epochs == {4_000: 60, 15_319: 30, 100_000: 5}
+    assert ema[15_319] == 0.9977 and ema[4_000] < ema[15_319] < ema[100_000]  # the recipe's 0.998 on its pool
+
+
+def test_label_views_follow_the_pools_size():
+    views = {n: resolved_views(LabelConfig(), n).views for n in (100, 4_000, 11_354, 100_000)}
+    assert views == {100: 8, 4_000: 8, 11_354: 4, 100_000: 2}
+    assert resolved_views(LabelConfig(views=0), 4_000).views == 0
+
+
+class _FakeCache:
+    """A cache of `n` faces from a grey 64 px teacher (what resolve reads of one)."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.teacher = {"spec": "mini_xception", "preprocess": {"grey": True, "size": 64}}
+
+    def __len__(self) -> int:
+        return self.n
