@@ -58,7 +58,7 @@ class LabelConfig(Settings):
         "Augmented views per face to cache (consistent teaching).",
         ge=0,
         le=64,
-        none="8 for pools up to 6,000 faces, fewer for larger ones (about 48,000 views; at least 2)",
+        none="about 64,000 views in all, 2-8 a face (8 up to 8,000 faces, 4 for 15,000)",
     )
     seed: int = setting(0, "Seed of the augmented views.")
     batch: int = setting(128, "Faces per teacher forward.", ge=1)

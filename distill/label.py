@@ -25,7 +25,8 @@ from distill.progress import progress_bar
 from distill.teachers.spec import build_teacher
 from distill.workspace import provenance
 
-VIEWS_BUDGET = 48_000  # the recipe's 8 views of 4k faces and 4 of 11k: about this many views in all
+# the recipe cached 8 views of 4k faces and 4 of 11k (77k in all); one pooled store gets about this many, 2-8 a face
+VIEWS_BUDGET = 64_000
 
 
 def resolved_views(cfg: LabelConfig, faces: int) -> LabelConfig:

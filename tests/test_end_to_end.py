@@ -64,7 +64,7 @@ def test_pipeline_through_the_cli(tmp_path, face_photos):
 
     # eval's crops of the test set live under evals/: a plain label (and so train) still takes the photos
     _cli("label", "--teacher", "mini_xception", cwd=tmp_path)
-    with h5py.File(work / "caches" / "pool--mini_xception.h5") as f:
+    with h5py.File(work / "caches" / "pool--mini_xception--v8.h5") as f:
         assert f.attrs["store_path"] == str(store.resolve())
     assert not list((work / "faces").glob("*eval*")) and list((work / "evals" / "crops").glob("*.h5"))
 
@@ -78,7 +78,7 @@ def test_pipeline_through_the_cli(tmp_path, face_photos):
     assert (work / "report.png").is_file()
 
     ckpt = run / "checkpoints" / "last.ckpt"
-    paths = [store, work / "caches" / "pool--mini_xception.h5", run, run / "student.pt", ckpt, *exported[1::2]]
+    paths = [store, work / "caches" / "pool--mini_xception--v8.h5", run, run / "student.pt", ckpt, *exported[1::2]]
     info = _cli("info", *map(str, paths), cwd=tmp_path).stdout
     for kind in ("face store", "posterior cache", "training run", "student", "training checkpoint", "ONNX graph"):
         assert f"({kind}):" in info, kind

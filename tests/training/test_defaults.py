@@ -49,8 +49,8 @@ def test_epochs_follow_the_pools_size():
 
 
 def test_label_views_follow_the_pools_size():
-    views = {n: resolved_views(LabelConfig(), n).views for n in (100, 4_000, 11_354, 100_000)}
-    assert views == {100: 8, 4_000: 8, 11_354: 4, 100_000: 2}
+    views = {n: resolved_views(LabelConfig(), n).views for n in (100, 4_000, 11_354, 15_319, 100_000)}
+    assert views == {100: 8, 4_000: 8, 11_354: 5, 15_319: 4, 100_000: 2}
     assert resolved_views(LabelConfig(views=0), 4_000).views == 0
 
 
