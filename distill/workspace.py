@@ -112,8 +112,8 @@ class Workspace:
         found = sorted(self.all("run") + self.all("compressed"), key=lambda p: p.stat().st_mtime)
         if not found:
             raise DistillError(
-                f"no student in {self.dir('run')} or {self.dir('compressed')}; make one with `distill train` "
-                "(or pass a path / --workdir)"
+                f"no student in {self.dir('run').resolve()} or {self.dir('compressed').resolve()}; make one with "
+                "`distill train` (or pass a path / --workdir)"
             )
         return found[-1]
 

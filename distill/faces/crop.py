@@ -262,7 +262,7 @@ def crop(
         try:
             summary = fs.finalize(store, attrs)
         except fs.EmptyStore as err:
-            raise NoFaces(f"no usable face in {src}: {_reasons(err.summary)}; nothing was written") from err
+            raise NoFaces(f"no usable face in {source_id(src)}: {_reasons(err.summary)}; nothing was written") from err
     summary["store"] = str(store.resolve())
     summary["new_images"] = len(todo)
     return summary
