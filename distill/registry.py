@@ -85,5 +85,12 @@ def listing(kind: str | None = None) -> str:
     for name, reg in REGISTRIES.items():
         if kind in (None, name):
             width = max(len(n) for n in reg.names())
-            blocks.append("\n".join([f"{name}:", *(f"  {e.name.ljust(width)}  {e.help}" for e in reg.entries())]))
+            lines = [f"  {e.name.ljust(width)}  {e.help}{_recipe(e)}" for e in reg.entries()]
+            blocks.append("\n".join([f"{name}:", *lines]))
     return "\n\n".join(blocks)
+
+
+def _recipe(entry: Entry) -> str:
+    """A student's recommended settings, as `distill train` applies them when left unset."""
+    recipe = entry.extra.get("recommended")
+    return f" Recipe: {', '.join(f'{k} {v}' for k, v in recipe.items())}." if recipe else ""
