@@ -18,7 +18,7 @@ RELOADS = [
     ("hash", 0.2),
     ("prune-ch:0.5", 0.75),
     ("prune-ch:0.5+quant", 0.25),
-    ("cp+bwn", 0.1),
+    ("cp:0.05+bwn", 0.1),  # a low rank keeps the CP fit short; the chain is what this row tests
     ("hybrid:0.9", 0.1),
 ]
 
