@@ -34,16 +34,27 @@ def recommended(student: str) -> dict:
 
 def resolve(cfg: TrainConfig, caches: list[PosteriorCache]) -> tuple[TrainConfig, list[str]]:
     """cfg with every unset setting filled in, and one note per setting that was, saying where it came from."""
-    notes: list[str] = []
-    chosen: dict = {}
-    grey, side = teacher_input(caches[0].teacher)
-    derived = {"grey": grey, "size": min(side, MAX_SIDE)}
-    recipe = recommended(cfg.student)
     faces = sum(len(c) for c in caches) * (1 - cfg.val_fraction)
     faces = min(faces, cfg.limit) if cfg.limit else faces
+    recipe = recommended(cfg.student)
     if "ema_epochs" in recipe:  # an average over that many epochs of this pool: 0.998 for the recipe's 13.8k faces
         steps = recipe["ema_epochs"] * max(faces / cfg.batch_size, 1)
         recipe["ema"] = round(min(max(1 - 1 / steps, 0.0), 0.9999), 4)
+    chosen, notes = _unset(cfg, recipe, caches[0])
+    if cfg.epochs is None:
+        budget = recipe.get("budget", BUDGET)
+        chosen["epochs"] = int(min(max(round(budget / max(faces, 1)), EPOCHS[0]), EPOCHS[1]))
+        notes.append(f"epochs {chosen['epochs']} ({budget:,} face-steps over {faces:,.0f} training faces)")
+    if faces < SMALL_POOL:
+        notes.append(f"the pool is small ({faces:.0f} training faces): a student learns a teacher from thousands")
+    return replace(cfg, **chosen), notes
+
+
+def _unset(cfg: TrainConfig, recipe: dict, cache: PosteriorCache) -> tuple[dict, list[str]]:
+    """Values for the unset input and teaching settings: the teacher's input, then the recipe, then FALLBACK."""
+    grey, side = teacher_input(cache.teacher)
+    derived = {"grey": grey, "size": min(side, MAX_SIDE)}
+    chosen, notes = {}, []
     for name in ("grey", "size", "small_input", "ema", "online_teacher"):
         if getattr(cfg, name) is not None:
             continue
@@ -54,21 +65,15 @@ def resolve(cfg: TrainConfig, caches: list[PosteriorCache]) -> tuple[TrainConfig
         else:
             chosen[name], why = FALLBACK[name], "default"
         notes.append(f"{name} {chosen[name]} ({why})")
-    if chosen.get("online_teacher") and not _cheap(caches[0]):
+    if chosen.get("online_teacher") and not _cheap(cache):
         chosen["online_teacher"] = False
         notes.append("online_teacher False (the teacher is too big to run every step)")
-    online = chosen.get("online_teacher", cfg.online_teacher)
     if cfg.mixup is None:  # the recipe's mixup comes with its online teaching, never without
+        online = chosen.get("online_teacher", cfg.online_teacher)
         chosen["mixup"] = recipe.get("mixup", 0.0) if online else 0.0
         if chosen["mixup"]:
             notes.append(f"mixup {chosen['mixup']} ({cfg.student}'s recipe)")
-    if cfg.epochs is None:
-        budget = recipe.get("budget", BUDGET)
-        chosen["epochs"] = int(min(max(round(budget / max(faces, 1)), EPOCHS[0]), EPOCHS[1]))
-        notes.append(f"epochs {chosen['epochs']} ({budget:,} face-steps over {faces:,.0f} training faces)")
-    if faces < SMALL_POOL:
-        notes.append(f"the pool is small ({faces:.0f} training faces): a student learns a teacher from thousands")
-    return replace(cfg, **chosen), notes
+    return chosen, notes
 
 
 def _cheap(cache: PosteriorCache) -> bool:
