@@ -21,7 +21,8 @@ import torch
 
 from distill.artifacts import load_model
 from distill.datasets.readers import read_dataset
-from distill.evaluate.evaluate import load_cropped, only_keys, predict, score
+from distill.evaluate.evalset import load_cropped, only_keys
+from distill.evaluate.scores import predict, score
 from distill.evaluate.speed import compare_latency
 from distill.export import ExportedModel
 from distill.progress import quiet_libraries

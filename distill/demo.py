@@ -69,7 +69,7 @@ def run_demo(ws: Workspace, epochs: int = 25, show_progress: bool = True) -> dic
 def held_out_agreement(store_path: Path, cache_path: Path, model, fraction: float) -> tuple[float, int]:
     """Share of the validation faces (never trained on) where the model's argmax is the teacher's."""
     from distill.cache import PosteriorCache
-    from distill.evaluate.evaluate import predict
+    from distill.evaluate.scores import predict
     from distill.faces.store import FaceStore
     from distill.training.data import held_out
 

@@ -102,7 +102,8 @@ def test_mini_xception_is_the_real_pretrained_model():
 )
 def test_reference_accuracy_on_expressions_dev(spec, ref):
     from distill.datasets.readers import read_csv_labels
-    from distill.evaluate.evaluate import load_uncropped, predict, score
+    from distill.evaluate.evalset import load_uncropped
+    from distill.evaluate.scores import predict, score
 
     evalset = load_uncropped(read_csv_labels(SHARED / "data" / "expressions-dev"), 64)
     teacher = build_teacher(spec)
