@@ -18,10 +18,10 @@ What these numbers mean: the demo trains on {faces} tiny faces (scikit-image's
 they agree with the teacher on {held_out} faces they never trained on. That shows
 the pipeline works end to end; it says little about accuracy on real faces.
 
-The real thing (the papers' Table 3; see experiments/table3_mini_xception.sh):
+The real thing (the papers' Table 3; the defaults are the measured recipe, docs/results.md):
   distill crop data/pubfig83
-  distill label distill-work/faces/pubfig83.h5 --teacher mini_xception --views 8
-  distill train --student squeezenet1_1_bn --grey --temperature 1 --epochs 30
+  distill label --teacher mini_xception
+  distill train --loss kld
   distill compress --method bwn
   distill eval rafd --data data/RaFD --model mini_xception \\
       --model distill-work/runs/<run> --model distill-work/compressed/<run>
@@ -57,11 +57,11 @@ def run_demo(ws: Workspace, epochs: int = 25, show_progress: bool = True) -> dic
     faces = len(FaceStore(store))
     return {
         "student": summary["student"],
-        "bwn_student": str(compressed_dir / "model.distill"),
+        "bwn_student": str((compressed_dir / "model.distill").resolve()),
         "held_out_faces": held_out,
         "agreement_with_teacher": agreement,
         "bwn_agreement_with_teacher": bwn_agreement,
-        "report": str(report),
+        "report": str(report.resolve()),
         "explain": EXPLAIN.format(faces=faces, epochs=epochs, held_out=held_out),
     }
 

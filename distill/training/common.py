@@ -75,18 +75,20 @@ class Estimate(L.Callback):
     """After the first steps, how long the whole run will take at this pace (said once, on rank 0)."""
 
     after = 20  # steps: past the first batches' warm-up
+    _start: float | None = None
+    _first: int = 0
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step = trainer.global_step
-        if step == 1:
-            self._start = time.perf_counter()
-        elif step == self.after + 1 and trainer.is_global_zero:
+        if self._start is None:  # the run's first step here (a resumed run starts past 0)
+            self._start, self._first = time.perf_counter(), step
+        elif step == self._first + self.after and trainer.is_global_zero:
             per_step = (time.perf_counter() - self._start) / self.after
-            total = trainer.estimated_stepping_batches
+            left = max(int(trainer.estimated_stepping_batches) - step, 0)
             from distill.progress import console
 
             console.print(
-                f"about {per_step * total / 60:.1f} min for {total:,} steps ({per_step * 1000:.0f} ms a step)"
+                f"about {per_step * left / 60:.1f} min for the {left:,} steps left ({per_step * 1000:.0f} ms a step)"
             )
 
 
