@@ -55,6 +55,21 @@ def apply_views(x01: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
     return out.clamp(0, 1)
 
 
+def resize(x01: torch.Tensor, side: int) -> torch.Tensor:
+    """(B,C,H,W) -> (B,C,side,side), antialiased as a model's Preprocess resizes; unchanged when it already fits."""
+    if x01.shape[-1] == side and x01.shape[-2] == side:
+        return x01
+    return F.interpolate(x01, size=(side, side), mode="bilinear", align_corners=False, antialias=True)
+
+
+def views_at(x01: torch.Tensor, params: torch.Tensor, side: int) -> torch.Tensor:
+    """The views `params` of faces x01 (B,3,S,S), at side x side: resized first, then warped, so the warp (the
+    costliest part of a training step's input) runs at the model's side, not the store's (112 -> 64: 3x fewer
+    pixels). Label and train both make views this way, so the student sees the teacher's exact pixels. Never
+    upsamples (the model's preprocessing does, where it must)."""
+    return apply_views(resize(x01, min(side, x01.shape[-1])), params)
+
+
 def to_float(pixels: np.ndarray | torch.Tensor) -> torch.Tensor:
     """uint8 (B,H,W,3) -> float (B,3,H,W) in [0,1]."""
     t = torch.as_tensor(pixels)

@@ -17,6 +17,7 @@ MAX_PIXELS = 60_000_000  # a photo of more pixels is a decompression bomb: skipp
 MIN_SIDE = 24
 COMBINE = ("prob", "logit", "geometric")  # how an ensemble joins its members (teachers/ensemble.py)
 OPTIMIZERS = ("adamw", "sgd")
+PRECISIONS = ("auto", "32", "bf16-mixed", "16-mixed")
 TEACH = ("cache", "float")  # what compress fine-tunes on
 
 
@@ -142,7 +143,22 @@ class TrainConfig(DistConfig):
     hint_layer: str | None = setting(None, "Teacher module for hints.", none="the last wide feature map")
     hint_epochs: int = setting(0, "FitNets stage 1: epochs of hint-only training.", ge=0)
     seed: int = setting(0, "Random seed.")
-    workers: int = setting(2, "DataLoader worker processes.", ge=0, le=64)
+    workers: int | None = setting(
+        None, "DataLoader worker processes.", ge=0, le=64, none="0 with the faces in memory, else 2"
+    )
+    # measured (benchmarks/bench_train.py): decoding the gzip'd store per face cost more than the training step
+    in_memory: bool | None = setting(
+        None,
+        "Decode the face store into memory once, at the student's side, instead of reading it every batch.",
+        none="when the faces take under a quarter of the free memory",
+    )
+    precision: str = setting(
+        "auto",
+        "Lightning's precision; auto = bf16-mixed on a GPU (16-mixed without bf16) and on a CPU with native bf16 "
+        "(AVX-512 BF16 or AMX), 32 elsewhere (emulated bf16 is hundreds of times slower).",
+        choices=PRECISIONS,
+    )
+    channels_last: bool = setting(True, "Channels-last memory layout for the student and its batches (faster convs).")
     limit: int | None = setting(None, "Use at most this many training faces.", ge=1, none="all")
     max_steps: int = setting(-1, "Stop after this many optimizer steps; -1 = all epochs.", ge=-1)
 

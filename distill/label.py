@@ -22,6 +22,7 @@ from distill.fileio import atomic_path, write_json
 from distill.h5util import merge_rows, write_shard
 from distill.locks import exclusive
 from distill.progress import progress_bar
+from distill.teachers.base import teacher_input
 from distill.teachers.spec import build_teacher
 from distill.workspace import provenance
 
@@ -44,12 +45,15 @@ def default_cache_path(workdir: Path, store: Path, teacher: str, views: int) -> 
 def _teacher_forward(
     teacher, pixels: np.ndarray, params: np.ndarray | None, batch: int, device: torch.device
 ) -> np.ndarray:
-    """Teacher logits (N, C) of N faces (N, S, S, 3) uint8, each under its view params (N, P) when given."""
+    """Teacher logits (N, C) of N faces (N, S, S, 3) uint8, each under its view params (N, P) when given; the
+    views are made at the teacher's side, as training makes the student's (augment.views_at)."""
     out = []
+    side = teacher_input(teacher.describe())[1]
     for i in range(0, len(pixels), batch):
         x = augment.to_float(pixels[i : i + batch]).to(device)
         if params is not None:
-            x = augment.apply_views(x, torch.from_numpy(params[i : i + batch]).to(device))
+            x = augment.views_at(x, torch.from_numpy(params[i : i + batch]).to(device), side)
+        x = x.contiguous(memory_format=torch.channels_last)  # the teacher is channels-last too (_label_job)
         with torch.inference_mode():
             out.append(teacher(x).float().cpu().numpy())
     return np.concatenate(out)
@@ -172,6 +176,7 @@ def _label_job(fabric, store_path: Path, out: Path, cfg: LabelConfig, fresh: boo
     """One rank's share of `label` (all of it in a single process)."""
     store = FaceStore(store_path)
     teacher = build_teacher(cfg.teacher, cfg.combine, cfg.class_map).to(fabric.device)
+    teacher.to(memory_format=torch.channels_last)  # faster convolutions (benchmarks/bench_label.py)
     parts = out.with_name(out.name + ".parts")
     if fabric.is_global_zero:
         _prepare_parts(parts, _identity(teacher, store, cfg), fresh, len(store), cfg.part_rows)

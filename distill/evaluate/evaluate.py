@@ -22,7 +22,11 @@ def evaluate_model(
     speed_size: int,
     load_args: tuple = (),
 ) -> dict:
-    """Scores and model facts; load_args (combine, ensemble map) rebuild the model for the peak-memory probe."""
+    """Scores and model facts; load_args (combine, ensemble map) rebuild the model for the peak-memory probe. A
+    student runs (and is timed) in its inference form: BatchNorm folded, channels-last."""
+    from distill.students.model import Student
+
+    model = model.for_inference() if isinstance(model, Student) else model
     logits = predict(model, evalset.pixels, show_progress=True)
     scores = score(logits, evalset.labels, list(model.classes), parse_mapping(mapping))
     facts = _facts(model, file, speed_size)

@@ -45,7 +45,24 @@ class Student(nn.Module):
         self.spec = f"student:{arch}"
 
     def forward(self, rgb01: torch.Tensor) -> torch.Tensor:
-        return self.net(self.preprocess(rgb01))
+        return self.net(self.preprocess(rgb01).contiguous(memory_format=self.memory_format))
+
+    memory_format = torch.contiguous_format
+
+    def for_inference(self) -> Student:
+        """This student in eval mode with BatchNorm folded into the convs before it (torch.fx) and channels-last
+        weights: the same logits, 2.9x faster for SqueezeNet-BN at batch 128 on a CPU (benchmarks/bench_train.py);
+        a net that torch.fx cannot trace keeps its BatchNorm."""
+        from torch.fx.experimental.optimization import fuse
+
+        self.eval()
+        try:
+            self.net = fuse(self.net)
+        except Exception:  # noqa: BLE001 - tracing fails on data-dependent control flow; unfused is still right
+            pass
+        self.net.to(memory_format=torch.channels_last)
+        self.memory_format = torch.channels_last
+        return self
 
     def forward_with_features(self, rgb01: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(logits (B,C), last feature map (B,C',h,w): the FitNets guided layer) in one pass."""

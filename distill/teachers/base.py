@@ -38,6 +38,14 @@ class Preprocess:
         return 1 if self.grey else 3
 
 
+def teacher_input(described: dict) -> tuple[bool, int]:
+    """(grey, side) of what a teacher sees, from its describe() record (a cache keeps it): grey if every member of
+    an ensemble is grey, the largest member's side."""
+    members = described.get("members") or [described]
+    pres = [m["preprocess"] for m in members]
+    return all(p.get("grey", False) for p in pres), max(int(p["size"]) for p in pres)
+
+
 SIGNED = {"mean": (0.5,), "std": (0.5,)}  # (x - 0.5) * 2: [-1, 1], the mini-Xception family
 IMAGENET = {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}
 

@@ -6,11 +6,13 @@ what the run prints and saves."""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import fields, replace
 
 from distill.cache import PosteriorCache
 from distill.config import TrainConfig
 from distill.registry import STUDENTS
+from distill.teachers.base import teacher_input
 
 BUDGET = 414_000  # face-steps of the SqueezeNet recipe: 30 epochs over 13,800 training faces (docs/results.md)
 EPOCHS = (3, 60)  # a budget's epochs are kept in this range: a 100k pool still sees each face 3 times
@@ -18,13 +20,6 @@ SMALL_POOL = 1_000  # below it the pool is too small to learn a teacher's functi
 CHEAP_TEACHER = 2_000_000  # parameters: a teacher this small runs every step (online teaching) at little cost
 MAX_SIDE = 112  # the face store's crop side: a student's input is never upsampled past it
 FALLBACK = {"small_input": False, "online_teacher": False, "mixup": 0.0, "ema": 0.0}
-
-
-def teacher_input(teacher: dict) -> tuple[bool, int]:
-    """(grey, side) of what the cache's teacher saw: grey if every member was grey, the largest member's side."""
-    members = teacher.get("members") or [teacher]
-    pres = [m["preprocess"] for m in members]
-    return all(p.get("grey", False) for p in pres), max(int(p["size"]) for p in pres)
 
 
 def recommended(student: str) -> dict:
@@ -47,7 +42,60 @@ def resolve(cfg: TrainConfig, caches: list[PosteriorCache]) -> tuple[TrainConfig
         notes.append(f"epochs {chosen['epochs']} ({budget:,} face-steps over {faces:,.0f} training faces)")
     if faces < SMALL_POOL:
         notes.append(f"the pool is small ({faces:.0f} training faces): a student learns a teacher from thousands")
-    return replace(cfg, **chosen), notes
+    cfg = replace(cfg, **chosen)
+    hardware, more = _hardware(cfg, caches)
+    return replace(cfg, **hardware), notes + more
+
+
+def working_side(cfg: TrainConfig, teacher: dict) -> int:
+    """The side a training step makes its views at: the student's, or the teacher's when the teacher runs in the
+    step (online teaching, hints) and wants more pixels; the face store's side caps it."""
+    from distill.losses.modules import needs_of
+
+    in_step = cfg.online_teacher or "teacher" in needs_of(cfg.loss)
+    return max(cfg.size, teacher_input(teacher)[1]) if in_step else cfg.size
+
+
+def _hardware(cfg: TrainConfig, caches: list[PosteriorCache]) -> tuple[dict, list[str]]:
+    """precision, in_memory and workers for this machine (benchmarks/bench_train.py measured each)."""
+    chosen, notes = {}, []
+    if cfg.precision == "auto":
+        chosen["precision"] = auto_precision(cfg.accelerator)
+        notes.append(f"precision {chosen['precision']} (this machine)")
+    in_memory = cfg.in_memory
+    if in_memory is None:
+        side = min(working_side(cfg, caches[0].teacher), MAX_SIDE)
+        need = sum(len(c) for c in caches) * side * side * 3
+        in_memory = chosen["in_memory"] = need <= available_memory() / 4
+        notes.append(f"in_memory {in_memory} ({need / 2**20:,.0f} MiB of faces)")
+    if cfg.workers is None:
+        chosen["workers"] = 0 if in_memory else 2
+        notes.append(f"workers {chosen['workers']}")
+    return chosen, notes
+
+
+def auto_precision(accelerator: str) -> str:
+    """bf16-mixed where the hardware computes in bf16 natively (a GPU, 16-mixed on one without bf16; a CPU with
+    AVX-512 BF16 or AMX), else 32: an AVX2 CPU emulates bf16 at 0.3 GFLOP/s against 130 in fp32 (measured)."""
+    import torch
+
+    if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
+        return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "16-mixed"
+    if accelerator in ("cpu", "auto") and (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()):
+        return "bf16-mixed"
+    return "32"
+
+
+def available_memory() -> int:
+    """Bytes of memory free for use (Linux's MemAvailable; the free pages elsewhere)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
 def _unset(cfg: TrainConfig, recipe: dict, cache: PosteriorCache) -> tuple[dict, list[str]]:
@@ -88,4 +136,5 @@ def _cheap(cache: PosteriorCache) -> bool:
 
 def unresolved(cfg: TrainConfig) -> list[str]:
     """Settings still unset: a resolved config has none."""
-    return [f.name for f in fields(cfg) if getattr(cfg, f.name) is None and f.name not in ("hint_layer", "limit")]
+    unset = [f.name for f in fields(cfg) if getattr(cfg, f.name) is None and f.name not in ("hint_layer", "limit")]
+    return unset + (["precision"] if cfg.precision == "auto" else [])

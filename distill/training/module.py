@@ -51,16 +51,22 @@ def mix(x: torch.Tensor, alpha: float) -> torch.Tensor:
 class DistillModule(SharedStepModule):
     """Student, frozen teacher (when the loss or online teaching needs it), loss and metrics for one TrainConfig."""
 
-    def __init__(self, student: Student, cfg: TrainConfig, teacher: nn.Module | None = None):
+    def __init__(self, student: Student, cfg: TrainConfig, teacher: nn.Module | None = None, side: int | None = None):
         super().__init__()
         self.save_hyperparameters({"train": asdict(cfg)})
         self.student, self.lr, self.weight_decay, self.epochs = student, cfg.lr, cfg.weight_decay, cfg.epochs
+        self.side = side or cfg.size  # the views' side (training/defaults.working_side)
+        self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.optimizer = cfg.optimizer
         self.hint_epochs, self.online, self.mixup = cfg.hint_epochs, cfg.online_teacher, cfg.mixup
         needs = needs_of(cfg.loss)
         if (self.online or "teacher" in needs) and teacher is None:
             raise ValueError("the hint loss and online teaching need the teacher itself, not only its cache")
         self.teacher, self.tap = teacher, None
+        if cfg.channels_last:  # 1.3-1.55x faster convolutions on CPU (benchmarks/bench_train.py), the usual on GPU
+            student.to(memory_format=torch.channels_last)
+            if teacher is not None:
+                teacher.to(memory_format=torch.channels_last)
         self.strict_loading = False  # checkpoints hold no teacher weights (on_save_checkpoint)
         options: dict = {"temperature": cfg.temperature}
         if "features" in needs:
@@ -92,7 +98,8 @@ class DistillModule(SharedStepModule):
         return {"hint"} if self.current_epoch < self.hint_epochs else (names - {"hint"}) or names
 
     def shared_step(self, batch: dict, stage: str) -> torch.Tensor:
-        x = augment.apply_views(augment.to_float(batch["pixels"]), batch["params"])
+        x = augment.views_at(augment.to_float(batch["pixels"]), batch["params"], self.side)
+        x = x.contiguous(memory_format=self.memory_format)  # (B,3,side,side)
         fresh = self.online and stage == "train"
         if fresh and self.mixup > 0:
             x = mix(x, self.mixup)

@@ -86,7 +86,7 @@ class SupervisedModule(SharedStepModule):
 
     def __init__(self, net: nn.Module, preprocess: Preprocess, n: int, cfg: FitConfig, class_weights: torch.Tensor):
         super().__init__()
-        self.net, self.preprocess, self.cfg = net, preprocess, cfg
+        self.net, self.preprocess, self.cfg = net.to(memory_format=torch.channels_last), preprocess, cfg
         self.lr, self.weight_decay, self.warmup = cfg.lr, cfg.weight_decay, 0.2
         self.register_buffer("class_weights", class_weights)
         self.metrics = nn.ModuleDict(
@@ -102,8 +102,8 @@ class SupervisedModule(SharedStepModule):
         )
 
     def shared_step(self, batch: dict, stage: str) -> torch.Tensor:
-        x = augment.apply_views(augment.to_float(batch["pixels"]), batch["params"])
-        logits = self.net(self.preprocess(x))
+        x = augment.views_at(augment.to_float(batch["pixels"]), batch["params"], self.preprocess.size)
+        logits = self.net(self.preprocess(x).contiguous(memory_format=torch.channels_last))
         loss = F.cross_entropy(
             logits, batch["target"], weight=self.class_weights, label_smoothing=self.cfg.label_smoothing
         )

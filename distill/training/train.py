@@ -44,7 +44,22 @@ def _views(cfg: TrainConfig) -> str:
 
 
 def make_data(sources: list[tuple[Path, Path]], cfg: TrainConfig) -> DistillData:
-    return DistillData(sources, cfg.batch_size, cfg.val_fraction, cfg.workers, _views(cfg), cfg.limit, cfg.balance)
+    """The data of a resolved cfg: views made at the step's side, faces in memory or read per batch."""
+    from distill.cache import PosteriorCache
+    from distill.training.defaults import working_side
+
+    side = working_side(cfg, PosteriorCache(sources[0][1]).teacher)
+    return DistillData(
+        sources,
+        cfg.batch_size,
+        cfg.val_fraction,
+        cfg.workers,
+        _views(cfg),
+        cfg.limit,
+        cfg.balance,
+        side=side,
+        in_memory=cfg.in_memory,
+    )
 
 
 def build_module(
@@ -52,7 +67,7 @@ def build_module(
 ) -> DistillModule:
     """The LightningModule for `cfg` over `data` (the teacher itself only when the loss or online teaching needs
     it; `teacher` replaces the cache's own)."""
-    return DistillModule(student, cfg, teacher if teacher is not None else _live_teacher(cfg, data))
+    return DistillModule(student, cfg, teacher if teacher is not None else _live_teacher(cfg, data), data.side)
 
 
 def train(
@@ -105,6 +120,7 @@ def train(
         cfg.patience,
         log_every_n_steps=10,
         max_steps=cfg.max_steps,
+        precision=cfg.precision,
         **cfg.dist().lightning_kwargs(),
     )
     data.batch_size = per_process_batch(cfg.batch_size, trainer.world_size)

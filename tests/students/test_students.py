@@ -29,3 +29,20 @@ def test_timm_students_start_with_small_logits(arch):
     with torch.no_grad():
         logits = student(torch.rand(8, 3, 64, 64))
     assert logits.abs().max().item() < 0.5  # timm's own init: about 2
+
+
+@pytest.mark.parametrize("arch", ["squeezenet1_1_bn", "mobilenetv3_small_100"])
+def test_the_inference_form_gives_the_same_logits(arch):
+    torch.manual_seed(0)
+    student = Student(arch, list("abcdefg"), 32, grey=True)
+    student.train()
+    student(torch.rand(8, 3, 32, 32))  # BatchNorm statistics that are not the initial ones
+    student.eval()
+    x = torch.rand(4, 3, 32, 32)
+    with torch.no_grad():
+        eager = student(x)
+        fast = student.for_inference()(x)
+    torch.testing.assert_close(fast, eager, rtol=1e-4, atol=1e-4)
+    assert student.memory_format == torch.channels_last
+    if arch == "squeezenet1_1_bn":
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in student.net.modules())  # folded
