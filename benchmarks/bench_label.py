@@ -23,12 +23,14 @@ from distill.datasets.readers import read_folder
 from distill.faces.crop import crop
 from distill.faces.store import FaceStore
 from distill.label import label
+from distill.teachers.base import teacher_input
 from distill.teachers.spec import build_teacher
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces-unlabeled" / "images"
 
 
 def bare(teacher, pixels: np.ndarray, cfg: LabelConfig) -> float:
+    side = teacher_input(teacher.describe())[1]  # views made at the teacher's side, as label makes them
     start = time.perf_counter()
     with torch.inference_mode():
         for i in range(0, len(pixels), cfg.batch):
@@ -38,7 +40,7 @@ def bare(teacher, pixels: np.ndarray, cfg: LabelConfig) -> float:
             flat_px, flat_par = np.repeat(pixels, cfg.views, 0), params.reshape(-1, augment.N_PARAMS)
             for i in range(0, len(flat_px), cfg.batch):
                 x = augment.to_float(flat_px[i : i + cfg.batch])
-                teacher(augment.apply_views(x, torch.from_numpy(flat_par[i : i + cfg.batch])))
+                teacher(augment.views_at(x, torch.from_numpy(flat_par[i : i + cfg.batch]), side))
     return time.perf_counter() - start
 
 

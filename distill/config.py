@@ -118,6 +118,13 @@ class TrainConfig(DistConfig):
     size: int | None = setting(None, "Student input side, px.", ge=16, le=1024, none="the teacher's, at most 112")
     grey: bool | None = setting(None, "Grey student input.", none="as the teacher (grey for mini_xception)")
     small_input: bool | None = setting(None, "Stride-1 stem for small faces.", none="the student's recommendation")
+    crop: float | None = setting(
+        None,
+        "Framing: the central share of the stored face's side the student sees (1 = MTCNN box x 1.25).",
+        ge=0.5,
+        le=1,
+        none="the teacher's framing (consistent teaching)",
+    )
     width: float = setting(1.0, "Width multiplier (MobileNets).", gt=0, le=4)
     val_fraction: float = setting(0.1, "Share of the pool (by key hash) held out to measure agreement.", gt=0, lt=1)
     # 0.5 and 0.998 are the measured SqueezeNet recipe: +2.5 points against 20 epochs without them

@@ -22,7 +22,7 @@ from distill.fileio import atomic_path, write_json
 from distill.h5util import merge_rows, write_shard
 from distill.locks import exclusive
 from distill.progress import progress_bar
-from distill.teachers.base import teacher_input
+from distill.teachers.base import source_side
 from distill.teachers.spec import build_teacher
 from distill.workspace import provenance
 
@@ -46,9 +46,9 @@ def _teacher_forward(
     teacher, pixels: np.ndarray, params: np.ndarray | None, batch: int, device: torch.device
 ) -> np.ndarray:
     """Teacher logits (N, C) of N faces (N, S, S, 3) uint8, each under its view params (N, P) when given; the
-    views are made at the teacher's side, as training makes the student's (augment.views_at)."""
+    views are made at the side the teacher's framing crops from, as training makes the student's (augment.views_at)."""
     out = []
-    side = teacher_input(teacher.describe())[1]
+    side = source_side(teacher.describe())
     for i in range(0, len(pixels), batch):
         x = augment.to_float(pixels[i : i + batch]).to(device)
         if params is not None:

@@ -91,6 +91,8 @@ def listing(kind: str | None = None) -> str:
 
 
 def _recipe(entry: Entry) -> str:
-    """A student's recommended settings, as `distill train` applies them when left unset."""
+    """A student's recommended settings, as `distill train` applies them when left unset; a teacher's framing."""
+    if "framing" in entry.extra:
+        return f" Framing: crop {entry.extra['framing']} (measured)."
     recipe = entry.extra.get("recommended")
     return f" Recipe: {', '.join(f'{k} {v}' for k, v in recipe.items())}." if recipe else ""

@@ -14,6 +14,17 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 requires_shared = pytest.mark.skipif(not (SHARED / "data").is_dir(), reason="../shared real data not present")
 
 
+def _face_api_missing() -> str | None:
+    from distill.assets import DEFAULT_DIR, PACKAGE, is_release
+
+    if is_release(DEFAULT_DIR):
+        return None
+    return f"face_api's weights are not in {DEFAULT_DIR}: `make setup` fetches {PACKAGE} with npm (npm missing?)"
+
+
+requires_face_api = pytest.mark.skipif(_face_api_missing() is not None, reason=_face_api_missing() or "")
+
+
 @pytest.fixture(scope="session")
 def face_photos(tmp_path_factory) -> Path:
     """A few real faces (scikit-image's astronaut and LFW subset, shipped with the package) as JPEG files."""

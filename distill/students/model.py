@@ -24,6 +24,7 @@ class Student(nn.Module):
         grey: bool = False,
         small_input: bool = False,
         width: float = 1.0,
+        crop: float = 1.0,
     ):
         super().__init__()
         self.arch_kwargs = {
@@ -33,9 +34,10 @@ class Student(nn.Module):
             "grey": grey,
             "small_input": small_input,
             "width": width,
+            "crop": crop,
         }
         self.classes = list(classes)
-        self.preprocess = Preprocess(size=size, grey=grey, **SIGNED)
+        self.preprocess = Preprocess(size=size, grey=grey, crop=crop, **SIGNED)  # crop: the teacher's framing
         try:
             self.net, self._features, self._head = STUDENTS.get(arch)(
                 len(classes), 1 if grey else 3, small_input, width, size=size

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -13,15 +14,19 @@ GREY = (0.299, 0.587, 0.114)  # ITU-R 601 luma, as OpenCV's BGR2GRAY that Keras 
 
 @dataclass(frozen=True)
 class Preprocess:
-    """How a model wants its input: x = (resize(rgb01) [-> grey] - mean) / std, NCHW."""
+    """How a model wants its input: x = (resize(centre(rgb01, crop)) [-> grey] - mean) / std, NCHW.
+
+    crop is the model's framing: the central share of the stored face's side it sees. The face store keeps the
+    MTCNN box widened by 1.25 (eyes levelled), so crop 1.0 is that framing and 0.8 about the detected box itself."""
 
     size: int
     grey: bool = False
     mean: tuple[float, ...] = (0.0,)
     std: tuple[float, ...] = (1.0,)
+    crop: float = 1.0
 
     def __call__(self, rgb01: torch.Tensor) -> torch.Tensor:
-        x = rgb01
+        x = centre(rgb01, self.crop)
         if x.shape[-1] != self.size or x.shape[-2] != self.size:
             x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False, antialias=True)
         if self.grey:
@@ -31,19 +36,54 @@ class Preprocess:
         return (x - mean) / std
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """As a cache or checkpoint records it; the store's own framing (crop 1.0) is left out, so records made
+        before framings existed still match."""
+        record = asdict(self)
+        if record["crop"] == 1.0:
+            del record["crop"]
+        return record
+
+    @property
+    def source_side(self) -> int:
+        """The side of a stored face whose centre crop gives `size` pixels without upsampling."""
+        return math.ceil(self.size / self.crop - 1e-9)
 
     @property
     def channels(self) -> int:
         return 1 if self.grey else 3
 
 
+def centre(x: torch.Tensor, share: float) -> torch.Tensor:
+    """The central share x share of faces (B,C,S,S); all of them for share 1."""
+    if share >= 1:
+        return x
+    side = x.shape[-1]
+    keep = max(1, round(side * share))
+    start = (side - keep) // 2
+    return x[..., start : start + keep, start : start + keep]
+
+
+def _preprocesses(described: dict) -> list[Preprocess]:
+    members = described.get("members") or [described]
+    return [Preprocess(**{k: tuple(v) if isinstance(v, list) else v for k, v in m["preprocess"].items()})
+            for m in members]
+
+
 def teacher_input(described: dict) -> tuple[bool, int]:
     """(grey, side) of what a teacher sees, from its describe() record (a cache keeps it): grey if every member of
     an ensemble is grey, the largest member's side."""
-    members = described.get("members") or [described]
-    pres = [m["preprocess"] for m in members]
-    return all(p.get("grey", False) for p in pres), max(int(p["size"]) for p in pres)
+    pres = _preprocesses(described)
+    return all(p.grey for p in pres), max(p.size for p in pres)
+
+
+def teacher_framing(described: dict) -> float:
+    """A teacher's framing (Preprocess.crop); an ensemble's widest member's, so a student sees all any member saw."""
+    return max(p.crop for p in _preprocesses(described))
+
+
+def source_side(described: dict) -> int:
+    """The stored side a teacher's views are made at (its members' largest Preprocess.source_side)."""
+    return max(p.source_side for p in _preprocesses(described))
 
 
 SIGNED = {"mean": (0.5,), "std": (0.5,)}  # (x - 0.5) * 2: [-1, 1], the mini-Xception family

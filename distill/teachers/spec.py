@@ -1,7 +1,9 @@
-"""Teacher specs: 'NAME[:ARG][?k=v&k=v][@WEIGHT]' joined by '+' for an ensemble."""
+"""Teacher specs: 'NAME[:ARG][?k=v&k=v][@WEIGHT]' joined by '+' for an ensemble; ?crop=F sets any teacher's
+framing (the central share of the stored face it sees)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from urllib.parse import parse_qsl
 
 from torch import nn
@@ -10,6 +12,8 @@ from distill.datasets.emotions import parse_mapping
 from distill.errors import DistillError
 from distill.registry import TEACHERS
 from distill.teachers.ensemble import Ensemble
+
+MIN_CROP = 0.5  # the store keeps the box x 1.25: half its side is well inside the face
 
 
 def parse_member(text: str) -> tuple[str, str | None, dict[str, str], float]:
@@ -29,6 +33,19 @@ def parse_member(text: str) -> tuple[str, str | None, dict[str, str], float]:
     return name, arg or None, options, weight
 
 
+def _framing(name: str, given: str | None) -> float:
+    """The share of the stored face a teacher sees: ?crop=F, else the framing its registry entry declares."""
+    if given is None:
+        return float(TEACHERS.entry(name).extra.get("framing", 1.0))
+    try:
+        crop = float(given)
+    except ValueError:
+        crop = -1.0
+    if not MIN_CROP <= crop <= 1:
+        raise DistillError(f"teacher '{name}': crop={given} must be a share of the face's side in [{MIN_CROP}, 1]")
+    return crop
+
+
 def build_teacher(spec: str, combine: str = "prob", class_map: str | None = None) -> nn.Module:
     """One teacher, or an Ensemble when the spec has several '+'-joined members."""
     members = [m for m in spec.split("+") if m.strip()]
@@ -37,11 +54,14 @@ def build_teacher(spec: str, combine: str = "prob", class_map: str | None = None
     built, weights = [], []
     for text in members:
         name, arg, options, weight = parse_member(text)
+        crop = _framing(name, options.pop("crop", None))
         fn = TEACHERS.get(name)
         try:
-            built.append(fn(arg, spec=text.split("@")[0], **options))
+            teacher = fn(arg, spec=text.split("@")[0], **options)
         except TypeError as err:
             raise DistillError(f"teacher '{name}' does not take options {sorted(options)}") from err
+        teacher.preprocess = replace(teacher.preprocess, crop=crop)
+        built.append(teacher)
         weights.append(weight)
     if len(built) == 1 and weights[0] == 1.0 and not class_map:
         return built[0]

@@ -12,7 +12,7 @@ from dataclasses import fields, replace
 from distill.cache import PosteriorCache
 from distill.config import TrainConfig
 from distill.registry import STUDENTS
-from distill.teachers.base import teacher_input
+from distill.teachers.base import Preprocess, source_side, teacher_framing, teacher_input
 
 BUDGET = 414_000  # face-steps of the SqueezeNet recipe: 30 epochs over 13,800 training faces (docs/results.md)
 EPOCHS = (3, 60)  # a budget's epochs are kept in this range: a 100k pool still sees each face 3 times
@@ -48,12 +48,14 @@ def resolve(cfg: TrainConfig, caches: list[PosteriorCache]) -> tuple[TrainConfig
 
 
 def working_side(cfg: TrainConfig, teacher: dict) -> int:
-    """The side a training step makes its views at: the student's, or the teacher's when the teacher runs in the
-    step (online teaching, hints) and wants more pixels; the face store's side caps it."""
+    """The side a training step makes its views at: what the student's framing crops its input from, or the
+    teacher's when the teacher runs in the step (online teaching, hints) and wants more pixels; the face store's
+    side caps it."""
     from distill.losses.modules import needs_of
 
     in_step = cfg.online_teacher or "teacher" in needs_of(cfg.loss)
-    return max(cfg.size, teacher_input(teacher)[1]) if in_step else cfg.size
+    own = Preprocess(cfg.size, crop=cfg.crop).source_side  # what the student's framing crops from
+    return max(own, source_side(teacher)) if in_step else own
 
 
 def _hardware(cfg: TrainConfig, caches: list[PosteriorCache]) -> tuple[dict, list[str]]:
@@ -64,7 +66,7 @@ def _hardware(cfg: TrainConfig, caches: list[PosteriorCache]) -> tuple[dict, lis
         notes.append(f"precision {chosen['precision']} (this machine)")
     in_memory = cfg.in_memory
     if in_memory is None:
-        side = min(working_side(cfg, caches[0].teacher), MAX_SIDE)
+        side = min(working_side(cfg, caches[0].teacher), MAX_SIDE)  # the faces are held at this side
         need = sum(len(c) for c in caches) * side * side * 3
         in_memory = chosen["in_memory"] = need <= available_memory() / 4
         notes.append(f"in_memory {in_memory} ({need / 2**20:,.0f} MiB of faces)")
@@ -101,9 +103,9 @@ def available_memory() -> int:
 def _unset(cfg: TrainConfig, recipe: dict, cache: PosteriorCache) -> tuple[dict, list[str]]:
     """Values for the unset input and teaching settings: the teacher's input, then the recipe, then FALLBACK."""
     grey, side = teacher_input(cache.teacher)
-    derived = {"grey": grey, "size": min(side, MAX_SIDE)}
+    derived = {"grey": grey, "size": min(side, MAX_SIDE), "crop": teacher_framing(cache.teacher)}
     chosen, notes = {}, []
-    for name in ("grey", "size", "small_input", "ema", "online_teacher"):
+    for name in ("grey", "size", "crop", "small_input", "ema", "online_teacher"):
         if getattr(cfg, name) is not None:
             continue
         if name in derived:

@@ -36,7 +36,8 @@ def test_cached_views_pair_each_params_with_the_logits_of_that_view(source):
     data = DistillData([source], batch_size=4)
     batch = data.train_set.__getitems__(list(range(len(data.train_set))))
     params, logits = PosteriorCache(source[1]).view_arrays()
-    for face, p, z in zip(batch["index"].numpy(), batch["params"].numpy(), batch["teacher_logits"].numpy()):
+    columns = (batch["index"].numpy(), batch["params"].numpy(), batch["teacher_logits"].numpy())
+    for face, p, z in zip(*columns, strict=True):
         k = int(np.flatnonzero((params[face] == p).all(1))[0])  # which of the face's views was drawn
         np.testing.assert_allclose(z, logits[face, k])
 

