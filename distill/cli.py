@@ -19,6 +19,7 @@ from distill.config import (
     FitConfig,
     LabelConfig,
     LabelDistConfig,
+    PredictConfig,
     TrainConfig,
 )
 from distill.errors import DistillError, Interrupted
@@ -174,6 +175,25 @@ def export_cmd(
     from distill.export import export_in
 
     print_facts("export summary", export_in(ws(), model, cfg, calibrate, out_file))
+
+
+@app.command()
+@from_settings
+def predict(
+    cfg: PredictConfig,
+    src: Annotated[Path | None, typer.Argument(help="A photo, a folder of photos (recursive) or a video file.")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Student, run, .distill, .onnx, .pt2 or teacher spec (default: newest model).")
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default: WORKDIR/predictions/...).")
+    ] = None,
+    camera: Annotated[int | None, typer.Option(help="Read camera N (/dev/videoN) instead of SRC.", min=0)] = None,
+):
+    """Emotions of the faces in new photos, a video or a camera: predictions.csv/.json and annotated copies."""
+    from distill.predict.run import predict_in
+
+    print_facts("predict summary", predict_in(ws(), src, camera, model, out_dir, cfg))
 
 
 @app.command("eval")

@@ -25,6 +25,7 @@ KINDS = {
     "compressed": ("compressed", "*/model.distill"),
     "teacher": ("teachers", "*/teacher.pt"),
     "eval": ("evals", "*/eval.json"),
+    "predictions": ("predictions", "*/predictions.csv"),
 }
 _HOW_TO_MAKE = {
     "faces": "distill crop SRC",
@@ -33,6 +34,7 @@ _HOW_TO_MAKE = {
     "compressed": "distill compress",
     "teacher": "distill fit-teacher",
     "eval": "distill eval DATASET",
+    "predictions": "distill predict SRC",
 }
 
 

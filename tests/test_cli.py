@@ -51,6 +51,10 @@ MISUSE = [
     (["export"], r"no student in .*/runs or .*/compressed; make one with `distill train`"),
     (["label"], r"no faces artefact in .*/faces; make one with `distill crop SRC`"),
     (["info", "missing.h5"], r"missing.h5: no such file or folder"),
+    (["predict"], r"give a photo, a folder of photos or a video, or --camera N"),
+    (["predict", "missing.jpg"], r"missing.jpg: no such file or folder"),
+    (["predict", "--smooth", "1"], r"--smooth 1.0: must be in \[0, 1\)"),
+    (["predict", "--runtime", "tflite"], r"--runtime tflite: must be one of onnx, torch"),
     (["list", "nonsense"], r"unknown kind 'nonsense'; valid: teachers"),
 ]
 

@@ -1,0 +1,66 @@
+"""The model predict runs, as a function from faces to probabilities: ONNX Runtime by default (a student or
+compressed model is exported once into the output folder), eager PyTorch on request or where no ONNX graph can be
+made (teachers, some compressed layers)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from distill import augment
+from distill.errors import DistillError
+
+
+@dataclass
+class Classifier:
+    module: torch.nn.Module
+    classes: list[str]
+    name: str
+    runtime: str
+    notes: list[str] = field(default_factory=list)
+
+    def probs(self, pixels: np.ndarray, batch: int = 64) -> np.ndarray:
+        """Softmax probabilities (N, C) of uint8 faces (N, S, S, 3)."""
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(pixels), batch):
+                logits = self.module(augment.to_float(pixels[i : i + batch]))
+                out.append(torch.as_tensor(logits).float().softmax(1).numpy())
+        return np.concatenate(out) if out else np.zeros((0, len(self.classes)), np.float32)
+
+
+def load_classifier(spec: str, runtime: str, out_dir: Path, size: int = 112) -> Classifier:
+    """The model `spec` names (any artefact eval takes) in `runtime` ('onnx' or 'torch')."""
+    from distill.artifacts import load_model
+    from distill.export import OnnxModel
+    from distill.students.model import Student
+
+    module, file = load_model(spec)
+    name = str(file or spec)
+    if isinstance(module, OnnxModel):
+        return Classifier(module, list(module.classes), name, "onnxruntime")
+    if runtime == "onnx" and hasattr(module, "arch_kwargs"):
+        onnx = _as_onnx(module, out_dir / "model.onnx", size)
+        if isinstance(onnx, OnnxModel):
+            return Classifier(onnx, list(module.classes), name, "onnxruntime", [f"exported to {onnx.spec[5:]}"])
+        note = onnx
+    else:
+        note = "teachers run in PyTorch" if runtime == "onnx" else ""
+    if isinstance(module, Student):
+        module = module.for_inference()
+    return Classifier(module.eval(), list(module.classes), name, "torch", [note] if note else [])
+
+
+def _as_onnx(module: torch.nn.Module, path: Path, size: int):
+    """An OnnxModel of `module`, or a note saying why it runs in PyTorch instead."""
+    from distill.export import OnnxModel, export_model
+
+    try:
+        export_model(module, path, "onnx", size)
+        return OnnxModel(path)
+    except (DistillError, RuntimeError, TypeError, ValueError) as err:  # an op the exporter cannot write
+        path.unlink(missing_ok=True)
+        return f"runs in PyTorch: no ONNX graph ({str(err).splitlines()[0][:120]})"

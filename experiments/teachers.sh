@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Issue #21: which public teacher makes the best student. ../shared's two unlabelled pools (a folder of links),
+# labelled by face_api and by mini_xception (each at its own measured framing, crop 0.8), a no-flag kld SqueezeNet
+# student of each, all scored on expressions-dev. One job at a time, so each gets both cores.
+# Usage: experiments/teachers.sh [WORKDIR]
+set -euo pipefail
+W=${1:-distill-work-teachers}; SHARED=$(realpath "${SHARED:-../shared}")
+D="distill --workdir $W"
+mkdir -p "$W/pool"
+ln -sfn "$SHARED/data/faces-unlabeled/images" "$W/pool/faces-unlabeled"
+ln -sfn "$SHARED/data/lfw-unlabeled/images" "$W/pool/lfw-unlabeled"
+for teacher in face_api mini_xception; do
+  time $D label --teacher $teacher "$W/pool"   # crops the pool first (once), then labels it
+  time $D train --loss kld                     # the newest cache: this teacher's
+done
+models=$(for r in "$W"/runs/*/; do echo --model "${r%/}"; done)
+time $D eval csv --data "$SHARED/data/expressions-dev" --model face_api --model mini_xception \
+  --model mini_xception+face_api $models

@@ -1,0 +1,119 @@
+"""`distill predict` on a folder of real face photos and on a video made here from one (the face moves), through
+the CLI as a user runs it; damaged input keeps what was written."""
+
+import csv
+import json
+
+import pytest
+from PIL import Image
+
+from distill.demo_data import demo_samples
+from distill.students.model import Student
+
+av = pytest.importorskip("av")
+
+
+@pytest.fixture(scope="module")
+def student(tmp_path_factory):
+    """An untrained student file: predict's plumbing does not depend on what it learned."""
+    path = tmp_path_factory.mktemp("model") / "student.pt"
+    Student("squeezenet1_1_bn", ["anger", "happiness", "neutral"], 32, grey=True).save(path)
+    return path
+
+
+def _write_video(path):
+    """12 frames at 10 fps of a real face photo sliding across a 320x240 background."""
+    face = Image.fromarray(demo_samples(path.parent)[0].pixels).convert("RGB").resize((160, 160))
+    out = av.open(str(path), "w")
+    stream = out.add_stream("mpeg4", rate=10)
+    stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+    stream.gop_size = 4  # a key frame every 4: a cut recording still holds whole groups of frames
+    for i in range(12):
+        canvas = Image.new("RGB", (320, 240), (40, 90, 60))
+        canvas.paste(face, (10 + 4 * i, 40))
+        for packet in stream.encode(av.VideoFrame.from_image(canvas)):
+            out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)
+    out.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory):
+    return _write_video(tmp_path_factory.mktemp("video") / "moving.mp4")
+
+
+def _predict(args, tmp_path, capsys, monkeypatch):
+    from tests.test_cli import run_cli
+
+    code, out, err = run_cli(["predict", *args], tmp_path / "w", capsys, monkeypatch)
+    return code, out, err
+
+
+def _rows(folder):
+    with open(next(folder.glob("predictions.csv"))) as f:
+        return list(csv.DictReader(f))
+
+
+def test_photos_get_a_row_each_and_annotated_copies(face_photos, student, tmp_path, capsys, monkeypatch):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for p in sorted(face_photos.glob("*.jpg"))[:3]:
+        (photos / p.name).write_bytes(p.read_bytes())
+    (photos / "notes.jpg").write_bytes(b"not a jpeg")  # a photo that is not an image
+    out = tmp_path / "out"
+    code, stdout, _ = _predict([str(photos), "--model", str(student), "--out", str(out)], tmp_path, capsys, monkeypatch)
+    assert code == 0 and f"csv {out.resolve()}/predictions.csv" in " ".join(stdout.split())
+    rows = _rows(out)
+    assert {r["source"] for r in rows} == {p.name for p in photos.iterdir()}
+    bad = [r for r in rows if r["source"] == "notes.jpg"]
+    assert len(bad) == 1 and bad[0]["note"].startswith(("not-an-image", "corrupt"))
+    faces = [r for r in rows if r["label"]]
+    assert faces and all(
+        abs(sum(float(r[f"p_{c}"]) for c in ("anger", "happiness", "neutral")) - 1) < 1e-3 for r in faces
+    )
+    twin = json.loads((out / "predictions.json").read_text())["rows"]
+    assert [r["source"] for r in twin] == [r["source"] for r in rows] and twin[0].keys() == rows[0].keys()
+    annotated = {p.name for p in (out / "annotated").iterdir()}
+    assert annotated == {r["source"] for r in faces}  # the photos with a face, as JPEGs
+    assert (out / "model.onnx").is_file()  # the default runtime: the student exported once, run by ONNX Runtime
+
+
+def test_a_video_gives_frames_tracks_and_an_annotated_video(video, student, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "out"
+    args = [str(video), "--model", str(student), "--out", str(out), "--runtime", "torch", "--detect-every", "3"]
+    code, _, _ = _predict(args, tmp_path, capsys, monkeypatch)
+    assert code == 0
+    rows = _rows(out)
+    assert sorted({int(r["frame"]) for r in rows}) == list(range(12))  # every frame, faces carried in between
+    faced = [r for r in rows if r["label"]]
+    assert len(faced) >= 10 and {r["track"] for r in faced} == {"0"}  # one face, followed as one track
+    xs = [float(r["x1"]) for r in faced if int(r["frame"]) % 3 == 0]
+    assert xs == sorted(xs) and xs[-1] - xs[0] > 25  # the box follows the face across the frame
+    summary = json.loads((out / "predictions.json").read_text())
+    (track,) = summary["tracks"]
+    assert track["dominant"] in summary["classes"] and abs(sum(track["share"].values()) - 1) < 1e-3
+    decoded = av.open(str(out / "annotated.mp4"))
+    assert sum(1 for _ in decoded.decode(video=0)) == 12  # the annotated copy has the same frames
+    decoded.close()
+
+
+def test_a_truncated_recording_keeps_the_frames_read_and_an_unreadable_video_is_refused(
+    student, tmp_path, capsys, monkeypatch
+):
+    whole = _write_video(tmp_path / "whole.mkv")  # Matroska streams: a cut file still decodes up to the cut
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(whole.read_bytes()[: int(whole.stat().st_size * 0.6)])
+    out = tmp_path / "out"
+    args = [str(cut), "--model", str(student), "--out", str(out), "--runtime", "torch"]
+    code, _, _ = _predict(args, tmp_path, capsys, monkeypatch)
+    frames = {int(r["frame"]) for r in _rows(out)}
+    assert code == 0 and 0 < len(frames) < 12  # what could be decoded is predicted and kept
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\0" * 1000)
+    code, _, err = _predict(
+        [str(junk), "--model", str(student), "--out", str(tmp_path / "o2")], tmp_path, capsys, monkeypatch
+    )
+    assert code == 2 and "junk.mp4 cannot be read as a video" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o2").exists()  # refused before any folder was made
