@@ -7,8 +7,10 @@
 # There (the device tool):  run(command="bash benchmarks/gpu_check.sh", carry=[".whl", ".gpu-data"], timeout_s=540)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-STEPS=${STEPS:-300}
+STEPS=${STEPS:-300} ACCEL=${ACCEL:-gpu} PRECISION=${PRECISION:-bf16-mixed} PY=${PY:-python3}  # a CPU smoke test:
+# STEPS=20 ACCEL=cpu PRECISION=32 PY=.venv/bin/python bash benchmarks/gpu_check.sh
 if [ "${1:-}" = "--prepare" ]; then
+  mkdir -p .git/info && touch .git/info/exclude
   grep -qx '/.whl/' .git/info/exclude || echo /.whl/ >> .git/info/exclude
   grep -qx '/.gpu-data/' .git/info/exclude || echo /.gpu-data/ >> .git/info/exclude
   rm -rf .whl .gpu-data && mkdir -p .whl .gpu-data/photos .gpu-data/eval/images
@@ -22,26 +24,26 @@ if [ "${1:-}" = "--prepare" ]; then
 fi
 OUT=${OUT:-/tmp/gpu-check-out}
 WORK=/tmp/gpu-check && rm -rf "$WORK" && mkdir -p "$WORK" "$OUT"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
+$PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
 export PYTHONPATH="$PWD:/tmp/site" PYTHONUNBUFFERED=1
-distill() { python3 -m distill.cli --workdir "$WORK" "$@"; }
+distill() { "$PY" -m distill.cli --workdir "$WORK" "$@"; }
 stage() { local name=$1; shift; local t0=$SECONDS; "$@" 2>&1 | tee -a "$OUT/log.txt" | grep -v "━" || true
           echo "== $name: $((SECONDS - t0)) s" | tee -a "$OUT/log.txt"; }
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/log.txt"
-python3 -c "import torch, lightning; print('torch', torch.__version__, 'lightning', lightning.__version__, \
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/log.txt" || echo "no nvidia-smi"
+$PY -c "import torch, lightning; print('torch', torch.__version__, 'lightning', lightning.__version__, \
   'cuda', torch.cuda.is_available(), 'bf16', torch.cuda.is_available() and torch.cuda.is_bf16_supported())"
 stage crop distill crop .gpu-data/photos
-stage label distill label --teacher mini_xception "$WORK/faces/photos.h5" --accelerator gpu
-nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader,nounits -lms 500 > "$OUT/gpu-util.csv" &
+stage label distill label --teacher mini_xception "$WORK/faces/photos.h5" --accelerator "$ACCEL"
+(nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader,nounits -lms 500 || true) > "$OUT/gpu-util.csv" &
 SMI=$!
-stage train distill train --loss kld --accelerator gpu --precision bf16-mixed --max-steps "$STEPS" --epochs 60
+stage train distill train --loss kld --accelerator "$ACCEL" --precision "$PRECISION" --max-steps "$STEPS" --epochs 60
 kill $SMI || true
 stage eval distill eval csv --data .gpu-data/eval
-python3 - "$WORK" "$OUT/gpu-util.csv" <<'PY'
+$PY - "$WORK" "$OUT/gpu-util.csv" <<'PY'
 import csv, glob, statistics, sys
 rows = list(csv.DictReader(open(glob.glob(f"{sys.argv[1]}/runs/*/logs/metrics.csv")[0])))
 epochs = [float(r["train/epoch_seconds"]) for r in rows if r.get("train/epoch_seconds")]
-util = [float(line.split(",")[0]) for line in open(sys.argv[2]) if line.strip()]
-print(f"epochs {len(epochs)}, median {statistics.median(epochs):.2f} s; GPU utilisation while training: "
-      f"median {statistics.median(util):.0f}%, max {max(util):.0f}% ({len(util)} samples)")
+util = [float(line.split(",")[0]) for line in open(sys.argv[2]) if line.strip()] or [float("nan")]
+print(f"epochs {len(epochs)}, median {statistics.median(epochs or [float('nan')]):.2f} s; GPU utilisation while "
+      f"training: median {statistics.median(util):.0f}%, max {max(util):.0f}% ({len(util)} samples)")
 PY

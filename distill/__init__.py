@@ -1,3 +1,6 @@
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 
-__version__ = version("distill")
+try:
+    __version__ = version("distill")
+except PackageNotFoundError:  # run from a checkout on PYTHONPATH, uninstalled (e.g. benchmarks/gpu_check.sh)
+    __version__ = "0+checkout"

@@ -247,13 +247,11 @@ class CompressConfig(Settings):
 @dataclass
 class ExportConfig(Settings):
     format: str = setting("pt2", "pt2 (torch.export) or onnx.", choices=("pt2", "onnx"), flag="--format")
-    int8: bool = setting(False, "Static int8 graph (PT2E, x86), calibrated on --calibrate faces.")
+    int8: bool = setting(
+        False, "Static int8 graph calibrated on --calibrate faces (onnx: ONNX Runtime's QDQ; pt2: PT2E, x86)."
+    )
     faces: int = setting(512, "Calibration faces.", ge=1)
     size: int = setting(112, "Input side the graph takes (the face store's crop size).", ge=16, le=1024)
-
-    def check(self) -> None:
-        if self.int8 and self.format != "pt2":
-            raise DistillError("--int8 is a torch.export (pt2) graph; ONNX exports stay float")
 
 
 @dataclass

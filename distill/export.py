@@ -1,5 +1,6 @@
 """`distill export`: a student or compressed model as a portable graph — torch.export (`.pt2`, optionally int8
-through PT2E with torchao's X86 quantizer) or ONNX — checked against the model it came from.
+through PT2E with torchao's X86 quantizer) or ONNX (optionally static int8 through ONNX Runtime's quantizer,
+quantize_onnx.py) — checked against the model it came from.
 
 The graph includes the student's preprocessing and takes RGB faces in [0, 1], (B, 3, S, S): any batch, S the
 export size (the face store's crop side, 112 by default); loaded for `distill eval`, other sides are resized.
@@ -88,8 +89,6 @@ def export_model(model: nn.Module, out: Path, fmt: str, size: int, calibration: 
     only); returns the largest output difference against the model on random faces."""
     if fmt not in ("pt2", "onnx"):
         raise DistillError(f"unknown export format '{fmt}'; valid: pt2, onnx")
-    if calibration is not None and fmt != "pt2":
-        raise DistillError("int8 export is a torch.export (pt2) graph; ONNX exports stay float")
     program = _program(model.eval(), size)
     x = _example(size, 5)
     with torch.no_grad():
@@ -97,7 +96,7 @@ def export_model(model: nn.Module, out: Path, fmt: str, size: int, calibration: 
     meta = {"classes": list(model.classes), "describe": model.describe(), "size": size}
     meta["int8"] = calibration is not None
     if fmt == "onnx":
-        _write_onnx(program, out, meta)
+        _write_onnx_file(program, out, meta, calibration, size)
         got = _run_onnx(out, x)
     else:
         if calibration is not None:
@@ -129,6 +128,22 @@ def _write_onnx(program: torch.export.ExportedProgram, out: Path, meta: dict) ->
         graph = onnx.load(str(tmp))
         onnx.helper.set_model_props(graph, {META: json.dumps(meta, default=str)})
         onnx.save(graph, str(tmp))
+
+
+def _write_onnx_file(program, out: Path, meta: dict, calibration: np.ndarray | None, size: int) -> None:
+    """The float graph, or with calibration faces its static int8 form (quantize_onnx.py) written from it."""
+    if calibration is None:
+        _write_onnx(program, out, meta)
+        return
+    from distill.quantize_onnx import quantize_onnx
+
+    float_path = out.with_name(out.name + ".float.tmp.onnx")
+    try:
+        _write_onnx(program, float_path, meta)
+        with atomic_path(out) as tmp:
+            quantize_onnx(float_path, tmp, calibration, size)
+    finally:
+        float_path.unlink(missing_ok=True)
 
 
 def _run_onnx(path: Path, x: torch.Tensor) -> np.ndarray:
@@ -214,5 +229,6 @@ def export_in(ws, model: Path | None, cfg, calibrate: Path | None = None, out: P
     if cfg.int8:
         store = require_store(calibrate or ws.newest("faces"))
         calibration = store.pixels(slice(0, min(cfg.faces, len(store))))
-    out_path = out or file.with_name(file.stem + f"{'-int8' if cfg.int8 else ''}.{cfg.format}")
+    suffix = {("pt2", True): "-int8.pt2", ("onnx", True): ".int8.onnx"}.get((cfg.format, cfg.int8), f".{cfg.format}")
+    out_path = out or file.with_name(file.stem + suffix)
     return export_model(module, out_path, cfg.format, cfg.size, calibration)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Issue #21: which public teacher makes the best student. ../shared's two unlabelled pools (a folder of links),
-# labelled by face_api and by mini_xception (each at its own measured framing, crop 0.8), a no-flag kld SqueezeNet
-# student of each, all scored on expressions-dev. One job at a time, so each gets both cores.
+# labelled by face_api and by mini_xception (each at its own measured framing, crop 0.8), a kld SqueezeNet student
+# of each with the same budget and the same 64 px input (--size 64: grey for mini_xception, RGB for face_api, as
+# each teacher sees; face_api's own 112 px would cost the student 3x the compute), all scored on expressions-dev.
+# One job at a time, so each gets both cores.
 # Usage: experiments/teachers.sh [WORKDIR]
 set -euo pipefail
 W=${1:-distill-work-teachers}; SHARED=$(realpath "${SHARED:-../shared}")
@@ -11,7 +13,7 @@ ln -sfn "$SHARED/data/faces-unlabeled/images" "$W/pool/faces-unlabeled"
 ln -sfn "$SHARED/data/lfw-unlabeled/images" "$W/pool/lfw-unlabeled"
 for teacher in face_api mini_xception; do
   time $D label --teacher $teacher "$W/pool"   # crops the pool first (once), then labels it
-  time $D train --loss kld                     # the newest cache: this teacher's
+  time $D train --loss kld --size 64           # the newest cache: this teacher's
 done
 models=$(for r in "$W"/runs/*/; do echo --model "${r%/}"; done)
 time $D eval csv --data "$SHARED/data/expressions-dev" --model face_api --model mini_xception \

@@ -39,7 +39,6 @@ MISUSE = [
     (["crop", "--margin", "-1"], r"--margin -1.0: must be in \[0, 3\]"),
     (["crop", "--min-prob", "2"], r"--min-prob 2.0: must be in \[0, 1\]"),
     (["crop", "nowhere"], r"nowhere: no such folder"),
-    (["export", "--int8", "--format", "onnx"], r"--int8 is a torch.export \(pt2\) graph"),
     (["export", "--format", "tflite"], r"--format tflite: must be one of pt2, onnx"),
     (["export", "missing.pt"], r"--model missing.pt: no such file or folder"),
     (["eval", "csv", "--model", "missing.pt"], r"--model missing.pt: no such file or folder"),

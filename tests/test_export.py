@@ -46,11 +46,30 @@ def test_onnx_matches_in_onnxruntime(tmp_path, student):
     assert done["max_abs_diff_vs_model"] < 1e-4 and done["bytes_on_disk"] > 0
 
 
+def test_onnx_int8_is_calibrated_on_faces_stores_int8_weights_and_stays_close(tmp_path, student, face_store):
+    pytest.importorskip("onnxruntime")
+    import onnx
+
+    from distill.export import OnnxModel
+
+    faces = FaceStore(face_store).pixels(slice(None))
+    float_done = export_model(student, tmp_path / "m.onnx", "onnx", 64)
+    done = export_model(student, tmp_path / "m.int8.onnx", "onnx", 64, calibration=faces)
+    graph = onnx.load(str(tmp_path / "m.int8.onnx")).graph
+    assert any(n.op_type == "QuantizeLinear" for n in graph.node)  # activations go through int8
+    assert any(t.data_type == onnx.TensorProto.INT8 for t in graph.initializer)  # the weights are stored as int8
+    assert done["bytes_on_disk"] < float_done["bytes_on_disk"] / 2.5
+    model = OnnxModel(tmp_path / "m.int8.onnx")  # the metadata survived: eval and predict load it like any model
+    assert model.classes == student.classes
+    with torch.no_grad():
+        logits = student(torch.rand(5, 3, 64, 64))
+    assert done["max_abs_diff_vs_model"] < 0.15 * float(logits.abs().max())
+    assert not list(tmp_path.glob("*.tmp*"))
+
+
 def test_bad_requests_are_refused(tmp_path, student):
     with pytest.raises(DistillError, match="valid: pt2, onnx"):
         export_model(student, tmp_path / "m.ts", "torchscript", 64)
-    with pytest.raises(DistillError, match="ONNX exports stay float"):
-        export_model(student, tmp_path / "m.onnx", "onnx", 64, calibration=np.zeros((1, 64, 64, 3), np.uint8))
     torch.save({"x": 1}, tmp_path / "foreign.pt2")
     with pytest.raises(DistillError, match="not a torch.export program"):
         ExportedModel(tmp_path / "foreign.pt2")

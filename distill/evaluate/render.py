@@ -51,8 +51,8 @@ def markdown_report(dataset: str, results: list[dict], evalset: EvalSet) -> str:
         f"{len(evalset.skipped)} unreadable.",
         "",
         "| model | accuracy % | UAR % | macro-F1 % | params | bytes on disk | peak MiB | CPU ms (batch 1) | "
-        "img/s (batch 64) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "img/s (batch 64) | ONNX Runtime ms (batch 1) | ONNX img/s (batch 64) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         s, f = r["scores"], r["facts"]
@@ -61,7 +61,8 @@ def markdown_report(dataset: str, results: list[dict], evalset: EvalSet) -> str:
             f"| {r['model']} | {100 * s['accuracy']:.2f} | {100 * s['uar']:.2f} | {100 * s['macro_f1']:.2f} | "
             f"{f['parameters']:,} | {disk:,} | {_mib(f.get('peak_memory_mib_batch1'))} | "
             f"{f['cpu_latency_ms_batch1']:.2f} | "
-            f"{f['cpu_throughput_img_s_batch64']:.0f} |"
+            f"{f['cpu_throughput_img_s_batch64']:.0f} | {_num(f.get('onnx_latency_ms_batch1'), '.2f')} | "
+            f"{_num(f.get('onnx_throughput_img_s_batch64'), '.0f')} |"
         )
     for r in results:
         s = r["scores"]
@@ -81,6 +82,10 @@ def markdown_report(dataset: str, results: list[dict], evalset: EvalSet) -> str:
             for c, v in s["per_class"].items()
         ]
     return "\n".join(lines) + "\n"
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "–" if value is None else format(value, fmt)
 
 
 def _mib(value: float | None) -> str:

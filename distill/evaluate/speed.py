@@ -57,13 +57,17 @@ def compare_latency_on(models: dict[str, Forward], x: torch.Tensor, rounds: int,
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def model_facts(model: nn.Module, size: int, file: Path | None = None, repeats: int = 30) -> dict:
+def model_facts(
+    model: nn.Module, size: int, file: Path | None = None, repeats: int = 30, runner: nn.Module | None = None
+) -> dict:
+    """Parameters and bytes of `model`; latency and throughput of `runner` (its inference form, default itself)."""
     from distill.artifacts import parameter_count
 
     model.eval()
     params = parameter_count(model)
-    latency = time_forward(model, 1, size, repeats)
-    batch64 = time_forward(model, 64, size, max(3, repeats // 10), warmup=1)
+    runner = runner or model
+    latency = time_forward(runner, 1, size, repeats)
+    batch64 = time_forward(runner, 64, size, max(3, repeats // 10), warmup=1)
     facts = {
         "parameters": params,
         "bytes_on_disk": file.stat().st_size if file and file.is_file() else None,
@@ -77,6 +81,27 @@ def model_facts(model: nn.Module, size: int, file: Path | None = None, repeats: 
         facts["gpu_latency_ms_batch1"] = _time_cuda(gpu, size) * 1000
         model.cpu()
     return facts
+
+
+def onnx_latency(model: nn.Module, size: int) -> dict:
+    """ms per batch-1 forward and images/s at batch 64 of the model exported to ONNX and run by ONNX Runtime; {}
+    where it cannot be exported (some compressed layers)."""
+    import tempfile
+
+    from distill.errors import DistillError
+    from distill.export import OnnxModel, export_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.onnx"
+        try:
+            export_model(model, path, "onnx", size)
+        except (DistillError, RuntimeError, TypeError, ValueError):
+            return {}
+        session = OnnxModel(path)
+        return {
+            "onnx_latency_ms_batch1": time_forward(session, 1, size, 30) * 1000,
+            "onnx_throughput_img_s_batch64": 64 / time_forward(session, 64, size, 3, warmup=1),
+        }
 
 
 def _time_cuda(model: nn.Module, size: int, repeats: int = 50) -> float:  # pragma: no cover - no GPU in CI

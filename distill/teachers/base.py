@@ -65,8 +65,9 @@ def centre(x: torch.Tensor, share: float) -> torch.Tensor:
 
 def _preprocesses(described: dict) -> list[Preprocess]:
     members = described.get("members") or [described]
-    return [Preprocess(**{k: tuple(v) if isinstance(v, list) else v for k, v in m["preprocess"].items()})
-            for m in members]
+    return [
+        Preprocess(**{k: tuple(v) if isinstance(v, list) else v for k, v in m["preprocess"].items()}) for m in members
+    ]
 
 
 def teacher_input(described: dict) -> tuple[bool, int]:
