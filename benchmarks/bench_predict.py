@@ -19,6 +19,7 @@ from distill.evaluate.speed import compare_latency_on
 from distill.export import OnnxModel, export_model
 from distill.faces.store import FaceStore
 from distill.predict.run import predict_in
+from distill.predict.video import VideoWriter
 from distill.progress import quiet_libraries
 from distill.students.model import load_student
 from distill.workspace import Workspace
@@ -27,22 +28,15 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def make_video(path: Path, photos: list[Path], frames: int = 60) -> Path:
-    """Two real face photos sliding across a 640x360 background at 10 fps."""
-    import av
-
+    """Two real face photos sliding across a 640x360 background at 10 fps (written by predict's own writer)."""
     faces = [Image.open(p).convert("RGB").resize((180, 180)) for p in photos[:2]]
-    out = av.open(str(path), "w")
-    stream = out.add_stream("mpeg4", rate=10)
-    stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
+    writer = VideoWriter(path, 10, (640, 360))
     for i in range(frames):
         canvas = Image.new("RGB", (640, 360), (40, 90, 60))
         canvas.paste(faces[0], (20 + 3 * i, 60))
         canvas.paste(faces[1], (420 - 2 * i, 120))
-        for packet in stream.encode(av.VideoFrame.from_image(canvas)):
-            out.mux(packet)
-    for packet in stream.encode():
-        out.mux(packet)
-    out.close()
+        writer.write(canvas)
+    writer.close()
     return path
 
 

@@ -6,7 +6,6 @@ what the run prints and saves."""
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import fields, replace
 
 from distill.cache import PosteriorCache
@@ -43,7 +42,10 @@ def resolve(cfg: TrainConfig, caches: list[PosteriorCache]) -> tuple[TrainConfig
     if faces < SMALL_POOL:
         notes.append(f"the pool is small ({faces:.0f} training faces): a student learns a teacher from thousands")
     cfg = replace(cfg, **chosen)
-    hardware, more = _hardware(cfg, caches)
+    from distill.training.hardware import for_this_machine
+
+    side = min(working_side(cfg, caches[0].teacher), MAX_SIDE)  # the side the faces are held at
+    hardware, more = for_this_machine(cfg, sum(len(c) for c in caches) * side * side * 3)
     return replace(cfg, **hardware), notes + more
 
 
@@ -56,48 +58,6 @@ def working_side(cfg: TrainConfig, teacher: dict) -> int:
     in_step = cfg.online_teacher or "teacher" in needs_of(cfg.loss)
     own = Preprocess(cfg.size, crop=cfg.crop).source_side  # what the student's framing crops from
     return max(own, source_side(teacher)) if in_step else own
-
-
-def _hardware(cfg: TrainConfig, caches: list[PosteriorCache]) -> tuple[dict, list[str]]:
-    """precision, in_memory and workers for this machine (benchmarks/bench_train.py measured each)."""
-    chosen, notes = {}, []
-    if cfg.precision == "auto":
-        chosen["precision"] = auto_precision(cfg.accelerator)
-        notes.append(f"precision {chosen['precision']} (this machine)")
-    in_memory = cfg.in_memory
-    if in_memory is None:
-        side = min(working_side(cfg, caches[0].teacher), MAX_SIDE)  # the faces are held at this side
-        need = sum(len(c) for c in caches) * side * side * 3
-        in_memory = chosen["in_memory"] = need <= available_memory() / 4
-        notes.append(f"in_memory {in_memory} ({need / 2**20:,.0f} MiB of faces)")
-    if cfg.workers is None:
-        chosen["workers"] = 0 if in_memory else 2
-        notes.append(f"workers {chosen['workers']}")
-    return chosen, notes
-
-
-def auto_precision(accelerator: str) -> str:
-    """bf16-mixed where the hardware computes in bf16 natively (a GPU, 16-mixed on one without bf16; a CPU with
-    AVX-512 BF16 or AMX), else 32: an AVX2 CPU emulates bf16 at 0.3 GFLOP/s against 130 in fp32 (measured)."""
-    import torch
-
-    if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
-        return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "16-mixed"
-    if accelerator in ("cpu", "auto") and (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()):
-        return "bf16-mixed"
-    return "32"
-
-
-def available_memory() -> int:
-    """Bytes of memory free for use (Linux's MemAvailable; the free pages elsewhere)."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
 def _unset(cfg: TrainConfig, recipe: dict, cache: PosteriorCache) -> tuple[dict, list[str]]:

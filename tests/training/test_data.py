@@ -70,13 +70,14 @@ def test_the_students_views_are_the_teachers_pixels():
 
 def test_hardware_settings_resolve_and_an_explicit_one_wins(source, monkeypatch):
     import distill.training.defaults as defaults
+    import distill.training.hardware as hardware
 
     cache = PosteriorCache(source[1])
     cfg, notes = defaults.resolve(TrainConfig(), [cache])
     assert cfg.in_memory is True and cfg.workers == 0 and cfg.precision in ("32", "bf16-mixed")
     assert any(n.startswith("in_memory True") for n in notes)
-    monkeypatch.setattr(defaults, "available_memory", lambda: 1000)  # the faces would not fit
+    monkeypatch.setattr(hardware, "available_memory", lambda: 1000)  # the faces would not fit
     cfg, _ = defaults.resolve(TrainConfig(precision="32"), [cache])
     assert (cfg.in_memory, cfg.workers, cfg.precision) == (False, 2, "32")
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
-    assert defaults.auto_precision("cpu") == "bf16-mixed"
+    assert hardware.auto_precision("cpu") == "bf16-mixed"
