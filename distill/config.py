@@ -118,9 +118,9 @@ class TrainConfig(DistConfig):
     size: int | None = setting(None, "Student input side, px.", ge=16, le=1024, none="the teacher's, at most 112")
     grey: bool | None = setting(None, "Grey student input.", none="as the teacher (grey for mini_xception)")
     small_input: bool | None = setting(None, "Stride-1 stem for small faces.", none="the student's recommendation")
-    crop: float | None = setting(
+    framing: float | None = setting(
         None,
-        "Framing: the central share of the stored face's side the student sees (1 = MTCNN box x 1.25).",
+        "The central share of the stored face's side the student sees (1 = MTCNN box x 1.25; 0.8 = about the box).",
         ge=0.5,
         le=1,
         none="the teacher's framing (consistent teaching)",

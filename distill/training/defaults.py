@@ -56,16 +56,16 @@ def working_side(cfg: TrainConfig, teacher: dict) -> int:
     from distill.losses.modules import needs_of
 
     in_step = cfg.online_teacher or "teacher" in needs_of(cfg.loss)
-    own = Preprocess(cfg.size, crop=cfg.crop).source_side  # what the student's framing crops from
+    own = Preprocess(cfg.size, crop=cfg.framing).source_side  # what the student's framing crops from
     return max(own, source_side(teacher)) if in_step else own
 
 
 def _unset(cfg: TrainConfig, recipe: dict, cache: PosteriorCache) -> tuple[dict, list[str]]:
     """Values for the unset input and teaching settings: the teacher's input, then the recipe, then FALLBACK."""
     grey, side = teacher_input(cache.teacher)
-    derived = {"grey": grey, "size": min(side, MAX_SIDE), "crop": teacher_framing(cache.teacher)}
+    derived = {"grey": grey, "size": min(side, MAX_SIDE), "framing": teacher_framing(cache.teacher)}
     chosen, notes = {}, []
-    for name in ("grey", "size", "crop", "small_input", "ema", "online_teacher"):
+    for name in ("grey", "size", "framing", "small_input", "ema", "online_teacher"):
         if getattr(cfg, name) is not None:
             continue
         if name in derived:

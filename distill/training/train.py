@@ -95,7 +95,7 @@ def train(
         )
     export = student is None
     if student is None:
-        student = Student(cfg.student, data.classes, cfg.size, cfg.grey, cfg.small_input, cfg.width, cfg.crop)
+        student = Student(cfg.student, data.classes, cfg.size, cfg.grey, cfg.small_input, cfg.width, cfg.framing)
     elif student.classes != data.classes:
         raise DistillError(f"the student's classes {student.classes} are not the cache's {data.classes}")
     if teacher is not None and not cfg.online_teacher:
