@@ -117,3 +117,15 @@ def test_reference_accuracy_on_expressions_dev(spec, size, ref):
     result = score(predict(teacher, evalset.pixels), evalset.labels, teacher.classes)
     assert result["n_scored"] == 1158
     assert abs(100 * result["accuracy"] - ref) < 0.5
+
+
+def test_a_framing_keeps_the_centre_of_the_stored_face_and_is_recorded():
+    x = torch.arange(64.0).view(1, 1, 8, 8).expand(1, 3, 8, 8)
+    pre = Preprocess(size=4, crop=0.5)
+    torch.testing.assert_close(pre(x), x[..., 2:6, 2:6])  # the central half of the side, no resize needed
+    assert pre.source_side == 8 and "crop" in pre.to_dict() and "crop" not in Preprocess(4).to_dict()
+    teacher = build_teacher("mini_xception?crop=0.9")
+    assert teacher.preprocess.crop == 0.9 and teacher.describe()["preprocess"]["crop"] == 0.9
+    assert build_teacher("mini_xception").preprocess.crop == 0.8  # its registered, measured framing
+    with pytest.raises(DistillError, match=r"crop=0.3 must be a share of the face's side in \[0.5, 1\]"):
+        build_teacher("mini_xception?crop=0.3")

@@ -18,6 +18,7 @@ def cache(tmp_path_factory, face_store):
 def test_squeezenet_gets_the_teachers_input_and_its_recipe(cache):
     cfg, notes = defaults.resolve(TrainConfig(), [cache])
     assert (cfg.grey, cfg.size, cfg.online_teacher, cfg.small_input) == (True, 64, False, False)
+    assert cfg.framing == 0.8  # mini_xception's measured framing, which the cache recorded
     assert 0 < cfg.ema < 0.9  # an average over 2 epochs of a dozen faces: a few steps
     assert defaults.unresolved(cfg) == []
     assert cfg.epochs == defaults.EPOCHS[1]  # a dozen faces: the budget's epochs are capped
