@@ -74,8 +74,9 @@ def step_flops_per_face(student: Student, side: int, batch: int = 64) -> float:
 
 
 def anatomy(cache: Path, limit: int, steps: int = 8) -> dict[str, float]:
-    """ms per step of each phase of this checkout's training step (fetch, views, forward, backward, optimizer,
-    weight average), from torch.profiler's record_function totals."""
+    """ms per step of each phase (fetch, views, forward, backward, optimizer, weight average) of a replica of this
+    checkout's training step outside Lightning (same data, student, optimizer and EMA), from torch.profiler's
+    record_function totals."""
     from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
     from torch.profiler import profile, record_function
 

@@ -20,7 +20,7 @@ KIND = "posterior_cache"
 
 
 class PosteriorCache:
-    """Read access; small arrays are read once, views lazily per item (file opened per worker)."""
+    """Read access; the logits are read at once, the views by view_arrays() (file opened per worker)."""
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
@@ -53,10 +53,6 @@ class PosteriorCache:
         if self._file is None:
             self._file = h5py.File(self.path, "r")
         return self._file
-
-    def view(self, index: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(params (7,), logits (C,)) of view k of face `index`."""
-        return self.file["views/params"][index, k], self.file["views/logits"][index, k]
 
     def view_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """(params (N,V,7), logits (N,V,C)) of every view, read at once: small beside the pixels (100k faces x 8

@@ -3,6 +3,7 @@ student (ONNX Runtime by default), and write predictions.csv/.json, annotated co
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -35,7 +36,9 @@ def predict_in(ws, src: Path | None, camera: int | None, model: str | None, out:
     spec = model or str(ws.newest_model())
     video = open_video(src if src is not None else camera) if kind != "photos" else None  # refused before any folder
     name = f"camera{camera}" if src is None else src.stem or src.name
-    with ws.new_run("predictions", name) if out is None else _given(out) as out_dir:
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    with ws.new_run("predictions", name) if out is None else contextlib.nullcontext(out) as out_dir:
         clf = load_classifier(spec, cfg.runtime, out_dir)
         finder = FaceFinder(cfg)
         if video is None:
@@ -47,20 +50,6 @@ def predict_in(ws, src: Path | None, camera: int | None, model: str | None, out:
         summary = {"model": clf.name, "runtime": clf.runtime, **summary, "output": str(out_dir.resolve())}
         summary_json(out_dir, summary)
         return summary | ({"notes": "; ".join(clf.notes)} if clf.notes else {})
-
-
-class _given:
-    """A folder the user named, made if missing."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def __enter__(self) -> Path:
-        self.path.mkdir(parents=True, exist_ok=True)
-        return self.path
-
-    def __exit__(self, *exc) -> None:
-        return None
 
 
 def predict_photos(src: Path, finder: FaceFinder, clf: Classifier, cfg: PredictConfig, out_dir: Path) -> dict:

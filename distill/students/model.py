@@ -52,7 +52,8 @@ class Student(nn.Module):
     memory_format = torch.contiguous_format
 
     def for_inference(self) -> Student:
-        """This student in eval mode with BatchNorm folded into the convs before it (torch.fx) and channels-last
+        """This student, changed in place, for inference only (forward_with_features no longer applies): eval mode,
+        BatchNorm folded into the convs before it (torch.fx) and channels-last
         weights: the same logits, 2.9x faster for SqueezeNet-BN at batch 128 on a CPU (benchmarks/bench_train.py);
         a net that torch.fx cannot trace keeps its BatchNorm."""
         from torch.fx.experimental.optimization import fuse

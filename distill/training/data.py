@@ -116,11 +116,10 @@ class FacePool(Dataset):
 
     def _teaching(self, part: Part, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(params (n,7), teacher logits (n,C)) for the faces, by this pool's kind of view."""
-        logits = part.cache.logits[faces].astype(np.float32)
         if self.views == "cached":
             k = torch.randint(part.view_params.shape[1], (len(faces),)).numpy()
             return part.view_params[faces, k], part.view_logits[faces, k].astype(np.float32)
-        n = len(faces)
+        n, logits = len(faces), part.cache.logits[faces].astype(np.float32)
         if self.views == "fresh":
             rng = np.random.default_rng(int(torch.randint(2**62, ()).item()))  # seeded by Lightning, per worker
             return augment.sample_params(n, self.augment, rng), logits
