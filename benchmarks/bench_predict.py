@@ -48,8 +48,8 @@ def runtimes(student_path: Path, pool: Path, tmp: Path) -> tuple[dict, dict]:
     export_model(student, tmp / "s.int8.onnx", "onnx", 112, calibration=calibration)
     models = {
         "eager float": student,
-        "ONNX float": OnnxModel(tmp / "s.onnx"),
-        "ONNX int8": OnnxModel(tmp / "s.int8.onnx"),
+        "ONNX float": OnnxModel(tmp / "s.onnx", threads=1),
+        "ONNX int8": OnnxModel(tmp / "s.int8.onnx", threads=1),
     }
     sizes = {
         "eager float": student_path.stat().st_size,

@@ -171,7 +171,7 @@ def export_cmd(
     calibrate: Annotated[Path | None, typer.Option(help="Face store for int8 calibration (default: newest).")] = None,
     out_file: Annotated[Path | None, typer.Option("--out", help="Output file (default: beside the model).")] = None,
 ):
-    """Export a student or compressed model as a checked torch.export (.pt2, optionally int8) or ONNX graph."""
+    """Export a student or compressed model as a checked torch.export (.pt2) or ONNX graph (optionally int8)."""
     from distill.export import export_in
 
     print_facts("export summary", export_in(ws(), model, cfg, calibrate, out_file))

@@ -246,12 +246,20 @@ class CompressConfig(Settings):
 
 @dataclass
 class ExportConfig(Settings):
-    format: str = setting("pt2", "pt2 (torch.export) or onnx.", choices=("pt2", "onnx"), flag="--format")
-    int8: bool = setting(
-        False, "Static int8 graph calibrated on --calibrate faces (onnx: ONNX Runtime's QDQ; pt2: PT2E, x86)."
+    format: str | None = setting(
+        None, "pt2 (torch.export) or onnx.", choices=("pt2", "onnx"), flag="--format", none="pt2; onnx with --int8"
     )
+    int8: bool = setting(False, "Static int8 ONNX graph (ONNX Runtime's QDQ) calibrated on --calibrate faces.")
     faces: int = setting(512, "Calibration faces.", ge=1)
     size: int = setting(112, "Input side the graph takes (the face store's crop size).", ge=16, le=1024)
+
+    def check(self) -> None:
+        super().check()
+        if self.int8 and self.format == "pt2":  # a PT2E int8 .pt2 ran slower than the float ONNX graph (export.py)
+            raise DistillError("--int8 is written as ONNX: --format onnx --int8 (or leave --format out)")
+
+    def resolved_format(self) -> str:
+        return self.format or ("onnx" if self.int8 else "pt2")
 
 
 @dataclass
@@ -282,3 +290,9 @@ class EvalConfig(Settings):
         None, "Class mapping inside ensemble specs (member=ensemble, cls=- drops), as label's.", none="by name"
     )
     combine: str = setting("prob", "Ensemble combination.", choices=COMBINE)
+    runtime: str = setting(
+        "onnx",
+        "What scores a student or compressed model: onnx (ONNX Runtime, the runtime predict uses; exported to a "
+        "temporary file) or torch. Teachers run in PyTorch. The table has both runtimes' latency.",
+        choices=("onnx", "torch"),
+    )

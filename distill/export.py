@@ -1,11 +1,13 @@
-"""`distill export`: a student or compressed model as a portable graph — torch.export (`.pt2`, optionally int8
-through PT2E with torchao's X86 quantizer) or ONNX (optionally static int8 through ONNX Runtime's quantizer,
-quantize_onnx.py) — checked against the model it came from.
+"""`distill export`: a student or compressed model as a portable graph — torch.export (`.pt2`) or ONNX (optionally
+static int8 through ONNX Runtime's quantizer, quantize_onnx.py) — checked against the model it came from.
 
 The graph includes the student's preprocessing and takes RGB faces in [0, 1], (B, 3, S, S): any batch, S the
 export size (the face store's crop side, 112 by default); loaded for `distill eval`, other sides are resized.
 TorchScript is deprecated in PyTorch, hence not offered. A `.pt2` file carries the classes and description, so
-`distill eval` scores it like any model."""
+`distill eval` scores it like any model.
+
+int8 is ONNX's only: a PT2E int8 `.pt2` (torchao's X86 quantizer, inductor-compiled) ran 2x slower than the float
+ONNX graph in ONNX Runtime and was 1.5x bigger than float (benchmarks/README.md, issue #22), so it was dropped."""
 
 from __future__ import annotations
 
@@ -24,14 +26,11 @@ META = "distill.json"  # the extra file inside a .pt2
 
 
 class ExportedModel(nn.Module):
-    """A `.pt2` that `distill export` wrote, with `classes` and `describe()` like other models. An int8 graph is
-    compiled (inductor) on first use: that is where its int8 kernels come from; eager it only simulates them."""
+    """A `.pt2` that `distill export` wrote, with `classes` and `describe()` like other models."""
 
     def __init__(self, path: Path):
         super().__init__()
         extra = {META: ""}
-        import torchao  # noqa: F401 - registers the quantized ops an int8 graph names, before it is read
-
         try:
             program = torch.export.load(path, extra_files=extra)
         except Exception as err:  # noqa: BLE001 - torch raises many types for foreign files
@@ -41,14 +40,13 @@ class ExportedModel(nn.Module):
         self.meta = json.loads(extra[META])
         self.classes = self.meta["classes"]
         self.graph = program.module()
-        self.run = torch.compile(self.graph, dynamic=True) if self.meta["int8"] else self.graph
         self.spec = f"exported:{path}"
 
     def forward(self, rgb01: torch.Tensor) -> torch.Tensor:
         size = self.meta["size"]
         if rgb01.shape[-2:] != (size, size):  # the graph's side is fixed at export
             rgb01 = torch.nn.functional.interpolate(rgb01, size=(size, size), mode="bilinear", antialias=True)
-        return self.run(rgb01)
+        return self.graph(rgb01)
 
     def train(self, mode: bool = True) -> ExportedModel:
         """An exported graph is inference-only (it has no train mode to switch to)."""
@@ -56,7 +54,7 @@ class ExportedModel(nn.Module):
         return self
 
     def describe(self) -> dict:
-        return {**self.meta["describe"], "spec": self.spec, "int8": self.meta["int8"]}
+        return {**self.meta["describe"], "spec": self.spec, "int8": self.meta.get("int8", False)}
 
 
 def _example(size: int, batch: int = 2) -> torch.Tensor:
@@ -68,27 +66,13 @@ def _program(model: nn.Module, size: int) -> torch.export.ExportedProgram:
     return torch.export.export(model, (_example(size),), dynamic_shapes=({0: batch},))
 
 
-def _int8(program: torch.export.ExportedProgram, calibration: np.ndarray, size: int) -> torch.fx.GraphModule:
-    """Static int8 (per-channel weights, per-tensor activations) calibrated on real faces."""
-    import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as x86
-    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
-
-    from distill import augment
-
-    quantizer = x86.X86InductorQuantizer().set_global(x86.get_default_x86_inductor_quantization_config())
-    prepared = prepare_pt2e(program.module(), quantizer)
-    with torch.no_grad():
-        for i in range(0, len(calibration), 32):
-            faces = augment.to_float(calibration[i : i + 32])  # (B,3,S',S') in [0, 1]
-            prepared(torch.nn.functional.interpolate(faces, size=size, mode="bilinear", antialias=True))
-    return convert_pt2e(prepared)
-
-
 def export_model(model: nn.Module, out: Path, fmt: str, size: int, calibration: np.ndarray | None = None) -> dict:
-    """Write `model` to `out` as fmt 'pt2' or 'onnx' (int8 when calibration faces (N,S,S,3) uint8 are given, pt2
-    only); returns the largest output difference against the model on random faces."""
+    """Write `model` to `out` as fmt 'pt2' or 'onnx' (static int8 when calibration faces (N,S,S,3) uint8 are given,
+    onnx only); returns the largest output difference against the model on random faces."""
     if fmt not in ("pt2", "onnx"):
         raise DistillError(f"unknown export format '{fmt}'; valid: pt2, onnx")
+    if calibration is not None and fmt != "onnx":
+        raise DistillError("--int8 is written as ONNX: --format onnx --int8 (a PT2E int8 .pt2 was slower than float)")
     program = _program(model.eval(), size)
     x = _example(size, 5)
     with torch.no_grad():
@@ -99,8 +83,6 @@ def export_model(model: nn.Module, out: Path, fmt: str, size: int, calibration: 
         _write_onnx_file(program, out, meta, calibration, size)
         got = _run_onnx(out, x)
     else:
-        if calibration is not None:
-            program = _program(_int8(program, calibration, size), size)
         buffer = io.BytesIO()  # torch.export.save wants a .pt2 name or a buffer; the file still lands atomically
         torch.export.save(program, buffer, extra_files={META: json.dumps(meta, default=str)})
         with atomic_path(out) as tmp:
@@ -168,6 +150,17 @@ class OnnxSession:
         return torch.from_numpy(self.session.run(None, {self.input: x.numpy()})[0])
 
 
+def onnx_form(module: nn.Module, path: Path, size: int) -> OnnxModel | str:
+    """`module` exported to `path` and loaded in ONNX Runtime, or a note saying why it runs in PyTorch instead (an op
+    the exporter cannot write: some compressed layers)."""
+    try:
+        export_model(module, path, "onnx", size)
+        return OnnxModel(path)
+    except (DistillError, RuntimeError, TypeError, ValueError) as err:
+        path.unlink(missing_ok=True)
+        return f"runs in PyTorch: no ONNX graph ({str(err).splitlines()[0][:120]})"
+
+
 class OnnxModel(nn.Module):
     """An `.onnx` that `distill export` wrote, run by ONNX Runtime, with `classes` and `describe()` like other
     models (eval, predict): RGB faces in [0, 1] (B,3,H,W), resized to the graph's side, give logits (B,C)."""
@@ -225,10 +218,11 @@ def export_in(ws, model: Path | None, cfg, calibrate: Path | None = None, out: P
     module, file = load_model(str(model or ws.newest_model()))
     if not hasattr(module, "arch_kwargs"):
         raise DistillError(f"{file or model} is not a student or compressed model (teachers are exported from code)")
+    fmt = cfg.resolved_format()
     calibration = None
     if cfg.int8:
         store = require_store(calibrate or ws.newest("faces"))
         calibration = store.pixels(slice(0, min(cfg.faces, len(store))))
-    suffix = {("pt2", True): "-int8.pt2", ("onnx", True): ".int8.onnx"}.get((cfg.format, cfg.int8), f".{cfg.format}")
+    suffix = ".int8.onnx" if cfg.int8 else f".{fmt}"
     out_path = out or file.with_name(file.stem + suffix)
-    return export_model(module, out_path, cfg.format, cfg.size, calibration)
+    return export_model(module, out_path, fmt, cfg.size, calibration)

@@ -35,7 +35,7 @@ def quiet_libraries() -> None:
     import warnings
 
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
-    # torch.compile of int8 graphs: notes about Enum registration in torchao and a CUDA_HOME guess on CPU machines
+    # torch.export and torch.compile: notes about pytree Enum registration and a CUDA_HOME guess on CPU machines
     for name in ("torch.utils._pytree", "torch.utils.cpp_extension"):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")  # the frozen teacher

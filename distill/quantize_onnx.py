@@ -1,6 +1,11 @@
 """Static int8 ONNX with ONNX Runtime's own quantizer: QDQ format, per-channel int8 weights, uint8 activations
 calibrated on real faces (the unlabelled pool's store: no labels needed). The file stores int8 weights, about 4x
-smaller than float, and runs on ONNX Runtime's int8 kernels (VNNI where the CPU has it)."""
+smaller than float, and runs on ONNX Runtime's int8 kernels (VNNI where the CPU has it).
+
+Weights are 7-bit (reduce_range): on x86 CPUs without VNNI, ONNX Runtime's uint8 x int8 kernels sum pairs of products
+in 16 bits (VPMADDUBSW), and full 8-bit weights saturate them where the activations span their range (the first
+conv, on the raw face). Measured on a SqueezeNet student over expressions-dev on an AVX2 CPU: 81.4% agreement with
+the float graph at 8 bits, 97.4% at 7, at the same speed."""
 
 from __future__ import annotations
 
@@ -51,6 +56,7 @@ def quantize_onnx(float_path: Path, out: Path, faces: np.ndarray, size: int) -> 
             Reader(name, faces, size),
             quant_format=QuantFormat.QDQ,
             per_channel=True,
+            reduce_range=True,  # 7-bit weights: no 16-bit saturation on CPUs without VNNI (module docstring)
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
         )

@@ -40,6 +40,7 @@ MISUSE = [
     (["crop", "--min-prob", "2"], r"--min-prob 2.0: must be in \[0, 1\]"),
     (["crop", "nowhere"], r"nowhere: no such folder"),
     (["export", "--format", "tflite"], r"--format tflite: must be one of pt2, onnx"),
+    (["export", "--format", "pt2", "--int8"], r"--int8 is written as ONNX: --format onnx --int8"),
     (["export", "missing.pt"], r"--model missing.pt: no such file or folder"),
     (["eval", "csv", "--model", "missing.pt"], r"--model missing.pt: no such file or folder"),
     (["eval", "csv", "--model", "runs/gone/"], r"--model runs/gone/: no such file or folder"),

@@ -29,15 +29,11 @@ def test_pt2_reloads_with_identical_outputs_and_is_scored_like_a_model(tmp_path,
     assert model.describe()["arch"] == "squeezenet1_1_bn" and not model.describe()["int8"]
 
 
-def test_int8_graph_is_calibrated_on_faces_and_stays_close(tmp_path, student, face_store):
+def test_int8_is_onnx_only(tmp_path, student, face_store):
     faces = FaceStore(face_store).pixels(slice(None))
-    done = export_model(student, tmp_path / "q.pt2", "pt2", 64, calibration=faces)
-    assert done["int8"]
-    ops = {str(n.target) for n in ExportedModel(tmp_path / "q.pt2").graph.graph.nodes if n.op == "call_function"}
-    assert any("quantize_per_tensor" in op for op in ops)  # activations really go through int8
-    with torch.no_grad():
-        logits = student(torch.rand(5, 3, 64, 64))
-    assert done["max_abs_diff_vs_model"] < 0.1 * float(logits.abs().max())
+    with pytest.raises(DistillError, match="--format onnx --int8"):  # PT2E int8 ran slower than float ONNX: dropped
+        export_model(student, tmp_path / "q.pt2", "pt2", 64, calibration=faces)
+    assert not list(tmp_path.iterdir())
 
 
 def test_onnx_matches_in_onnxruntime(tmp_path, student):
@@ -57,7 +53,9 @@ def test_onnx_int8_is_calibrated_on_faces_stores_int8_weights_and_stays_close(tm
     done = export_model(student, tmp_path / "m.int8.onnx", "onnx", 64, calibration=faces)
     graph = onnx.load(str(tmp_path / "m.int8.onnx")).graph
     assert any(n.op_type == "QuantizeLinear" for n in graph.node)  # activations go through int8
-    assert any(t.data_type == onnx.TensorProto.INT8 for t in graph.initializer)  # the weights are stored as int8
+    weights = [onnx.numpy_helper.to_array(t) for t in graph.initializer if t.data_type == onnx.TensorProto.INT8]
+    assert weights  # the weights are stored as int8
+    assert max(int(np.abs(w).max()) for w in weights) <= 64  # 7-bit: no 16-bit saturation on CPUs without VNNI
     assert done["bytes_on_disk"] < float_done["bytes_on_disk"] / 2.5
     model = OnnxModel(tmp_path / "m.int8.onnx")  # the metadata survived: eval and predict load it like any model
     assert model.classes == student.classes

@@ -21,17 +21,25 @@ def evaluate_model(
     file: Path | None,
     speed_size: int,
     load_args: tuple = (),
+    runtime: str = "torch",
 ) -> dict:
     """Scores and model facts; load_args (combine, ensemble map) rebuild the model for the peak-memory probe. A
-    student runs (and is timed) in its inference form: BatchNorm folded, channels-last."""
-    fast = _inference_form(model)
-    logits = predict(fast, evalset.pixels, show_progress=True)
-    scores = score(logits, evalset.labels, list(model.classes), parse_mapping(mapping))
-    facts = _facts(model, fast, file, speed_size)
+    student runs (and is timed) in its inference form: BatchNorm folded, channels-last; with runtime 'onnx' a student
+    or compressed model is scored by ONNX Runtime where it exports (both runtimes are timed either way)."""
+    import tempfile
+
     from distill.evaluate.speed import peak_memory_mib
 
+    fast = _inference_form(model)
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx = _onnx_form(model, speed_size, Path(tmp))
+        scorer = onnx if runtime == "onnx" and onnx is not None else fast
+        logits = predict(scorer, evalset.pixels, show_progress=True)
+        facts = _facts(model, fast, onnx, file, speed_size)
+    scores = score(logits, evalset.labels, list(model.classes), parse_mapping(mapping))
     facts["peak_memory_mib_batch1"] = peak_memory_mib(name, speed_size, *load_args)
-    return {"model": name, "describe": model.describe(), "scores": scores, "facts": facts}
+    used = "onnxruntime" if scorer is onnx or getattr(model, "spec", "").startswith("onnx:") else "torch"
+    return {"model": name, "describe": model.describe(), "runtime": used, "scores": scores, "facts": facts}
 
 
 def _inference_form(model: torch.nn.Module) -> torch.nn.Module:
@@ -43,15 +51,24 @@ def _inference_form(model: torch.nn.Module) -> torch.nn.Module:
     return copy.deepcopy(model).for_inference() if isinstance(model, Student) else model
 
 
-def _facts(model, fast, file, size):
-    """Size of the model; its speed in its inference form, and, for a student or compressed model, in ONNX Runtime
-    too: the runtime predict uses, and on a CPU several times faster than eager PyTorch."""
+def _onnx_form(model: torch.nn.Module, size: int, folder: Path):
+    """A student or compressed model in ONNX Runtime (the runtime predict uses), or None: a teacher, or a model with
+    layers the exporter cannot write."""
+    from distill.export import OnnxModel, onnx_form
+
+    if not hasattr(model, "arch_kwargs"):
+        return None
+    onnx = onnx_form(model, folder / "model.onnx", size)
+    return onnx if isinstance(onnx, OnnxModel) else None
+
+
+def _facts(model, fast, onnx, file, size):
+    """Size of the model; its speed in its inference form and, where it has one, in ONNX Runtime: on a CPU several
+    times faster than eager PyTorch."""
     from distill.evaluate.speed import model_facts, onnx_latency
 
     facts = model_facts(model, size, file, runner=fast)
-    if hasattr(model, "arch_kwargs"):
-        facts |= onnx_latency(model, size)
-    return facts
+    return facts | onnx_latency(onnx, size) if onnx is not None else facts
 
 
 def evaluate_in(ws, dataset: str, data: Path | None, specs: list[str], keys: Path | None, cfg) -> tuple[str, Path]:
@@ -74,7 +91,7 @@ def evaluate_in(ws, dataset: str, data: Path | None, specs: list[str], keys: Pat
         raise DistillError(f"no labelled, readable image in {root}")
     load_args = (cfg.combine, cfg.ensemble_map)
     results = [
-        evaluate_model(spec, net, evalset, cfg.class_map, file, cfg.size, load_args)
+        evaluate_model(spec, net, evalset, cfg.class_map, file, cfg.size, load_args, cfg.runtime)
         for spec, (net, file) in zip(specs, models, strict=True)
     ]
     name = f"{store_name(root)} ({reader})"

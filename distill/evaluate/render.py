@@ -70,7 +70,7 @@ def markdown_report(dataset: str, results: list[dict], evalset: EvalSet) -> str:
             "",
             f"## {r['model']}",
             "",
-            f"Scored {s['n_scored']} faces over {len(s['classes'])} shared classes; "
+            f"Scored {s['n_scored']} faces over {len(s['classes'])} shared classes in {r.get('runtime', 'torch')}; "
             f"excluded {s['n_excluded']} (data-only classes {s['data_only_classes'] or 'none'}; "
             f"model-only classes {s['model_only_classes'] or 'none'}).",
             "",

@@ -11,7 +11,6 @@ import numpy as np
 import torch
 
 from distill import augment
-from distill.errors import DistillError
 
 
 @dataclass
@@ -35,7 +34,7 @@ class Classifier:
 def load_classifier(spec: str, runtime: str, out_dir: Path, size: int = 112) -> Classifier:
     """The model `spec` names (any artefact eval takes) in `runtime` ('onnx' or 'torch')."""
     from distill.artifacts import load_model
-    from distill.export import OnnxModel
+    from distill.export import OnnxModel, onnx_form
     from distill.students.model import Student
 
     module, file = load_model(spec)
@@ -43,7 +42,7 @@ def load_classifier(spec: str, runtime: str, out_dir: Path, size: int = 112) -> 
     if isinstance(module, OnnxModel):
         return Classifier(module, list(module.classes), name, "onnxruntime")
     if runtime == "onnx" and hasattr(module, "arch_kwargs"):
-        onnx = _as_onnx(module, out_dir / "model.onnx", size)
+        onnx = onnx_form(module, out_dir / "model.onnx", size)
         if isinstance(onnx, OnnxModel):
             return Classifier(onnx, list(module.classes), name, "onnxruntime", [f"exported to {onnx.spec[5:]}"])
         note = onnx
@@ -52,15 +51,3 @@ def load_classifier(spec: str, runtime: str, out_dir: Path, size: int = 112) -> 
     if isinstance(module, Student):
         module = module.for_inference()
     return Classifier(module.eval(), list(module.classes), name, "torch", [note] if note else [])
-
-
-def _as_onnx(module: torch.nn.Module, path: Path, size: int):
-    """An OnnxModel of `module`, or a note saying why it runs in PyTorch instead."""
-    from distill.export import OnnxModel, export_model
-
-    try:
-        export_model(module, path, "onnx", size)
-        return OnnxModel(path)
-    except (DistillError, RuntimeError, TypeError, ValueError) as err:  # an op the exporter cannot write
-        path.unlink(missing_ok=True)
-        return f"runs in PyTorch: no ONNX graph ({str(err).splitlines()[0][:120]})"

@@ -3,6 +3,7 @@ the CLI as a user runs it; damaged input keeps what was written."""
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -117,3 +118,19 @@ def test_a_truncated_recording_keeps_the_frames_read_and_an_unreadable_video_is_
     )
     assert code == 2 and "junk.mp4 cannot be read as a video" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o2").exists()  # refused before any folder was made
+
+
+def test_a_camera_that_is_not_there_is_one_line_and_no_folder(student, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "out"
+    args = ["--camera", "63", "--model", str(student), "--out", str(out)]
+    code, _, err = _predict(args, tmp_path, capsys, monkeypatch)
+    assert code == 2 and "camera 63 cannot be read as a video" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+@pytest.mark.skipif(not Path("/dev/video0").exists(), reason="no camera at /dev/video0 on this machine")
+def test_a_live_camera_gives_rows_for_the_frames_asked(student, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "out"
+    args = ["--camera", "0", "--max-frames", "5", "--model", str(student), "--out", str(out), "--runtime", "torch"]
+    code, _, _ = _predict(args, tmp_path, capsys, monkeypatch)
+    assert code == 0 and {int(r["frame"]) for r in _rows(out)} == set(range(5))  # a row per frame, faced or not
