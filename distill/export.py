@@ -23,6 +23,7 @@ from distill.errors import DistillError
 from distill.fileio import atomic_path
 
 META = "distill.json"  # the extra file inside a .pt2
+ONNX_TOLERANCE = 1e-3  # logits: a float ONNX graph matches its model to about 1e-5
 
 
 class ExportedModel(nn.Module):
@@ -154,11 +155,14 @@ def onnx_form(module: nn.Module, path: Path, size: int) -> OnnxModel | str:
     """`module` exported to `path` and loaded in ONNX Runtime, or a note saying why it runs in PyTorch instead (an op
     the exporter cannot write: some compressed layers)."""
     try:
-        export_model(module, path, "onnx", size)
-        return OnnxModel(path)
+        done = export_model(module, path, "onnx", size)
     except (DistillError, RuntimeError, TypeError, ValueError) as err:
         path.unlink(missing_ok=True)
         return f"runs in PyTorch: no ONNX graph ({str(err).splitlines()[0][:120]})"
+    if done["max_abs_diff_vs_model"] > ONNX_TOLERANCE:  # an op exported to something else: never score that graph
+        path.unlink(missing_ok=True)
+        return f"runs in PyTorch: its ONNX graph differs (logits by up to {done['max_abs_diff_vs_model']:.2g})"
+    return OnnxModel(path)
 
 
 class OnnxModel(nn.Module):

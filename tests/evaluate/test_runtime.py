@@ -33,3 +33,15 @@ def test_a_teacher_runs_in_pytorch_whatever_the_runtime(evalset):
     teacher = build_teacher("mini_xception?crop=1")
     result = evaluate_model("mini_xception", teacher, evalset, None, None, 40, runtime="onnx")
     assert result["runtime"] == "torch" and "onnx_latency_ms_batch1" not in result["facts"]
+
+
+def test_a_graph_that_differs_from_its_model_is_never_used(tmp_path, monkeypatch):
+    import distill.export as export
+
+    def differing(module, out, fmt, size, calibration=None):
+        out.write_bytes(b"graph")
+        return {"max_abs_diff_vs_model": 0.5}
+
+    monkeypatch.setattr(export, "export_model", differing)
+    note = export.onnx_form(torch.nn.Identity(), tmp_path / "m.onnx", 32)
+    assert isinstance(note, str) and "differs" in note and not (tmp_path / "m.onnx").exists()
