@@ -104,9 +104,15 @@ class TrainConfig(DistConfig):
     student: str = setting("squeezenet1_1_bn", "Student architecture (distill list students).")
     loss: str = setting("kld", "Loss spec: kld, label, hint, ce, kld+hint, kld:0.9+label:0.1 (weights > 0).")
     # T=1 beat T=4 for the SqueezeNet students (docs/results.md); Hinton's T^2 keeps the gradients comparable
-    temperature: float = setting(1.0, "KD temperature T.", gt=0, le=100)
+    temperature: float = setting(
+        1.0, "KD temperature T (1 beat 4 for the SqueezeNet students, docs/results.md).", gt=0, le=100
+    )
     epochs: int | None = setting(
-        None, "Training epochs.", ge=1, none="by the pool's size: the student's budget of face-steps, 3-60 epochs"
+        None,
+        "Training epochs.",
+        ge=1,
+        none="by the pool's size: the student's budget of face-steps (SqueezeNet: the recipe's 30 epochs of 13.8k "
+        "faces), 3-60 epochs",
     )
     patience: int = setting(
         8, "Stop when validation agreement has not improved for this many epochs (the best is kept); 0 = never.", ge=0
@@ -129,7 +135,11 @@ class TrainConfig(DistConfig):
     val_fraction: float = setting(0.1, "Share of the pool (by key hash) held out to measure agreement.", gt=0, lt=1)
     # 0.5 and 0.998 are the measured SqueezeNet recipe: +2.5 points against 20 epochs without them
     balance: float = setting(
-        0.5, "Draw faces with weight freq(teacher's class)^-B: 0 = as the pool is, 0.5 = 1/sqrt.", ge=0, le=1
+        0.5,
+        "Draw faces with weight freq(teacher's class)^-B: 0 = as the pool is, 0.5 = 1/sqrt (the measured recipe: "
+        "celebrity pools are mostly neutral and happy).",
+        ge=0,
+        le=1,
     )
     ema: float | None = setting(
         None,
