@@ -78,9 +78,9 @@ def _label_rows(
     return cols
 
 
-def _say_estimate(teacher, store: FaceStore, faces: int, cfg: LabelConfig, device: torch.device) -> None:
-    """How long labelling `faces` faces will take: (views + 1) teacher passes a face at the speed measured on one
-    batch of this store's faces (timed after a warm-up batch)."""
+def _say_estimate(teacher, store: FaceStore, faces: int, share: int, cfg: LabelConfig, device: torch.device) -> None:
+    """How long labelling will take: `share` faces of the `faces` for this process, (views + 1) teacher passes
+    each, at the speed measured on one batch of this store's faces (timed after a warm-up batch)."""
     import time
 
     from distill.progress import console
@@ -89,11 +89,12 @@ def _say_estimate(teacher, store: FaceStore, faces: int, cfg: LabelConfig, devic
     _teacher_forward(teacher, pixels[:8], None, cfg.batch, device)  # warm-up: first-call allocations
     start = time.perf_counter()
     _teacher_forward(teacher, pixels, None, cfg.batch, device)
-    per_face = (time.perf_counter() - start) / len(pixels)
-    passes = faces * (cfg.views + 1)
+    per_pass = (time.perf_counter() - start) / len(pixels)
+    passes = cfg.views + 1
+    what = f"the face and its {cfg.views} views" if cfg.views else "the face"
     console.print(
-        f"about {per_face * passes / 60:.1f} min for {faces:,} faces x {cfg.views + 1} passes (the face and its "
-        f"{cfg.views} views; {per_face * 1000:.1f} ms a pass)"
+        f"about {per_pass * share * passes / 60:.1f} min for {faces:,} faces, {passes} teacher passes each ({what}; "
+        f"{per_pass * 1000:.1f} ms a pass)"
     )
 
 
@@ -208,7 +209,8 @@ def _label_job(fabric, store_path: Path, out: Path, cfg: LabelConfig, fresh: boo
     total = sum(r.stop - r.start for r in rows_of.values())
     title = f"label {cfg.teacher}" + (f" (rank 0 of {fabric.world_size})" if fabric.world_size > 1 else "")
     if mine and fabric.is_global_zero:
-        _say_estimate(teacher, store, total * fabric.world_size, cfg, fabric.device)
+        left = n - sum(min(cfg.part_rows, n - s) for s in done)  # all ranks' faces still to label
+        _say_estimate(teacher, store, left, total, cfg, fabric.device)
     # the next part's faces are read (and un-gzipped) in a thread while the teacher runs on the current part
     with progress_bar(title, total, show_progress and fabric.is_global_zero) as advance, ThreadPoolExecutor(1) as io:
         ahead = io.submit(store.pixels, rows_of[mine[0]]) if mine else None
