@@ -17,7 +17,8 @@ def cache(tmp_path_factory, face_store):
 
 def test_squeezenet_gets_the_teachers_input_and_its_recipe(cache):
     cfg, notes = defaults.resolve(TrainConfig(), [cache])
-    assert (cfg.grey, cfg.size, cfg.online_teacher, cfg.small_input) == (True, 64, False, False)
+    assert (cfg.grey, cfg.size, cfg.small_input) == (True, 64, False)
+    assert (cfg.online_teacher, cfg.mixup) == (True, 0.4)  # function matching: mini_xception is cheap to run
     assert cfg.framing == 0.8  # mini_xception's measured framing, which the cache recorded
     assert 0 < cfg.ema < 0.9  # an average over 2 epochs of a dozen faces: a few steps
     assert defaults.unresolved(cfg) == []
@@ -61,6 +62,7 @@ class _FakeCache:
     def __init__(self, n: int):
         self.n = n
         self.teacher = {"spec": "mini_xception", "preprocess": {"grey": True, "size": 64}}
+        self.attrs = {}  # no label config recorded: the teacher is rebuilt from its spec
 
     def __len__(self) -> int:
         return self.n
