@@ -26,11 +26,12 @@ class Preprocess:
     crop: float = 1.0
 
     def __call__(self, rgb01: torch.Tensor) -> torch.Tensor:
-        x = centre(rgb01, self.crop)
+        x = rgb01
+        if self.grey:  # first: grey, crop and resize are linear and commute, and one channel costs a third of three
+            x = (x * x.new_tensor(GREY).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        x = centre(x, self.crop)
         if x.shape[-1] != self.size or x.shape[-2] != self.size:
             x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False, antialias=True)
-        if self.grey:
-            x = (x * x.new_tensor(GREY).view(1, 3, 1, 1)).sum(1, keepdim=True)
         mean = x.new_tensor(self.mean).view(1, -1, 1, 1)
         std = x.new_tensor(self.std).view(1, -1, 1, 1)
         return (x - mean) / std
