@@ -96,14 +96,17 @@ class Estimate(L.Callback):
 
 
 class SaveOnInterrupt(L.Callback):
-    """On Ctrl-C, write last.ckpt where it stands, so `--resume` continues from there, not from the last epoch."""
+    """On Ctrl-C or `kill` (SIGTERM: Lightning stops after the current batch), write last.ckpt where it stands, so
+    `--resume` continues from there, not from the last epoch."""
 
     def __init__(self, checkpoints: Path):
         self.path = checkpoints / "last.ckpt"
         self.interrupted = False
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
-        if isinstance(exception, KeyboardInterrupt) and not trainer.sanity_checking:
+        from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+        if isinstance(exception, KeyboardInterrupt | SIGTERMException) and not trainer.sanity_checking:
             self.interrupted = True
             trainer.save_checkpoint(self.path)
 

@@ -154,8 +154,11 @@ def test_ema_exports_the_averaged_weights_and_a_bad_decay_is_refused(tmp_path, t
         TrainConfig(ema=1.5, **TINY)
 
 
-def test_ctrl_c_saves_last_ckpt_and_says_how_to_resume(tmp_path, two_sources, monkeypatch):
+@pytest.mark.parametrize("stop", ["ctrl-c", "kill"])
+def test_ctrl_c_or_kill_saves_last_ckpt_and_says_how_to_resume(tmp_path, two_sources, monkeypatch, stop):
     import signal
+
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     from distill.errors import Interrupted
     from distill.training.module import DistillModule
@@ -166,7 +169,8 @@ def test_ctrl_c_saves_last_ckpt_and_says_how_to_resume(tmp_path, two_sources, mo
     def step(self, batch, index):
         if self.global_step == 2 and not stopped:
             stopped.append(True)
-            raise KeyboardInterrupt  # what Ctrl-C raises in the middle of an epoch
+            # what Ctrl-C raises mid-epoch; on SIGTERM Lightning raises its SIGTERMException after the batch
+            raise KeyboardInterrupt if stop == "ctrl-c" else SIGTERMException
         return real(self, batch, index)
 
     monkeypatch.setattr(DistillModule, "training_step", step)
