@@ -24,7 +24,7 @@ from distill.datasets.readers import read_dataset
 from distill.evaluate.evalset import load_cropped, only_keys
 from distill.evaluate.scores import predict, score
 from distill.evaluate.speed import compare_latency
-from distill.export import ExportedModel
+from distill.export import OnnxModel
 from distill.progress import quiet_libraries
 from distill.workspace import Workspace
 
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("run", type=Path, help="training run of the float student")
     ap.add_argument("--workdir", type=Path, default=None, help="workspace (default: the run's)")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    ap.add_argument("--int8", action="store_true", help="add the run's student-int8.pt2 (distill export --int8)")
+    ap.add_argument("--int8", action="store_true", help="add the run's student.int8.onnx (distill export --int8)")
     ap.add_argument("--onnx", action="store_true", help="also time each model exported to ONNX, in ONNX Runtime")
     ap.add_argument("--keys", type=Path, default=None, help="score only these images (a teacher's test-keys.txt)")
     args = ap.parse_args(argv)
@@ -54,8 +54,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
             if name in files:  # the same recipe compressed twice (other lr, teacher, EMA): keep both rows
                 name = f"{name} [{folder.name[:15]}]"
             files[name] = folder / "model.distill"
-    if args.int8 and (args.run / "student-int8.pt2").is_file():
-        files["int8 graph (PT2E)"] = args.run / "student-int8.pt2"
+    if args.int8 and (args.run / "student.int8.onnx").is_file():
+        files["int8 graph (ONNX Runtime)"] = args.run / "student.int8.onnx"
     samples, reader = read_dataset("csv", args.data)
     samples = only_keys(samples, args.keys) if args.keys else samples
     evalset = load_cropped(samples, ws.eval_store(reader, args.data, SIZE), SIZE)
@@ -69,7 +69,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
             {
                 "model": name,
                 "bytes": files[name].stat().st_size,
-                "params": sum(p.numel() for p in model.parameters()),  # what it computes with (pruned: fewer)
+                "params": model.parameter_count()  # an ONNX graph's initialisers
+                if isinstance(model, OnnxModel)
+                else sum(p.numel() for p in model.parameters()),  # what it computes with (pruned: fewer)
                 "layers_ratio": _layers_ratio(files[name]),
                 "ms": ms[name],
                 "onnx_ms": onnx_ms.get(name),
@@ -93,8 +95,9 @@ def onnx_latencies(models: dict[str, torch.nn.Module]) -> dict[str, float]:
     sessions = {}
     with tempfile.TemporaryDirectory() as tmp:
         for i, (name, model) in enumerate(models.items()):
-            if isinstance(model, ExportedModel):
-                continue  # an int8 torch.export graph has no ONNX twin here
+            if isinstance(model, OnnxModel):
+                sessions[name] = model.session  # already a graph in ONNX Runtime (the int8 one)
+                continue
             path = Path(tmp) / f"{i}.onnx"
             export_model(model, path, "onnx", SIZE)
             sessions[name] = OnnxSession(path, threads=torch.get_num_threads())
