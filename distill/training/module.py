@@ -13,7 +13,7 @@ from distill import augment
 from distill.config import TrainConfig
 from distill.losses.modules import CombinedLoss, needs_of
 from distill.students.model import Student
-from distill.training.common import SharedStepModule
+from distill.training.common import FROZEN, SharedStepModule
 
 
 class FeatureTap:
@@ -148,8 +148,8 @@ class DistillModule(SharedStepModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """The frozen teacher is rebuilt from its spec, never saved again (VGG-S alone is ~377 MiB)."""
         state = checkpoint["state_dict"]
-        for key in [k for k in state if k.startswith("teacher.")]:
+        for key in [k for k in state if k.startswith(FROZEN)]:
             del state[key]
 
     def trainable_parameters(self) -> list[nn.Parameter]:
-        return [p for n, p in self.named_parameters() if not n.startswith("teacher.") and p.requires_grad]
+        return [p for n, p in self.named_parameters() if not n.startswith(FROZEN) and p.requires_grad]
