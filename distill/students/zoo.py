@@ -87,7 +87,7 @@ def mobilenetv2_100(num_classes: int, in_chans: int = 3, small_input: bool = Fal
 
 @STUDENTS.register(
     "mobilenetv3_small_100",
-    recommended={"small_input": True, "online_teacher": True, "mixup": 0.4, "ema": 0.0, "budget": 276_000},
+    recommended={"small_input": True, "online_teacher": True, "mixup": 0.4, "ema_epochs": 2, "budget": 276_000},
 )
 def mobilenetv3_small_100(
     num_classes: int, in_chans: int = 3, small_input: bool = False, width: float = 1.0, size: int = 64
