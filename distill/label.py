@@ -23,7 +23,7 @@ from distill.h5util import merge_rows, write_shard
 from distill.locks import exclusive
 from distill.progress import progress_bar
 from distill.teachers.base import source_side
-from distill.teachers.spec import build_teacher
+from distill.teachers.spec import build_teacher, runs_every_step
 from distill.workspace import provenance
 
 # the recipe cached 8 views of 4k faces and 4 of 11k (77k in all); one pooled store gets about this many, 2-8 a face
@@ -31,9 +31,12 @@ VIEWS_BUDGET = 64_000
 
 
 def resolved_views(cfg: LabelConfig, faces: int) -> LabelConfig:
-    """cfg with `views` set: as given, else 8 for small pools and fewer for large ones (at least 2)."""
+    """cfg with `views` set: as given; none for a teacher small enough to run on every training step (the students
+    then label fresh views with it, and never read cached ones); else 8 for small pools, fewer for large ones."""
     if cfg.views is not None:
         return cfg
+    if runs_every_step(build_teacher(cfg.teacher, cfg.combine, cfg.class_map)):
+        return replace(cfg, views=0)
     return replace(cfg, views=max(2, min(8, VIEWS_BUDGET // max(faces, 1))))
 
 
@@ -91,10 +94,13 @@ def _say_estimate(teacher, store: FaceStore, faces: int, share: int, cfg: LabelC
     _teacher_forward(teacher, pixels, None, cfg.batch, device)
     per_pass = (time.perf_counter() - start) / len(pixels)
     passes = cfg.views + 1
-    what = f"the face and its {cfg.views} views" if cfg.views else "the face"
+    what = (
+        f"{passes} teacher passes each (the face and its {cfg.views} views"
+        if cfg.views
+        else "1 teacher pass each (the face; no cached views: students run this teacher on fresh views"
+    )
     console.print(
-        f"about {per_pass * share * passes / 60:.1f} min for {faces:,} faces, {passes} teacher passes each ({what}; "
-        f"{per_pass * 1000:.1f} ms a pass)"
+        f"about {per_pass * share * passes / 60:.1f} min for {faces:,} faces, {what}; {per_pass * 1000:.1f} ms a pass)"
     )
 
 

@@ -3,7 +3,8 @@
 # labelled by face_api and by mini_xception (each at its own measured framing, crop 0.8), a kld SqueezeNet student
 # of each with the same budget and the same 64 px input (--size 64: grey for mini_xception, RGB for face_api, as
 # each teacher sees; face_api's own 112 px would cost the student 3x the compute), all scored on expressions-dev.
-# One job at a time, so each gets both cores.
+# One job at a time, so each gets both cores. docs/results.md's rows were measured with 4 cached views, before
+# function matching became the default; the script runs today's defaults (no views, the teacher on each step's view).
 # Usage: experiments/teachers.sh [WORKDIR]
 set -euo pipefail
 W=${1:-distill-work-teachers}; SHARED=$(realpath "${SHARED:-../shared}")

@@ -65,9 +65,10 @@ def test_pipeline_through_the_cli(tmp_path, face_photos):
         assert abs(hits / 8 - s["accuracy"]) < 1e-6
 
     # eval's crops of the test set live under evals/: a plain label (and so train) still takes the photos
-    _cli("label", "--teacher", "mini_xception", cwd=tmp_path)
-    with h5py.File(work / "caches" / "pool--mini_xception--v8.h5") as f:
-        assert f.attrs["store_path"] == str(store.resolve())
+    plain = _cli("label", "--teacher", "mini_xception", cwd=tmp_path).stderr
+    assert "1 teacher pass each (the face; no cached views" in plain  # a cheap teacher: students run it on views
+    with h5py.File(work / "caches" / "pool--mini_xception.h5") as f:
+        assert f.attrs["store_path"] == str(store.resolve()) and f.attrs["views"] == 0
     assert not list((work / "faces").glob("*eval*")) and list((work / "evals" / "crops").glob("*.h5"))
 
     second = _labelled_folder(tmp_path / "second", photos, 4)  # a second set read by the same reader
@@ -80,7 +81,7 @@ def test_pipeline_through_the_cli(tmp_path, face_photos):
     assert (work / "report.png").is_file()
 
     ckpt = run / "checkpoints" / "last.ckpt"
-    paths = [store, work / "caches" / "pool--mini_xception--v8.h5", run, run / "student.pt", ckpt, *exported[1::2]]
+    paths = [store, work / "caches" / "pool--mini_xception.h5", run, run / "student.pt", ckpt, *exported[1::2]]
     info = _cli("info", *map(str, paths), cwd=tmp_path).stdout
     for kind in ("face store", "posterior cache", "training run", "student", "training checkpoint", "ONNX graph"):
         assert f"({kind}):" in info, kind

@@ -46,6 +46,16 @@ def _framing(name: str, given: str | None) -> float:
     return crop
 
 
+# parameters: a teacher this small runs on every training step (online teaching) at little cost, so `label` caches
+# no augmented views of it and `train` runs it on fresh mixed views (docs/results.md, function matching)
+CHEAP_TEACHER = 2_000_000
+
+
+def runs_every_step(teacher: nn.Module) -> bool:
+    """Whether the teacher is small enough for online teaching by default (CHEAP_TEACHER parameters or fewer)."""
+    return sum(p.numel() for p in teacher.parameters()) <= CHEAP_TEACHER
+
+
 def build_teacher(spec: str, combine: str = "prob", class_map: str | None = None) -> nn.Module:
     """One teacher, or an Ensemble when the spec has several '+'-joined members."""
     members = [m for m in spec.split("+") if m.strip()]

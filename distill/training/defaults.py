@@ -16,9 +16,8 @@ from distill.teachers.base import Preprocess, source_side, teacher_framing, teac
 BUDGET = 414_000  # face-steps of the SqueezeNet recipe: 30 epochs over 13,800 training faces (docs/results.md)
 EPOCHS = (3, 60)  # a budget's epochs are kept in this range: a 100k pool still sees each face 3 times
 SMALL_POOL = 1_000  # below it the pool is too small to learn a teacher's function from; said, not refused
-CHEAP_TEACHER = 2_000_000  # parameters: a teacher this small runs every step (online teaching) at little cost
 MAX_SIDE = 112  # the face store's crop side: a student's input is never upsampled past it
-FALLBACK = {"small_input": False, "online_teacher": False, "mixup": 0.0, "ema": 0.0}
+FALLBACK = {"small_input": False, "online_teacher": True, "mixup": 0.0, "ema": 0.0}  # online: for a cheap teacher
 
 
 def recommended(student: str) -> dict:
@@ -35,6 +34,8 @@ def resolve(cfg: TrainConfig, caches: list[PosteriorCache]) -> tuple[TrainConfig
         steps = recipe["ema_epochs"] * max(faces / cfg.batch_size, 1)
         recipe["ema"] = round(min(max(1 - 1 / steps, 0.0), 0.9999), 4)
     chosen, notes = _unset(cfg, recipe, caches[0])
+    if not chosen.get("online_teacher", cfg.online_teacher) and cfg.use_views and not all(c.views for c in caches):
+        notes.append("the cache holds no augmented views: the student sees the plain faces (label --views 4 adds them)")
     if cfg.epochs is None:
         budget = recipe.get("budget", BUDGET)
         chosen["epochs"] = int(min(max(round(budget / max(faces, 1)), EPOCHS[0]), EPOCHS[1]))
@@ -73,11 +74,11 @@ def _unset(cfg: TrainConfig, recipe: dict, cache: PosteriorCache) -> tuple[dict,
         elif name in recipe:
             chosen[name], why = recipe[name], f"{cfg.student}'s recipe"
         else:
-            chosen[name], why = FALLBACK[name], "default"
+            chosen[name], why = FALLBACK[name], "default" + (" for a cheap teacher" if name == "online_teacher" else "")
         notes.append(f"{name} {chosen[name]} ({why})")
     if chosen.get("online_teacher") and not _cheap(cache):
         chosen["online_teacher"] = False
-        notes.append("online_teacher False (the teacher is too big to run every step)")
+        notes[-1] = "online_teacher False (the teacher is too big to run every step)"
     if cfg.mixup is None:  # the recipe's mixup comes with its online teaching, never without
         online = chosen.get("online_teacher", cfg.online_teacher)
         chosen["mixup"] = recipe.get("mixup", 0.0) if online else 0.0
@@ -87,13 +88,13 @@ def _unset(cfg: TrainConfig, recipe: dict, cache: PosteriorCache) -> tuple[dict,
 
 
 def _cheap(cache: PosteriorCache) -> bool:
-    from distill.teachers.spec import build_teacher
+    from distill.teachers.spec import build_teacher, runs_every_step
 
     made = json.loads(cache.attrs.get("config", "{}"))
     teacher = build_teacher(
         made.get("teacher", cache.teacher["spec"]), made.get("combine", "prob"), made.get("class_map")
     )
-    return sum(p.numel() for p in teacher.parameters()) <= CHEAP_TEACHER
+    return runs_every_step(teacher)
 
 
 def unresolved(cfg: TrainConfig) -> list[str]:

@@ -2,6 +2,7 @@
 
 import pytest
 
+import distill.teachers.spec as spec
 import distill.training.defaults as defaults
 from distill.cache import PosteriorCache
 from distill.config import LabelConfig, TrainConfig
@@ -28,17 +29,27 @@ def test_squeezenet_gets_the_teachers_input_and_its_recipe(cache):
 
 def test_mobilenet_recipe_and_flags_that_win(cache):
     cfg, _ = defaults.resolve(TrainConfig(student="mobilenetv3_small_100"), [cache])
-    assert (cfg.small_input, cfg.online_teacher, cfg.mixup, cfg.ema) == (True, True, 0.4, 0.0)
+    assert (cfg.small_input, cfg.online_teacher, cfg.mixup) == (True, True, 0.4)
+    assert 0 < cfg.ema < 0.9  # its average over 2 epochs, as SqueezeNet's
     given = TrainConfig(student="mobilenetv3_small_100", grey=False, online_teacher=False, epochs=2, ema=0.9)
     cfg, notes = defaults.resolve(given, [cache])
     assert (cfg.grey, cfg.online_teacher, cfg.mixup, cfg.epochs, cfg.ema) == (False, False, 0.0, 2, 0.9)
     assert not any(n.startswith(("grey", "epochs", "ema")) for n in notes)
+    assert any("no augmented views: the student sees the plain faces" in n for n in notes)  # a views-0 cache
+
+
+def test_a_student_without_a_teaching_recipe_runs_a_cheap_teacher_every_step(cache):
+    cfg, notes = defaults.resolve(TrainConfig(student="mobilenetv2_100"), [cache])
+    assert (cfg.online_teacher, cfg.mixup) == (True, 0.0)  # fresh views; mixup only where it was measured
+    assert "online_teacher True (default for a cheap teacher)" in notes
 
 
 def test_a_big_teacher_is_not_run_every_step(cache, monkeypatch):
-    monkeypatch.setattr(defaults, "CHEAP_TEACHER", 10)  # as if mini_xception were VGG-sized
-    cfg, notes = defaults.resolve(TrainConfig(student="mobilenetv3_small_100"), [cache])
-    assert cfg.online_teacher is False and any("too big to run every step" in n for n in notes)
+    monkeypatch.setattr(spec, "CHEAP_TEACHER", 10)  # as if mini_xception were VGG-sized
+    for student in ("mobilenetv3_small_100", "mobilenetv2_100"):  # with a recipe that says online, and without
+        cfg, notes = defaults.resolve(TrainConfig(student=student), [cache])
+        assert cfg.online_teacher is False and cfg.mixup == 0.0
+        assert "online_teacher False (the teacher is too big to run every step)" in notes
 
 
 def test_epochs_follow_the_pools_size():
@@ -50,10 +61,12 @@ def test_epochs_follow_the_pools_size():
     assert ema[15_319] == 0.9977 and ema[4_000] < ema[15_319] < ema[100_000]  # the recipe's 0.998 on its pool
 
 
-def test_label_views_follow_the_pools_size():
+def test_label_caches_no_views_of_a_cheap_teacher_and_views_by_the_pools_size_of_a_big_one(monkeypatch):
+    assert resolved_views(LabelConfig(), 4_000).views == 0  # mini_xception: students run it on fresh views
+    assert resolved_views(LabelConfig(views=3), 4_000).views == 3
+    monkeypatch.setattr(spec, "CHEAP_TEACHER", 10)  # as if mini_xception were VGG-sized
     views = {n: resolved_views(LabelConfig(), n).views for n in (100, 4_000, 11_354, 15_319, 100_000)}
     assert views == {100: 8, 4_000: 8, 11_354: 5, 15_319: 4, 100_000: 2}
-    assert resolved_views(LabelConfig(views=0), 4_000).views == 0
 
 
 class _FakeCache:
@@ -63,6 +76,7 @@ class _FakeCache:
         self.n = n
         self.teacher = {"spec": "mini_xception", "preprocess": {"grey": True, "size": 64}}
         self.attrs = {}  # no label config recorded: the teacher is rebuilt from its spec
+        self.views = 0
 
     def __len__(self) -> int:
         return self.n
