@@ -29,8 +29,7 @@ def test_squeezenet_gets_the_teachers_input_and_its_recipe(cache):
 
 def test_mobilenet_recipe_and_flags_that_win(cache):
     cfg, _ = defaults.resolve(TrainConfig(student="mobilenetv3_small_100"), [cache])
-    assert (cfg.small_input, cfg.online_teacher, cfg.mixup) == (True, True, 0.4)
-    assert 0 < cfg.ema < 0.9  # its average over 2 epochs, as SqueezeNet's
+    assert (cfg.small_input, cfg.online_teacher, cfg.mixup, cfg.ema) == (True, True, 0.4, 0.0)
     given = TrainConfig(student="mobilenetv3_small_100", grey=False, online_teacher=False, epochs=2, ema=0.9)
     cfg, notes = defaults.resolve(given, [cache])
     assert (cfg.grey, cfg.online_teacher, cfg.mixup, cfg.epochs, cfg.ema) == (False, False, 0.0, 2, 0.9)
