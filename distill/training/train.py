@@ -125,13 +125,15 @@ def train(
     )
     data.batch_size = per_process_batch(cfg.batch_size, trainer.world_size)
     metrics_csv = run_dir / "logs" / "metrics.csv"
-    earlier = metrics_csv.read_text() if resume and metrics_csv.is_file() else None
-    with announce_run_dir(run_dir):
-        fit_or_interrupt(trainer, module, data, resume)
+    earlier = _set_aside_earlier_epochs(metrics_csv) if resume and trainer.is_global_zero else None
+    try:
+        with announce_run_dir(run_dir):
+            fit_or_interrupt(trainer, module, data, resume)
+    finally:  # an interrupted or failed resume keeps the epochs before it too
+        if earlier is not None and earlier.is_file():
+            _prepend_epochs(metrics_csv, earlier)
     if not trainer.is_global_zero:
         return {"run": str(run_dir), "rank": trainer.global_rank}
-    if earlier:  # Lightning's CSV logger starts the file afresh on resume; keep the epochs before the restart
-        _prepend_epochs(metrics_csv, earlier)
     best = ckpt.best_model_path or ckpt.last_model_path
     if best:
         state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
@@ -182,11 +184,24 @@ def fit_or_interrupt(trainer: L.Trainer, module: L.LightningModule, data, resume
         raise Interrupted(f"interrupted — continue with: distill train --resume {saver.path.resolve()}") from None
 
 
-def _prepend_epochs(metrics_csv: Path, earlier: str) -> None:
+def _set_aside_earlier_epochs(metrics_csv: Path) -> Path:
+    """Lightning's CSV logger deletes metrics.csv when a run resumes; the epochs before the restart wait on disk
+    beside it (so that even a SIGKILL of the resumed run keeps them) and are put back when it ends."""
+    aside = metrics_csv.with_name("metrics-before-resume.csv")
+    if metrics_csv.is_file():
+        if aside.is_file():  # an earlier resume was killed before it could put them back
+            _prepend_epochs(metrics_csv, aside)
+        metrics_csv.replace(aside)
+    return aside
+
+
+def _prepend_epochs(metrics_csv: Path, earlier: Path) -> None:
+    """metrics.csv := the rows of `earlier` from the epochs before metrics.csv's first, then metrics.csv's;
+    `earlier` is removed."""
     import csv
     import io
 
-    old = list(csv.DictReader(io.StringIO(earlier)))
+    old = list(csv.DictReader(io.StringIO(earlier.read_text())))
     new = list(csv.DictReader(io.StringIO(metrics_csv.read_text()))) if metrics_csv.is_file() else []
     first_new = min((int(r["epoch"]) for r in new if r.get("epoch")), default=None)
     rows = [r for r in old if first_new is None or int(r["epoch"]) < first_new] + new
@@ -196,6 +211,7 @@ def _prepend_epochs(metrics_csv: Path, earlier: str) -> None:
     writer.writeheader()
     writer.writerows(rows)
     write_text(metrics_csv, out.getvalue())
+    earlier.unlink()
 
 
 def load_run_config(run_dir: Path) -> dict:

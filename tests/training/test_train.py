@@ -198,3 +198,39 @@ def test_a_run_refused_after_its_folder_was_made_leaves_no_folder(tmp_path, two_
     with pytest.raises(DistillError, match="'ce' needs a labelled face store"):
         train_caches(ws, [two_sources[0][1]], TrainConfig(loss="ce", **TINY), show_progress=False)
     assert not ws.dir("run").exists() or not list(ws.dir("run").iterdir())
+
+
+def test_a_resume_interrupted_again_keeps_the_epochs_before_it(tmp_path, two_sources, monkeypatch):
+    import csv
+    import signal
+
+    from distill.errors import Interrupted
+    from distill.training.module import DistillModule
+    from distill.training.train import resume_run
+
+    real, interrupts = DistillModule.training_step, []
+
+    def step(self, batch, index):
+        if self.current_epoch == 1 and len(interrupts) < 2:  # once in the run, once more in its first resume
+            interrupts.append(self.global_step)
+            raise KeyboardInterrupt
+        return real(self, batch, index)
+
+    def logged_epochs() -> set[int]:
+        rows = csv.DictReader(open(tmp_path / "run" / "logs" / "metrics.csv"))
+        return {int(r["epoch"]) for r in rows if r.get("val/agreement")}
+
+    monkeypatch.setattr(DistillModule, "training_step", step)
+    handler = signal.getsignal(signal.SIGINT)
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    try:
+        with pytest.raises(Interrupted):
+            train(two_sources, tmp_path / "run", TrainConfig(**(TINY | {"epochs": 3})), show_progress=False)
+        assert logged_epochs() == {0}
+        with pytest.raises(Interrupted):  # Lightning's logger deletes metrics.csv as a resume starts
+            resume_run(last, show_progress=False)
+    finally:
+        signal.signal(signal.SIGINT, handler)
+    assert len(interrupts) == 2 and logged_epochs() == {0}
+    resume_run(last, show_progress=False)
+    assert logged_epochs() == {0, 1, 2} and not list((tmp_path / "run" / "logs").glob("metrics-*.csv"))
