@@ -217,8 +217,8 @@ def test_a_resume_interrupted_again_keeps_the_epochs_before_it(tmp_path, two_sou
         return real(self, batch, index)
 
     def logged_epochs() -> set[int]:
-        rows = csv.DictReader(open(tmp_path / "run" / "logs" / "metrics.csv"))
-        return {int(r["epoch"]) for r in rows if r.get("val/agreement")}
+        with open(tmp_path / "run" / "logs" / "metrics.csv", newline="") as f:
+            return {int(r["epoch"]) for r in csv.DictReader(f) if r.get("val/agreement")}
 
     monkeypatch.setattr(DistillModule, "training_step", step)
     handler = signal.getsignal(signal.SIGINT)
@@ -234,3 +234,17 @@ def test_a_resume_interrupted_again_keeps_the_epochs_before_it(tmp_path, two_sou
     assert len(interrupts) == 2 and logged_epochs() == {0}
     resume_run(last, show_progress=False)
     assert logged_epochs() == {0, 1, 2} and not list((tmp_path / "run" / "logs").glob("metrics-*.csv"))
+
+
+def test_a_resume_killed_before_it_put_the_earlier_epochs_back_loses_none_of_them(tmp_path):
+    from distill.training.train import _prepend_epochs, _set_aside_earlier_epochs
+
+    metrics = tmp_path / "metrics.csv"
+    aside = tmp_path / "metrics-before-resume.csv"
+    aside.write_text("epoch,step,val/agreement\n0,9,0.5\n1,19,0.6\n")  # set aside by the first resume, then SIGKILL
+    metrics.write_text("epoch,step,val/agreement\n1,19,0.61\n2,29,0.7\n")  # what that killed resume had logged
+    assert _set_aside_earlier_epochs(metrics) == aside and not metrics.exists()
+    metrics.write_text("epoch,step,val/agreement\n3,39,0.8\n")  # the next resume's epochs
+    _prepend_epochs(metrics, aside)
+    assert metrics.read_text().splitlines()[1:] == ["0,9,0.5", "1,19,0.61", "2,29,0.7", "3,39,0.8"]
+    assert not aside.exists()
