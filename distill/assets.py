@@ -31,13 +31,18 @@ def sha256_of(path: Path) -> str:
 def weights_dir(arg: str | None) -> Path:
     """The folder holding the manifest and the .bin: the given one, else where `make setup` put them."""
     folder = Path(arg) if arg else DEFAULT_DIR
-    if not (folder / MANIFEST).is_file() or not (folder / WEIGHTS).is_file():
+    if not installed(folder):
         raise DistillError(
             f"face_api's weights ({MANIFEST}, {WEIGHTS}) are not in {folder}: run `make setup` (it fetches "
             f"{PACKAGE} with npm), or copy the two files from that package's model/ folder into a folder and give "
             "--teacher face_api:DIR"
         )
     return folder
+
+
+def installed(folder: Path = DEFAULT_DIR) -> bool:
+    """Whether the two weight files are in `folder` (the teacher itself checks what they hold as it loads them)."""
+    return (folder / MANIFEST).is_file() and (folder / WEIGHTS).is_file()
 
 
 def is_release(folder: Path) -> bool:

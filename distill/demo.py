@@ -1,7 +1,8 @@
 """`distill demo`: the whole pipeline on the real faces that ship with scikit-image, in a few minutes on a CPU.
 
-crop (MTCNN) -> label (mini_xception, 8 augmented views per face: a larger transfer set) -> train a SqueezeNet
-student with kld -> compress it with BWN -> agreement with the teacher on held-out faces -> workspace report.
+crop (MTCNN) -> label (the default teacher: mini_xception+face_api where setup fetched face_api, else
+mini_xception) -> train a SqueezeNet student with kld -> compress it with BWN -> agreement with the teacher on
+held-out faces -> workspace report.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ the pipeline works end to end; it says little about accuracy on real faces.
 
 The real thing (the papers' Table 3; the defaults are the measured recipe, docs/results.md):
   distill crop data/pubfig83
-  distill label --teacher mini_xception
+  distill label            # mini_xception+face_api (the strongest offline teacher), or --teacher ...
   distill train --loss kld
   distill compress --method bwn
   distill eval rafd --data data/RaFD --model mini_xception \\
@@ -37,13 +38,13 @@ def run_demo(ws: Workspace, epochs: int = 25, show_progress: bool = True) -> dic
     from distill.evaluate.report import write_report
     from distill.faces.crop import crop
     from distill.faces.store import FaceStore
-    from distill.label import default_cache_path, label, resolved_views
+    from distill.label import default_cache_path, label, resolved_label
     from distill.students.model import load_student
     from distill.training.train import train
 
     store = ws.dir("faces") / "skimage-demo.h5"
     crop(Path("skimage-demo"), store, reader="skimage", samples=demo_samples(ws.root), show_progress=show_progress)
-    teaching = resolved_views(LabelConfig(), len(FaceStore(store)))  # the defaults, as `distill label` runs them
+    teaching, _ = resolved_label(LabelConfig(), len(FaceStore(store)))  # the defaults, as `distill label` runs them
     cache = default_cache_path(ws.root, store, teaching.teacher, teaching.views)
     label(store, cache, teaching, show_progress=show_progress)
     cfg = TrainConfig(epochs=epochs, batch_size=32, val_fraction=0.2, workers=0)  # a 100-face pool: smaller batches

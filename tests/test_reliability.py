@@ -38,7 +38,7 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path, face_store):
     import time
 
     cache = tmp_path / "cache.h5"
-    label(face_store, cache, LabelConfig(), show_progress=False)
+    label(face_store, cache, LabelConfig(teacher="mini_xception"), show_progress=False)
     args = ["--workdir", "w", "train", str(cache), "--epochs", "3", "--workers", "0", "--batch-size", "4"]
     child = subprocess.Popen([sys.executable, "-m", "distill.cli", *args, "--size", "32", "--grey"], cwd=tmp_path)
     deadline = time.monotonic() + 300
@@ -83,7 +83,7 @@ def test_disk_full_mid_label_keeps_finished_parts(tmp_path, face_store, monkeypa
         return real(path, mode, *args, **kwargs)
 
     monkeypatch.setattr(h5util.h5py, "File", file)
-    cfg = LabelConfig(part_rows=2)
+    cfg = LabelConfig(teacher="mini_xception", part_rows=2)
     with pytest.raises(DistillError, match="No space left on device"):
         label(face_store, tmp_path / "c.h5", cfg, show_progress=False)
     parts = tmp_path / "c.h5.parts"
@@ -123,7 +123,7 @@ def test_cache_whose_teacher_changed_is_refused_for_online_teaching(tmp_path, fa
     from distill.training.train import train
 
     cache = tmp_path / "cache.h5"
-    label(face_store, cache, LabelConfig(), show_progress=False)
+    label(face_store, cache, LabelConfig(teacher="mini_xception"), show_progress=False)
     with h5py.File(cache, "r+") as f:  # as if the teacher file had been replaced since labelling
         teacher = json.loads(f.attrs["teacher"])
         teacher["weights_sha256"] = "0" * 64

@@ -18,7 +18,7 @@ def test_compress_a_run_with_fine_tuning(tmp_path, face_store, monkeypatch):
     import distill.evaluate.speed as speed
 
     cache = tmp_path / "cache.h5"
-    label(face_store, cache, LabelConfig(views=2), show_progress=False)
+    label(face_store, cache, LabelConfig(teacher="mini_xception", views=2), show_progress=False)
     run = tmp_path / "run"
     cfg = TrainConfig(epochs=1, batch_size=4, size=32, grey=True, workers=0)
     train([(face_store, cache)], run, cfg, show_progress=False)

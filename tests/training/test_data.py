@@ -15,7 +15,7 @@ from distill.training.data import DistillData, Pixels
 @pytest.fixture(scope="module")
 def source(tmp_path_factory, face_store):
     cache = tmp_path_factory.mktemp("data") / "c.h5"
-    label(face_store, cache, LabelConfig(views=3), show_progress=False)
+    label(face_store, cache, LabelConfig(teacher="mini_xception", views=3), show_progress=False)
     return face_store, cache
 
 

@@ -6,13 +6,15 @@ import distill.teachers.spec as spec
 import distill.training.defaults as defaults
 from distill.cache import PosteriorCache
 from distill.config import LabelConfig, TrainConfig
-from distill.label import label, resolved_views
+from distill.label import label, resolved_label
+
+MINI = "mini_xception"
 
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory, face_store):
     path = tmp_path_factory.mktemp("defaults") / "c.h5"
-    label(face_store, path, LabelConfig(views=0), show_progress=False)
+    label(face_store, path, LabelConfig(teacher=MINI, views=0), show_progress=False)
     return PosteriorCache(path)
 
 
@@ -61,10 +63,10 @@ def test_epochs_follow_the_pools_size():
 
 
 def test_label_caches_no_views_of_a_cheap_teacher_and_views_by_the_pools_size_of_a_big_one(monkeypatch):
-    assert resolved_views(LabelConfig(), 4_000).views == 0  # mini_xception: students run it on fresh views
-    assert resolved_views(LabelConfig(views=3), 4_000).views == 3
+    assert resolved_label(LabelConfig(teacher=MINI), 4_000)[0].views == 0  # students run it on fresh views
+    assert resolved_label(LabelConfig(teacher=MINI, views=3), 4_000)[0].views == 3
     monkeypatch.setattr(spec, "CHEAP_TEACHER", 10)  # as if mini_xception were VGG-sized
-    views = {n: resolved_views(LabelConfig(), n).views for n in (100, 4_000, 11_354, 15_319, 100_000)}
+    views = {n: resolved_label(LabelConfig(teacher=MINI), n)[0].views for n in (100, 4_000, 11_354, 15_319, 100_000)}
     assert views == {100: 8, 4_000: 8, 11_354: 5, 15_319: 4, 100_000: 2}
 
 

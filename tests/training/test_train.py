@@ -33,7 +33,7 @@ def two_sources(tmp_path_factory, face_photos, face_store):
     pairs = []
     for store, views in ((face_store, 2), (second, 0)):
         cache = root / f"{store.stem}-cache.h5"
-        label(store, cache, LabelConfig(views=views), show_progress=False)
+        label(store, cache, LabelConfig(teacher="mini_xception", views=views), show_progress=False)
         pairs.append((store, cache))
     return pairs
 
@@ -133,7 +133,7 @@ def test_ce_learns_from_a_labelled_store_and_is_refused_without_labels(tmp_path,
     store = tmp_path / "labelled.h5"
     crop(face_photos, store, CropConfig(size=64), reader="csv", samples=samples, show_progress=False)
     cache = tmp_path / "labelled-cache.h5"
-    label(store, cache, LabelConfig(), show_progress=False)
+    label(store, cache, LabelConfig(teacher="mini_xception"), show_progress=False)
     summary = train([(store, cache)], tmp_path / "run", TrainConfig(loss="kld+ce", **TINY), show_progress=False)
     metrics = (tmp_path / "run" / "logs" / "metrics.csv").read_text()
     assert summary["student"] and "train/ce" in metrics
