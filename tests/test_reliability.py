@@ -65,7 +65,8 @@ def _cli(*args, cwd):
 def test_unwritable_output_is_a_one_line_error(tmp_path, face_store):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the output folder should be")
-    done = _cli("label", str(face_store), "--out", str(blocker / "cache.h5"), cwd=tmp_path)
+    given = ("--teacher", "mini_xception", "--views", "0")  # every setting given: no settings line before the error
+    done = _cli("label", str(face_store), *given, "--out", str(blocker / "cache.h5"), cwd=tmp_path)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "not-a-folder" in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
