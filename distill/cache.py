@@ -10,16 +10,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from distill.errors import DistillError
-from distill.h5util import open_ours, read_strings
+from distill.h5util import LazyFile, open_ours, read_strings
 
 KIND = "posterior_cache"
 
 
-class PosteriorCache:
+class PosteriorCache(LazyFile):
     """Read access; the logits are read at once, the views by view_arrays() (file opened per worker)."""
 
     def __init__(self, path: Path | str):
@@ -38,21 +37,6 @@ class PosteriorCache:
                 raise DistillError(f"{self.path} is a damaged posterior cache (missing {err}); re-run label") from err
         self.store_fingerprint = str(self.attrs["store_fingerprint"])
         self.store_path = Path(str(self.attrs["store_path"]))
-        self._file: h5py.File | None = None
-
-    def __len__(self) -> int:
-        return len(self.keys)
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state["_file"] = None
-        return state
-
-    @property
-    def file(self) -> h5py.File:
-        if self._file is None:
-            self._file = h5py.File(self.path, "r")
-        return self._file
 
     def view_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """(params (N,V,7), logits (N,V,C)) of every view, read at once: small beside the pixels (100k faces x 8

@@ -32,6 +32,34 @@ def open_ours(path: Path | str, kind: str) -> h5py.File:
     return f
 
 
+class LazyFile:
+    """A read-only artefact whose HDF5 handle opens on first use: safe to pickle into DataLoader workers, each of
+    which then opens its own handle. Subclasses set `path` and `keys` (one row a key)."""
+
+    path: Path
+    keys: list[str]
+    _file: h5py.File | None = None
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_file"] = None  # each worker opens its own handle
+        return state
+
+    @property
+    def file(self) -> h5py.File:
+        if self._file is None:
+            self._file = h5py.File(self.path, "r")
+        return self._file
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
 def write_shard(path: Path, columns: dict[str, np.ndarray], attrs: dict | None = None) -> None:
     """Write one shard atomically: readers never see a half-written shard."""
     with atomic_path(path) as tmp:

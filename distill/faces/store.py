@@ -18,7 +18,7 @@ import numpy as np
 
 from distill.errors import DistillError
 from distill.fileio import atomic_path, write_json
-from distill.h5util import STR, merge_rows, open_ours, read_strings, write_shard
+from distill.h5util import STR, LazyFile, merge_rows, open_ours, read_strings, write_shard
 
 KIND = "face_store"
 FACE_COLUMNS = ["pixels", "key", "source", "label", "meta", "box", "landmarks", "prob"]
@@ -164,7 +164,7 @@ def _summary(status: list[str], reasons: list[str], faces: int) -> dict:
     return {"images": len(status), "with_face": status.count("ok"), "faces": faces, "skipped": skipped}
 
 
-class FaceStore:
+class FaceStore(LazyFile):
     """Read access to a finished face store; opens the file lazily (safe to pickle into DataLoader workers)."""
 
     def __init__(self, path: Path | str):
@@ -175,21 +175,6 @@ class FaceStore:
             self.labels = read_strings(f["label"])
             self.size = int(f["pixels"].shape[1]) if len(f["pixels"]) else int(self.attrs.get("size", 0))
         self.fingerprint = str(self.attrs["fingerprint"])
-        self._file: h5py.File | None = None
-
-    def __len__(self) -> int:
-        return len(self.keys)
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state["_file"] = None  # each worker opens its own handle
-        return state
-
-    @property
-    def file(self) -> h5py.File:
-        if self._file is None:
-            self._file = h5py.File(self.path, "r")
-        return self._file
 
     def pixels(self, index) -> np.ndarray:
         """uint8 (S,S,3) for an int, (B,S,S,3) for a sorted index array or slice."""
@@ -208,11 +193,6 @@ class FaceStore:
             c: (f[f"manifest/{c}"][()] if c == "faces" else read_strings(f[f"manifest/{c}"])) for c in MANIFEST_COLUMNS
         }
         return [dict(zip(cols, row, strict=True)) for row in zip(*cols.values(), strict=True)]
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
 
 
 def require_store(path: Path | str) -> FaceStore:
