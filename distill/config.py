@@ -137,13 +137,13 @@ class TrainConfig(DistConfig):
     )
     width: float = setting(1.0, "Width multiplier (MobileNets).", gt=0, le=4)
     val_fraction: float = setting(0.1, "Share of the pool (by key hash) held out to measure agreement.", gt=0, lt=1)
-    # 0.5 and 0.998 are the measured SqueezeNet recipe: +2.5 points against 20 epochs without them
-    balance: float = setting(
-        0.5,
-        "Draw faces with weight freq(teacher's class)^-B: 0 = as the pool is, 0.5 = 1/sqrt (the measured recipe: "
-        "celebrity pools are mostly neutral and happy).",
+    balance: float | None = setting(
+        None,
+        "Draw faces with weight freq(teacher's class)^-B: 0 = as the pool is, 0.5 = 1/sqrt (celebrity pools are "
+        "mostly neutral and happy).",
         ge=0,
         le=1,
+        none="the student's recipe (SqueezeNet: 0.75), else 0.5",
     )
     ema: float | None = setting(
         None,

@@ -17,7 +17,8 @@ BUDGET = 414_000  # face-steps of the SqueezeNet recipe: 30 epochs over 13,800 t
 EPOCHS = (3, 60)  # a budget's epochs are kept in this range: a 100k pool still sees each face 3 times
 SMALL_POOL = 1_000  # below it the pool is too small to learn a teacher's function from; said, not refused
 MAX_SIDE = 112  # the face store's crop side: a student's input is never upsampled past it
-FALLBACK = {"small_input": False, "online_teacher": True, "mixup": 0.0, "ema": 0.0}  # online: for a cheap teacher
+# online: for a cheap teacher; balance 0.5 (1/sqrt draws): what students without a measured one take
+FALLBACK = {"small_input": False, "online_teacher": True, "mixup": 0.0, "ema": 0.0, "balance": 0.5}
 
 
 def recommended(student: str) -> dict:
@@ -66,7 +67,7 @@ def _unset(cfg: TrainConfig, recipe: dict, cache: PosteriorCache) -> tuple[dict,
     grey, side = teacher_input(cache.teacher)
     derived = {"grey": grey, "size": min(side, MAX_SIDE), "framing": teacher_framing(cache.teacher)}
     chosen, notes = {}, []
-    for name in ("grey", "size", "framing", "small_input", "ema", "online_teacher"):
+    for name in ("grey", "size", "framing", "small_input", "ema", "balance", "online_teacher"):
         if getattr(cfg, name) is not None:
             continue
         if name in derived:

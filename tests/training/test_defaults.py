@@ -24,6 +24,7 @@ def test_squeezenet_gets_the_teachers_input_and_its_recipe(cache):
     assert (cfg.online_teacher, cfg.mixup) == (True, 0.4)  # function matching: mini_xception is cheap to run
     assert cfg.framing == 0.8  # mini_xception's measured framing, which the cache recorded
     assert 0 < cfg.ema < 0.9  # an average over 2 epochs of a dozen faces: a few steps
+    assert cfg.balance == 0.75 and "balance 0.75 (squeezenet1_1_bn's recipe)" in notes
     assert defaults.unresolved(cfg) == []
     assert cfg.epochs == defaults.EPOCHS[1]  # a dozen faces: the budget's epochs are capped
     assert any("the pool is small" in n for n in notes) and any("grey True (the teacher's input)" in n for n in notes)
@@ -31,11 +32,11 @@ def test_squeezenet_gets_the_teachers_input_and_its_recipe(cache):
 
 def test_mobilenet_recipe_and_flags_that_win(cache):
     cfg, _ = defaults.resolve(TrainConfig(student="mobilenetv3_small_100"), [cache])
-    assert (cfg.small_input, cfg.online_teacher, cfg.mixup, cfg.ema) == (True, True, 0.4, 0.0)
-    given = TrainConfig(student="mobilenetv3_small_100", grey=False, online_teacher=False, epochs=2, ema=0.9)
+    assert (cfg.small_input, cfg.online_teacher, cfg.mixup, cfg.ema, cfg.balance) == (True, True, 0.4, 0.0, 0.5)
+    given = TrainConfig(student="mobilenetv3_small_100", grey=False, online_teacher=False, epochs=2, ema=0.9, balance=1)
     cfg, notes = defaults.resolve(given, [cache])
     assert (cfg.grey, cfg.online_teacher, cfg.mixup, cfg.epochs, cfg.ema) == (False, False, 0.0, 2, 0.9)
-    assert not any(n.startswith(("grey", "epochs", "ema")) for n in notes)
+    assert cfg.balance == 1.0 and not any(n.startswith(("grey", "epochs", "ema", "balance")) for n in notes)
     assert any("no augmented views: the student sees the plain faces" in n for n in notes)  # a views-0 cache
 
 
