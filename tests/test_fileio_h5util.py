@@ -42,3 +42,19 @@ def test_a_file_of_another_kind_is_refused(tmp_path):
         open_ours(tmp_path / "c.h5", "face_store")
     with pytest.raises(DistillError, match="does not exist"):
         open_ours(tmp_path / "none.h5", "face_store")
+
+
+def test_a_pickled_store_opens_its_own_handle(face_store):
+    """What a DataLoader worker gets: no open handle travels, and the copy reads the same faces."""
+    import pickle
+
+    from distill.faces.store import FaceStore
+
+    store = FaceStore(face_store)
+    first = store.pixels(0)  # the parent's handle is open now
+    copy = pickle.loads(pickle.dumps(store))
+    assert copy._file is None and len(copy) == len(store) > 0
+    assert np.array_equal(copy.pixels(0), first) and copy._file is not None
+    copy.close()
+    store.close()
+    assert copy._file is None and store._file is None
