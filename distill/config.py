@@ -115,11 +115,14 @@ class TrainConfig(DistConfig):
         None,
         "Training epochs.",
         ge=1,
-        none="by the pool's size: the student's budget of face-steps (SqueezeNet: the recipe's 30 epochs of 13.8k "
+        none="by the pool's size: the student's budget of face-steps (SqueezeNet: the recipe's 60 epochs of 13.8k "
         "faces), 3-60 epochs",
     )
     patience: int = setting(
-        8, "Stop when validation agreement has not improved for this many epochs (the best is kept); 0 = never.", ge=0
+        8,
+        "Stop when validation agreement has not improved for this many epochs, not before the last quarter of the "
+        "schedule (the best is kept); 0 = never.",
+        ge=0,
     )
     batch_size: int = setting(64, "Mini-batch size (global, over all processes).", ge=1)
     lr: float = setting(2e-3, "Peak learning rate (one-cycle schedule).", gt=0, le=10)
@@ -143,7 +146,7 @@ class TrainConfig(DistConfig):
         "mostly neutral and happy).",
         ge=0,
         le=1,
-        none="the student's recipe (SqueezeNet: 0.75), else 0.5",
+        none="the student's recipe (SqueezeNet: 1.0), else 0.5",
     )
     ema: float | None = setting(
         None,

@@ -13,7 +13,7 @@ from distill.config import TrainConfig
 from distill.registry import STUDENTS
 from distill.teachers.base import Preprocess, source_side, teacher_framing, teacher_input
 
-BUDGET = 414_000  # face-steps of the SqueezeNet recipe: 30 epochs over 13,800 training faces (docs/results.md)
+BUDGET = 414_000  # face-steps of a student without its own: 30 epochs over 13,800 training faces (docs/results.md)
 EPOCHS = (3, 60)  # a budget's epochs are kept in this range: a 100k pool still sees each face 3 times
 SMALL_POOL = 1_000  # below it the pool is too small to learn a teacher's function from; said, not refused
 MAX_SIDE = 112  # the face store's crop side: a student's input is never upsampled past it

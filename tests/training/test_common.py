@@ -1,10 +1,11 @@
-"""The weight average leaves the frozen teacher out: no copy of it, and the student's tensors line up."""
+"""The weight average leaves the frozen teacher out: no copy of it, and the student's tensors line up; early
+stopping waits for the schedule's last quarter."""
 
 import lightning as L
 import torch
 from torch import nn
 
-from distill.training.common import MultiTensorEMA
+from distill.training.common import STOP_NOT_BEFORE, MultiTensorEMA, make_trainer
 
 
 class WithTeacher(L.LightningModule):
@@ -30,3 +31,30 @@ def test_the_average_holds_no_teacher_and_swaps_the_student_only():
     assert not torch.equal(module.head.bias, torch.full((2,), 3.0))  # the average's bias, not the current one
     assert torch.equal(averaged.head.bias, torch.full((2,), 3.0))
     assert torch.equal(module.teacher.weight, teacher_before)  # the teacher untouched
+
+
+class Flat(L.LightningModule):
+    """A model whose validation agreement never improves: early stopping would end it after `patience` epochs."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(1, 1)
+
+    def training_step(self, batch, _):
+        return self.layer(batch[0]).pow(2).mean()
+
+    def validation_step(self, batch, _):
+        self.log("val/agreement", 0.5)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def test_early_stopping_waits_for_the_last_quarter_of_the_schedule(tmp_path):
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(2, 1)), batch_size=2)
+    trainer, _ = make_trainer(tmp_path, 12, "val/agreement", False, patience=1, accelerator="cpu")
+    trainer.fit(Flat(), data, data)
+    assert trainer.current_epoch == 9 == 12 * STOP_NOT_BEFORE  # not 2: a flat stretch before it is not the end
+    trainer, _ = make_trainer(tmp_path / "never", 4, "val/agreement", False, accelerator="cpu")
+    trainer.fit(Flat(), data, data)
+    assert trainer.current_epoch == 4  # patience 0: every epoch runs

@@ -24,7 +24,7 @@ def test_squeezenet_gets_the_teachers_input_and_its_recipe(cache):
     assert (cfg.online_teacher, cfg.mixup) == (True, 0.4)  # function matching: mini_xception is cheap to run
     assert cfg.framing == 0.8  # mini_xception's measured framing, which the cache recorded
     assert 0 < cfg.ema < 0.9  # an average over 2 epochs of a dozen faces: a few steps
-    assert cfg.balance == 0.75 and "balance 0.75 (squeezenet1_1_bn's recipe)" in notes
+    assert cfg.balance == 1.0 and "balance 1.0 (squeezenet1_1_bn's recipe)" in notes
     assert defaults.unresolved(cfg) == []
     assert cfg.epochs == defaults.EPOCHS[1]  # a dozen faces: the budget's epochs are capped
     assert any("the pool is small" in n for n in notes) and any("grey True (the teacher's input)" in n for n in notes)
@@ -56,10 +56,10 @@ def test_a_big_teacher_is_not_run_every_step(cache, monkeypatch):
 
 def test_epochs_follow_the_pools_size():
     epochs, ema = {}, {}
-    for faces in (4_000, 15_319, 100_000):
+    for faces in (4_000, 15_319, 40_000, 100_000):
         cfg, _ = defaults.resolve(TrainConfig(val_fraction=0.1), [_FakeCache(faces)])
         epochs[faces], ema[faces] = cfg.epochs, cfg.ema
-    assert epochs == {4_000: 60, 15_319: 30, 100_000: 5}
+    assert epochs == {4_000: 60, 15_319: 60, 40_000: 23, 100_000: 9}  # 828,000 face-steps, 3-60 epochs
     assert ema[15_319] == 0.9977 and ema[4_000] < ema[15_319] < ema[100_000]  # the recipe's 0.998 on its pool
 
 
