@@ -46,8 +46,9 @@ def _batchnorm_after_convs(module: nn.Module) -> None:
 # 0.8); MobileNetV3-small with a stride-1 stem, function matching, 30 epochs (50.17% / 41.28%; 25 gave 48.53% /
 # 39.84%, 20 gave 47.50% / 36.96%) and no weight average (with one: 46.46% at 20 epochs); the other MobileNets: the
 # stride-1 stem only. SqueezeNet draws each teacher class equally often (balance 1.0) and for twice the 30 epochs
-# it was first measured at: the ensemble's 112 px student 62.87% / 48.48% against 61.31% / 47.19% at 30 epochs and
-# 60.97% / 46.96% at balance 0.75, 30 epochs
+# it was first measured at: the ensemble's 112 px student 62.52% / 48.59% against 61.31% / 47.19% at 30 epochs and
+# 60.97% / 46.96% at balance 0.75, 30 epochs; mini_xception's grey 64 px one level in accuracy (50.35% / 40.41%
+# against 50.35% / 41.75% at balance 0.75, 30 epochs)
 SQUEEZENET_BN = {"ema_epochs": 2, "budget": 828_000, "online_teacher": True, "mixup": 0.4, "balance": 1.0}
 
 
