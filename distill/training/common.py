@@ -187,7 +187,7 @@ def weight_average(decay: float) -> list[L.Callback]:
 
 # Why: a plateau while the one-cycle learning rate is still high (mini_xception's 60-epoch student: level from
 # epoch 19, stopped after 31 at 0.6 of the peak rate) is not the end; the best weights come as it anneals
-# (the ensemble's 60-epoch student: best after 39). Early stopping waits for the schedule's last quarter.
+# (the ensemble's 60-epoch students: best after 39 and 46). Early stopping waits for the schedule's last quarter.
 STOP_NOT_BEFORE = 0.75
 
 
