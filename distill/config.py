@@ -15,6 +15,7 @@ from distill.settings import Settings, setting
 
 MAX_PIXELS = 60_000_000  # a photo of more pixels is a decompression bomb: skipped, never decoded
 MIN_SIDE = 24
+MIN_FACE_NONE = "1/20 of the picture's shorter side, at least 16 px (360p: 18, 1080p: 54)"
 COMBINE = ("prob", "logit", "geometric")  # how an ensemble joins its members (teachers/ensemble.py)
 OPTIMIZERS = ("adamw", "sgd")
 PRECISIONS = ("auto", "32", "bf16-mixed", "16-mixed")
@@ -37,8 +38,11 @@ class CropConfig(Settings):
     margin: float = setting(0.25, "Crop side = face box side * (1 + margin).", ge=0, le=3)
     align: bool = setting(True, "Rotate so the eyes are level.")
     all_faces: bool = setting(False, "Keep every face of a photo, not only the most confident.")
-    min_prob: float = setting(0.9, "Minimum detection probability.", ge=0, le=1)
-    min_face: int = setting(20, "Smallest face MTCNN looks for, px.", ge=8)
+    detector: str = setting("mtcnn", "Face detector (distill list detectors): the students' stores are MTCNN's.")
+    min_prob: float | None = setting(
+        None, "Minimum detection score.", ge=0, le=1, none="the detector's own: mtcnn 0.9, blazeface 0.6"
+    )
+    min_face: int = setting(20, "Smallest face looked for, px.", ge=8)
     max_pixels: int = setting(MAX_PIXELS, "A photo of more pixels is skipped undecoded (decompression bomb).", ge=1)
     min_side: int = setting(MIN_SIDE, "A photo with a shorter side is skipped as too small, px.", ge=1)
     batch: int = setting(16, "Photos of equal size detected together.", ge=1, cli=False)
@@ -293,8 +297,15 @@ class PredictConfig(Settings):
     )
     annotate: bool = setting(True, "Write annotated copies: photos with boxes and labels, an annotated video.")
     max_frames: int | None = setting(None, "Video: stop after this many frames.", ge=1, none="all")
-    min_prob: float = setting(0.9, "Minimum face detection probability.", ge=0, le=1)
-    min_face: int = setting(20, "Smallest face MTCNN looks for, px.", ge=8)
+    detector: str = setting(
+        "blazeface",
+        "Face detector (distill list detectors); blazeface keeps MTCNN's faces at a fraction of its time and maps its "
+        "boxes onto MTCNN's framing (docs/results.md).",
+    )
+    min_prob: float | None = setting(
+        None, "Minimum detection score.", ge=0, le=1, none="the detector's own: mtcnn 0.9, blazeface 0.6"
+    )
+    min_face: int | None = setting(None, "Smallest face looked for, px.", ge=8, none=MIN_FACE_NONE)
     batch: int = setting(64, "Faces classified together.", ge=1, cli=False)
 
 

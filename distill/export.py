@@ -135,15 +135,18 @@ def _run_onnx(path: Path, x: torch.Tensor) -> np.ndarray:
 
 class OnnxSession:
     """An ONNX file in ONNX Runtime's CPU provider, called like a model: (B,3,S,S) tensor in, logits tensor out.
-    threads: its intra-op threads (0: ONNX Runtime's default, every core)."""
+    threads: its intra-op threads (0: ONNX Runtime's default, every core); spin=False: its threads sleep between
+    runs instead of spinning, which a caller that runs other work beside it (predict's detector) needs."""
 
-    def __init__(self, path: Path, threads: int = 0):
+    def __init__(self, path: Path, threads: int = 0, spin: bool = True):
         try:
             import onnxruntime as ort
         except ImportError as err:
             raise DistillError("the ONNX file is written; running it needs `pip install onnxruntime`") from err
         options = ort.SessionOptions()
         options.intra_op_num_threads = options.inter_op_num_threads = threads
+        if not spin:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input = self.session.get_inputs()[0].name
 
@@ -151,7 +154,7 @@ class OnnxSession:
         return torch.from_numpy(self.session.run(None, {self.input: x.numpy()})[0])
 
 
-def onnx_form(module: nn.Module, path: Path, size: int) -> OnnxModel | str:
+def onnx_form(module: nn.Module, path: Path, size: int, threads: int = 0, spin: bool = True) -> OnnxModel | str:
     """`module` exported to `path` and loaded in ONNX Runtime, or a note saying why it runs in PyTorch instead (an op
     the exporter cannot write: some compressed layers)."""
     try:
@@ -162,19 +165,19 @@ def onnx_form(module: nn.Module, path: Path, size: int) -> OnnxModel | str:
     if done["max_abs_diff_vs_model"] > ONNX_TOLERANCE:  # an op exported to something else: never score that graph
         path.unlink(missing_ok=True)
         return f"runs in PyTorch: its ONNX graph differs (logits by up to {done['max_abs_diff_vs_model']:.2g})"
-    return OnnxModel(path)
+    return OnnxModel(path, threads, spin)
 
 
 class OnnxModel(nn.Module):
     """An `.onnx` that `distill export` wrote, run by ONNX Runtime, with `classes` and `describe()` like other
     models (eval, predict): RGB faces in [0, 1] (B,3,H,W), resized to the graph's side, give logits (B,C)."""
 
-    def __init__(self, path: Path, threads: int = 0):
+    def __init__(self, path: Path, threads: int = 0, spin: bool = True):
         super().__init__()
         props = {p.key: p.value for p in _onnx_props(path)}
         if META not in props:
             raise DistillError(f"{path} was not written by `distill export` (no {META} in its metadata)")
-        self.session = OnnxSession(path, threads)
+        self.session = OnnxSession(path, threads, spin)
         self.meta = json.loads(props[META])
         self.classes = self.meta["classes"]
         self.spec = f"onnx:{path}"

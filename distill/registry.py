@@ -74,7 +74,8 @@ STUDENTS = Registry("student", "distill.students")
 LOSSES = Registry("loss", "distill.losses")
 COMPRESSORS = Registry("compressor", "distill.compress")
 DATASETS = Registry("dataset", "distill.datasets")
-REGISTRIES = {r.plural: r for r in (TEACHERS, STUDENTS, LOSSES, COMPRESSORS, DATASETS)}
+DETECTORS = Registry("detector", "distill.faces.detectors")
+REGISTRIES = {r.plural: r for r in (TEACHERS, STUDENTS, LOSSES, COMPRESSORS, DATASETS, DETECTORS)}
 
 
 def listing(kind: str | None = None) -> str:
@@ -92,6 +93,8 @@ def listing(kind: str | None = None) -> str:
 
 def _recipe(entry: Entry) -> str:
     """A student's recommended settings, as `distill train` applies them when left unset; a teacher's framing."""
+    if "min_prob" in entry.extra:
+        return f" Detections kept from score {entry.extra['min_prob']}."
     if "framing" in entry.extra:
         return f" Framing: crop {entry.extra['framing']} (measured)."
     recipe = entry.extra.get("recommended")

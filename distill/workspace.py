@@ -138,7 +138,8 @@ class Workspace:
 def holds_work(folder: Path) -> bool:
     """Whether a run folder holds anything computed: a checkpoint, a model or a summary."""
     return any(
-        p.suffix in (".ckpt", ".pt", ".distill") or p.name in ("summary.json", "eval.json") for p in folder.rglob("*")
+        p.suffix in (".ckpt", ".pt", ".distill") or p.name in ("summary.json", "eval.json", "progress.json")
+        for p in folder.rglob("*")
     )
 
 

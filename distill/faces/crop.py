@@ -1,4 +1,5 @@
-"""`distill crop`: MTCNN over a folder of photos into a face store, resumable and robust to bad files."""
+"""`distill crop`: a face detector (MTCNN by default) over a folder of photos into a face store, resumable and
+robust to bad files."""
 
 from __future__ import annotations
 
@@ -20,43 +21,31 @@ from distill.config import CropConfig
 from distill.datasets.readers import Sample, read_dataset
 from distill.errors import DistillError
 from distill.faces import store as fs
+from distill.faces.detectors import make_detector, recommended_min_prob
 from distill.faces.images import BadImage, aligned_crop, load_rgb
 from distill.locks import exclusive
 from distill.progress import progress_bar
 from distill.workspace import provenance
 
 
-def make_detector(cfg: CropConfig):
-    """facenet-pytorch's MTCNN; its P/R/O-net weights ship inside the wheel (no download)."""
-    try:
-        from facenet_pytorch import MTCNN
-    except ImportError as err:  # pragma: no cover - setup installs it
-        raise DistillError(
-            "facenet-pytorch is not installed: run `make setup` (pip install --no-deps facenet-pytorch==2.6.0)"
-        ) from err
-    return MTCNN(keep_all=True, min_face_size=cfg.min_face, device="cpu")
+def detector_for(cfg: CropConfig, threads: int = 1):
+    """The detector `cfg` names, looking for faces from `cfg.min_face` px."""
+    return make_detector(cfg.detector, cfg.min_face, threads)
 
 
-def detect(detector, images: list) -> list[tuple[np.ndarray, np.ndarray, np.ndarray] | None]:
-    """Boxes, probabilities and landmarks per image (None where no face); images must share one size."""
-    import torch  # here, not at the top: only the detection process needs it, the main process stays small
-
-    with torch.inference_mode():
-        boxes, probs, points = detector.detect(images, landmarks=True)
-    return [
-        None if b is None else (np.asarray(b), np.asarray(p), np.asarray(lm))
-        for b, p, lm in zip(boxes, probs, points, strict=True)
-    ]
+def min_prob_of(cfg: CropConfig) -> float:
+    return cfg.min_prob if cfg.min_prob is not None else recommended_min_prob(cfg.detector)
 
 
 def _faces_of(sample: Sample, img, found, cfg: CropConfig, note: str):
     """FaceRows and the manifest row for one image, given its detections."""
     if found is None:
         return [], fs.ManifestRow(sample.key, str(sample.path), "skipped", "no-face: no face detected", 0)
-    boxes, probs, points = found
-    keep = np.flatnonzero(probs >= cfg.min_prob)
+    boxes, probs, points = found.boxes, found.probs, found.landmarks
+    min_prob = min_prob_of(cfg)
+    keep = np.flatnonzero(probs >= min_prob)
     if keep.size == 0:
-        reason = f"no-face: best detection probability {probs.max():.2f} < {cfg.min_prob}"
+        reason = f"no-face: best detection score {probs.max():.2f} < {min_prob} ({cfg.detector})"
         return [], fs.ManifestRow(sample.key, str(sample.path), "skipped", reason, 0)
     order = keep[np.argsort(-probs[keep], kind="stable")]
     chosen = order if cfg.all_faces else order[:1]
@@ -111,7 +100,7 @@ def process_chunk(detector, samples: list[Sample], cfg: CropConfig, pool: Thread
             loaded.append((sample, *result))
     per_key = {}
     for batch in _same_size_batches(loaded, cfg.batch):
-        for (sample, img, note), found in zip(batch, detect(detector, [b[1] for b in batch]), strict=True):
+        for (sample, img, note), found in zip(batch, detector.detect([b[1] for b in batch]), strict=True):
             per_key[sample.key] = _faces_of(sample, img, found, cfg, note)
     for sample in samples:
         if sample.key in per_key:
@@ -129,7 +118,7 @@ def _detect_part(samples: list[Sample], cfg: CropConfig):
         from distill.progress import quiet_libraries
 
         quiet_libraries()
-        _WORKER.update(detector=make_detector(cfg), pool=ThreadPoolExecutor(max_workers=2))
+        _WORKER.update(detector=detector_for(cfg), pool=ThreadPoolExecutor(max_workers=2))
     try:
         return process_chunk(_WORKER["detector"], samples, cfg, _WORKER["pool"])
     finally:
@@ -240,6 +229,7 @@ def crop(
 
     Raises NoFaces, writing nothing, when no image of `src` (and of the store so far) has a usable face."""
     cfg = cfg or CropConfig()
+    recommended_min_prob(cfg.detector)  # an unknown detector is refused before any work
     if samples is None:
         samples, reader = read_dataset(reader, src)
     with exclusive(store, "crop"):
@@ -254,6 +244,7 @@ def crop(
                     part_index = _crop_parts(chunks[first : first + cfg.worker_parts], store, part_index, cfg, adv)
         attrs = {
             "size": cfg.size,
+            "detector": cfg.detector,
             "crop_config": json.dumps(asdict(cfg)),
             "reader": reader,
             "source_root": source_id(src),

@@ -4,6 +4,8 @@ made (teachers, some compressed layers)."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +33,17 @@ class Classifier:
         return np.concatenate(out) if out else np.zeros((0, len(self.classes)), np.float32)
 
 
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """PyTorch's intra-op threads set to `n` for the block."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def load_classifier(spec: str, runtime: str, out_dir: Path, size: int = 112) -> Classifier:
     """The model `spec` names (any artefact eval takes) in `runtime` ('onnx' or 'torch')."""
     from distill.artifacts import load_model
@@ -42,7 +55,9 @@ def load_classifier(spec: str, runtime: str, out_dir: Path, size: int = 112) -> 
     if isinstance(module, OnnxModel):
         return Classifier(module, list(module.classes), name, "onnxruntime")
     if runtime == "onnx" and hasattr(module, "arch_kwargs"):
-        onnx = onnx_form(module, out_dir / "model.onnx", size)
+        # one thread that sleeps between calls: a few faces a frame gain nothing from two, and the detector beside
+        # it needs the other core
+        onnx = onnx_form(module, out_dir / "model.onnx", size, threads=1, spin=False)
         if isinstance(onnx, OnnxModel):
             return Classifier(onnx, list(module.classes), name, "onnxruntime", [f"exported to {onnx.spec[5:]}"])
         note = onnx

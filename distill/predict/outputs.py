@@ -1,5 +1,6 @@
-"""What predict writes: one CSV row per face (and per photo or frame without one), written as it goes so an
-interrupted run keeps its rows, the same rows as JSON at the end, and annotated pictures."""
+"""What predict writes: one CSV row per face (and per photo or frame without one), flushed as each photo or frame
+finishes so a stopped run keeps its rows and can go on after them, the same rows as JSON at the end, and annotated
+pictures whose labels never cover each other."""
 
 from __future__ import annotations
 
@@ -14,18 +15,26 @@ from distill.fileio import write_json
 from distill.predict.faces import Face
 
 COLUMNS = ["source", "frame", "time_s", "face", "track", "x1", "y1", "x2", "y2", "eye_angle", "det_prob", "label"]
+BOX_COLOUR, TEXT_COLOUR = (255, 210, 0), (0, 0, 0)
 
 
 class Rows:
-    """predictions.csv, flushed after every photo or frame, and predictions.json beside it on close()."""
+    """predictions.csv, flushed after every photo or frame, and predictions.json beside it on close(). With
+    `resume_at` (bytes), the CSV is cut back to that length (the end of a finished frame) and continued."""
 
-    def __init__(self, out_dir: Path, classes: list[str]):
+    def __init__(self, out_dir: Path, classes: list[str], resume_at: int | None = None):
         self.out_dir, self.classes = out_dir, classes
         self.columns = COLUMNS + [f"p_{c}" for c in classes] + ["note"]
-        self.file = open(out_dir / "predictions.csv", "w", newline="")
+        self.path = out_dir / "predictions.csv"
+        if resume_at is None:
+            self.file = open(self.path, "w", newline="")
+            csv.writer(self.file).writerow(self.columns)
+        else:
+            with open(self.path, "r+b") as f:
+                f.truncate(resume_at)
+            self.file = open(self.path, "a", newline="")
         self.writer = csv.DictWriter(self.file, self.columns)
-        self.writer.writeheader()
-        self.rows: list[dict] = []
+        self.file.flush()
         self.faces = 0
 
     def add(
@@ -35,7 +44,7 @@ class Rows:
         probs: np.ndarray,
         frame: int | None = None,
         time_s=None,
-        tracks: list[int] | None = None,
+        tracks: list[int | None] | None = None,
         note: str = "",
     ) -> None:
         """The faces of one photo or frame with their probabilities (F, C); none gives one row saying so."""
@@ -59,28 +68,86 @@ class Rows:
     def _write(self, rows: list[dict]) -> None:
         self.writer.writerows(rows)
         self.file.flush()
-        self.rows += rows
+
+    @property
+    def written(self) -> int:
+        """Bytes of the CSV so far: where a resumed run cuts it back to."""
+        return self.file.tell()
 
     def close(self, extra: dict) -> None:
+        """Close the CSV and write its JSON twin (numbers as numbers) with `extra` beside the rows."""
         self.file.close()
-        write_json(self.out_dir / "predictions.json", {**extra, "classes": self.classes, "rows": self.rows})
+        with open(self.path, newline="") as f:
+            rows = [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        write_json(self.out_dir / "predictions.json", {**extra, "classes": self.classes, "rows": rows})
 
 
-def annotate(img: Image.Image, faces: list[Face], probs: np.ndarray, classes: list[str], tracks=None) -> Image.Image:
-    """A copy of the picture with each face's box and its label and probability."""
-    out = img.copy()
+def _number(text: str):
+    """A CSV cell as JSON would have it: '' is None, '3' is 3, '0.5' is 0.5, other text stays."""
+    if text == "":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text
+
+
+def read_frames(path: Path, classes: list[str], upto: int) -> dict[int, list[tuple[Face, np.ndarray, int | None]]]:
+    """The faces of each frame before `upto` in a CSV predict wrote: (face, probabilities, track), to redraw them."""
+    frames: dict[int, list] = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            frame = int(row["frame"])
+            if frame >= upto or not row["label"]:
+                continue
+            box = np.array([float(row[k]) for k in ("x1", "y1", "x2", "y2")])
+            probs = np.array([float(row[f"p_{c}"]) for c in classes])
+            face = Face(box, np.zeros((5, 2)), float(row["det_prob"]))
+            frames.setdefault(frame, []).append((face, probs, int(row["track"]) if row["track"] else None))
+    return frames
+
+
+def annotate(
+    img: Image.Image, faces: list[Face], probs: np.ndarray, classes: list[str], tracks=None, copy: bool = True
+) -> Image.Image:
+    """The picture (a copy, or itself with copy=False) with each face's box and its label and probability; a label
+    that would cover another moves below its box, then further down, until it is free."""
+    out = img.copy() if copy else img
     draw = ImageDraw.Draw(out)
     width = max(2, round(min(img.size) / 200))
+    taken: list[tuple[float, float, float, float]] = []
     for i, (face, p) in enumerate(zip(faces, probs, strict=True)):
         x1, y1, x2, y2 = (float(v) for v in face.box)
         k = int(p.argmax())
-        text = f"{classes[k]} {p[k]:.2f}" + (f"  #{tracks[i]}" if tracks else "")
-        draw.rectangle([x1, y1, x2, y2], outline=(255, 210, 0), width=width)
-        left, top, right, bottom = draw.textbbox((x1, y1), text)
-        y = max(0, y1 - (bottom - top) - 4)
-        draw.rectangle([x1, y, x1 + right - left + 6, y + bottom - top + 4], fill=(255, 210, 0))
-        draw.text((x1 + 3, y + 1), text, fill=(0, 0, 0))
+        track = tracks[i] if tracks else None
+        text = f"{classes[k]} {p[k]:.2f}" + (f"  #{track}" if track is not None else "")
+        draw.rectangle([x1, y1, x2, y2], outline=BOX_COLOUR, width=width)
+        left, top, right, bottom = draw.textbbox((0, 0), text)
+        label = _free_place((right - left + 6, bottom - top + 4), (x1, y1, x2, y2), img.size, taken)
+        taken.append(label)
+        draw.rectangle(label, fill=BOX_COLOUR)
+        draw.text((label[0] + 3, label[1] + 1), text, fill=TEXT_COLOUR)
     return out
+
+
+def _free_place(size: tuple[float, float], box: tuple, picture: tuple[int, int], taken: list) -> tuple:
+    """A label rectangle of `size` near `box` (above it, else below, else lower still), inside the picture and
+    clear of the rectangles `taken`."""
+    w, h = size
+    x = min(max(0.0, box[0]), max(0.0, picture[0] - w))
+    tops = [box[1] - h, box[3]] + [box[3] + h * n for n in range(1, 20)]
+    for top in tops:
+        top = min(max(0.0, top), max(0.0, picture[1] - h))
+        rect = (x, top, x + w, top + h)
+        if not any(_overlap(rect, other) for other in taken):
+            return rect
+    return (x, tops[0], x + w, tops[0] + h)
+
+
+def _overlap(a: tuple, b: tuple) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def summary_json(out_dir: Path, summary: dict) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -14,15 +15,18 @@ from distill.datasets.readers import IMAGE_SUFFIXES, list_images
 from distill.errors import DistillError
 from distill.faces.images import BadImage, load_rgb
 from distill.predict.faces import FaceFinder
-from distill.predict.model import Classifier, load_classifier
+from distill.predict.model import Classifier, load_classifier, torch_threads
 from distill.predict.outputs import Rows, annotate, summary_json
-from distill.predict.tracks import Tracker
-from distill.predict.video import VIDEO_SUFFIXES, VideoWriter, frames, open_video
+from distill.predict.stream import VideoJob, predict_video, stopped_run
+from distill.predict.video import VIDEO_SUFFIXES, open_video
 from distill.progress import progress_bar
+
+DETECTORS = 2  # detectors working on two frames at once: detection is the frame loop's one busy stage
 
 
 def predict_in(ws, src: Path | None, camera: int | None, model: str | None, out: Path | None, cfg: PredictConfig):
-    """Check the source and the model, then predict into `out` (default: a new folder under predictions/)."""
+    """Check the source and the model, then predict into `out` (default: a new folder under predictions/, or the
+    folder of a stopped run of the same video, model and settings, which goes on after its last finished frame)."""
     if (src is None) == (camera is None):
         raise DistillError("give a photo, a folder of photos or a video, or --camera N")
     if src is not None and not src.exists():
@@ -33,21 +37,30 @@ def predict_in(ws, src: Path | None, camera: int | None, model: str | None, out:
             f"{src} is neither a photo ({', '.join(sorted(IMAGE_SUFFIXES))}) nor a video "
             f"({', '.join(sorted(VIDEO_SUFFIXES))})"
         )
-    spec = model or str(ws.newest_model())
+    from distill.faces.detectors import recommended_min_prob
+
+    recommended_min_prob(cfg.detector)  # an unknown detector is refused before any work
+    spec = str(Path(model).resolve()) if model and Path(model).exists() else model or str(ws.newest_model())
     video = open_video(src if src is not None else camera) if kind != "photos" else None  # refused before any folder
     name = f"camera{camera}" if src is None else src.stem or src.name
+    job = VideoJob(str(src.resolve()) if src is not None else f"camera {camera}", spec, asdict(cfg))
+    if kind == "video":
+        out = out or stopped_run(ws.dir("predictions"), name, job)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    with ws.new_run("predictions", name) if out is None else contextlib.nullcontext(out) as out_dir:
+    with (
+        ws.new_run("predictions", name) if out is None else contextlib.nullcontext(out) as out_dir,
+        torch_threads(1),  # faces' pre-processing is tiny: PyTorch's spinning threads would slow the detector
+    ):
         clf = load_classifier(spec, cfg.runtime, out_dir)
-        finder = FaceFinder(cfg)
         if video is None:
-            summary = predict_photos(src, finder, clf, cfg, out_dir)
+            summary = predict_photos(src, FaceFinder(cfg, threads=DETECTORS), clf, cfg, out_dir)
         else:
-            summary = predict_video(
-                video, src.name if src is not None else f"camera {camera}", finder, clf, cfg, out_dir
-            )
-        summary = {"model": clf.name, "runtime": clf.runtime, **summary, "output": str(out_dir.resolve())}
+            label = src.name if src is not None else f"camera {camera}"
+            finders = [FaceFinder(cfg) for _ in range(DETECTORS)]
+            summary = predict_video(video, label, finders, clf, cfg, out_dir, job)
+        summary = {"model": clf.name, "runtime": clf.runtime, "detector": cfg.detector, **summary}
+        summary["output"] = str(out_dir.resolve())
         summary_json(out_dir, summary)
         return summary | ({"notes": "; ".join(clf.notes)} if clf.notes else {})
 
@@ -86,65 +99,3 @@ def predict_photos(src: Path, finder: FaceFinder, clf: Classifier, cfg: PredictC
         "photos_per_s": round(len(paths) / seconds, 2),
         "csv": str((out_dir / "predictions.csv").resolve()),
     }
-
-
-def predict_video(video: tuple, label: str, finder: FaceFinder, clf: Classifier, cfg: PredictConfig, out_dir: Path):
-    """Every frame of an open_video() (up to --max-frames): faces detected every --detect-every frames and carried
-    in between, each face classified, its track's probabilities smoothed; an annotated video at the same rate."""
-    container, stream, fps, total = video
-    rows, tracker = Rows(out_dir, clf.classes), Tracker(cfg.smooth)
-    writer, carried, tracks, clock = None, [], [], {"detect": 0.0, "classify": 0.0}
-    limit = min(total, cfg.max_frames) if total and cfg.max_frames else (cfg.max_frames or total or None)
-    start, done, error = time.perf_counter(), 0, None
-    try:
-        with progress_bar(f"predict {label}", limit) as advance:
-            for index, img in frames(container, stream):
-                if cfg.max_frames and index >= cfg.max_frames:
-                    break
-                t0 = time.perf_counter()
-                if index % cfg.detect_every == 0:
-                    carried = finder.find(img)
-                    tracks = tracker.match([f.box for f in carried], index)
-                else:  # the last detections' boxes (and tracks), cut again from this frame
-                    carried = [finder.cut(img, f) for f in carried]
-                t1 = time.perf_counter()
-                probs = _smoothed(clf, tracker, carried, tracks, index)
-                clock["detect"] += t1 - t0
-                clock["classify"] += time.perf_counter() - t1
-                ids = [t.id for t in tracks]
-                rows.add(str(label), carried, probs, frame=index, time_s=index / fps, tracks=ids)
-                if cfg.annotate:
-                    writer = writer or VideoWriter(out_dir / "annotated.mp4", fps, img.size)
-                    writer.write(annotate(img, carried, probs, clf.classes, ids) if carried else img)
-                done += 1
-                advance()
-    except DistillError as err:  # a damaged file: what was read is kept
-        error = str(err)
-    finally:
-        container.close()
-        if writer is not None:
-            writer.close()
-    if done == 0:
-        raise DistillError(error or f"{label}: no video frame could be decoded")
-    seconds = time.perf_counter() - start
-    track_rows = tracker.summary(fps)
-    rows.close({"source": label, "fps": fps, "tracks": track_rows})
-    busy = clock["detect"] + clock["classify"]
-    summary = {
-        "frames": done,
-        "faces": rows.faces,
-        "tracks": len(track_rows),
-        "frames_per_s": round(done / seconds, 2),
-        "detection_share": round(clock["detect"] / busy, 3) if busy else None,
-        "csv": str((out_dir / "predictions.csv").resolve()),
-        "video": str((out_dir / "annotated.mp4").resolve()) if writer is not None else None,
-    }
-    return summary | ({"stopped": error} if error else {})
-
-
-def _smoothed(clf: Classifier, tracker: Tracker, faces: list, tracks: list, frame: int) -> np.ndarray:
-    """Each face's probabilities (F, C), averaged over its track's frames (Tracker.observe)."""
-    if not faces:
-        return np.zeros((0, len(clf.classes)))
-    now = clf.probs(np.stack([f.pixels for f in faces]))
-    return np.stack([tracker.observe(t, p, frame, clf.classes) for t, p in zip(tracks, now, strict=True)])
