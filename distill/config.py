@@ -40,7 +40,7 @@ class CropConfig(Settings):
     all_faces: bool = setting(False, "Keep every face of a photo, not only the most confident.")
     detector: str = setting("mtcnn", "Face detector (distill list detectors): the students' stores are MTCNN's.")
     min_prob: float | None = setting(
-        None, "Minimum detection score.", ge=0, le=1, none="the detector's own: mtcnn 0.9, blazeface 0.6"
+        None, "Minimum detection score.", ge=0, le=1, none="the detector's own: mtcnn 0.9, blazeface 0.5"
     )
     min_face: int = setting(20, "Smallest face looked for, px.", ge=8)
     max_pixels: int = setting(MAX_PIXELS, "A photo of more pixels is skipped undecoded (decompression bomb).", ge=1)
@@ -303,7 +303,7 @@ class PredictConfig(Settings):
         "boxes onto MTCNN's framing (docs/results.md).",
     )
     min_prob: float | None = setting(
-        None, "Minimum detection score.", ge=0, le=1, none="the detector's own: mtcnn 0.9, blazeface 0.6"
+        None, "Minimum detection score.", ge=0, le=1, none="the detector's own: mtcnn 0.9, blazeface 0.5"
     )
     min_face: int | None = setting(None, "Smallest face looked for, px.", ge=8, none=MIN_FACE_NONE)
     batch: int = setting(64, "Faces classified together.", ge=1, cli=False)
@@ -312,7 +312,8 @@ class PredictConfig(Settings):
 @dataclass
 class EvalConfig(Settings):
     class_map: str | None = setting(None, "Explicit model=data class mapping, e.g. happy=happiness.", none="by name")
-    crop: bool = setting(True, "MTCNN-crop like training, or resize whole images (tight crops).")
+    crop: bool = setting(True, "Crop the faces like training, or resize whole images (tight crops).")
+    detector: str = setting("mtcnn", "Face detector of the crops (distill list detectors): training's is MTCNN.")
     size: int = setting(112, "Face side fed to the models (the store size).", ge=16, le=1024)
     ensemble_map: str | None = setting(
         None, "Class mapping inside ensemble specs (member=ensemble, cls=- drops), as label's.", none="by name"

@@ -299,6 +299,10 @@ def label_source(
 ) -> dict:
     """`distill label`: the store given, the newest of workspace `ws`, or a photo folder cropped first (its
     summary goes to `announce`), into `out` or the default cache path of the store, teacher and views."""
+    if cfg.teacher is not None:
+        from distill.teachers.spec import parse_spec
+
+        parse_spec(cfg.teacher)  # a bad spec is refused before a crop of many minutes
     if src is None:
         store = ws.newest("faces")
     elif src.is_dir():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,13 @@ class Entry:
     fn: Callable[..., Any]
     help: str
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def first_sentence(doc: str) -> str:
+    """A docstring's first sentence, whole however many lines it spans (its first paragraph if it has no full stop)."""
+    paragraph = " ".join(doc.strip().split("\n\n")[0].split())
+    end = re.search(r"(?<! al)(?<!e\.g)(?<!i\.e)[.!?](\s+[A-Z]|$)", paragraph)  # "et al." ends no sentence
+    return paragraph[: end.start() + 1] if end else paragraph
 
 
 class Registry:
@@ -42,8 +50,7 @@ class Registry:
         def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
             if name in self._entries:
                 raise ValueError(f"{self.kind} '{name}' registered twice")
-            doc = (fn.__doc__ or "").strip().splitlines()
-            self._entries[name] = Entry(name, fn, doc[0] if doc else "", extra)
+            self._entries[name] = Entry(name, fn, first_sentence(fn.__doc__ or ""), extra)
             return fn
 
         return decorate

@@ -104,10 +104,11 @@ class Workspace:
         digest = hashlib.sha1(source_id(src).encode()).hexdigest()[:8]
         return plain.with_name(f"{plain.stem}-{digest}.h5")
 
-    def eval_store(self, reader: str, root: Path, size: int) -> Path:
+    def eval_store(self, reader: str, root: Path, size: int, detector: str = "mtcnn") -> Path:
         """Where eval keeps its crops of a labelled set: under evals/, apart from training material, so that
-        neither `label` nor `train` can ever pick the test faces up as the newest store."""
-        return self.dir("eval") / "crops" / f"{reader}-{store_name(root)}-{size}.h5"
+        neither `label` nor `train` can ever pick the test faces up as the newest store (one store a detector)."""
+        suffix = "" if detector == "mtcnn" else f"-{detector}"
+        return self.dir("eval") / "crops" / f"{reader}-{store_name(root)}-{size}{suffix}.h5"
 
     def newest_model(self) -> Path:
         """The newest student.pt or model.distill of the workspace (what eval, export and predict take)."""

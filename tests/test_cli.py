@@ -8,6 +8,10 @@ import pytest
 from distill import cli
 
 MISUSE = [
+    (["label", "--teacher", "mini_xception@nan+face_api@1", "x"], r"weight 'nan' .* must be a finite number above 0"),
+    (["label", "--teacher", "mini_xception@-1", "x"], r"weight '-1' .* must be a finite number above 0"),
+    (["label", "--teacher", "mini_xception@0+face_api@0", "x"], r"weight '0' .* must be a finite number above 0"),
+    (["predict", "x.jpg", "--detector", "nosuch"], r"unknown detector 'nosuch'; valid detectors: blazeface, mtcnn"),
     (["train", "--epochs", "-1"], r"--epochs -1: must be >= 1"),
     (["train", "--epochs", "0"], r"--epochs 0: must be >= 1"),
     (["train", "--batch-size", "0"], r"--batch-size 0: must be >= 1"),

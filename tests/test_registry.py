@@ -50,3 +50,14 @@ def test_each_compressor_is_registered_under_its_own_name():
     from distill.registry import COMPRESSORS
 
     assert {e.name: e.fn.name for e in COMPRESSORS.entries()} == {n: n for n in COMPRESSORS.names()}
+
+
+def test_every_listed_description_is_a_whole_sentence():
+    from distill.registry import REGISTRIES, first_sentence
+
+    assert first_sentence("BWN (Rastegari et al. 2016): binary\n    weights.\n\n    More.") == (
+        "BWN (Rastegari et al. 2016): binary weights."
+    )
+    for registry in REGISTRIES.values():
+        for entry in registry.entries():
+            assert entry.help.endswith((".", ")")), f"{registry.kind} {entry.name}: {entry.help!r}"

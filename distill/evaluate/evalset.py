@@ -53,9 +53,11 @@ def load_uncropped(samples: list[Sample], size: int) -> EvalSet:
     return EvalSet(keys, np.stack(pixels) if pixels else np.zeros((0, size, size, 3), np.uint8), labels, skipped, 0)
 
 
-def load_cropped(samples: list[Sample], store_path: Path, size: int, align: bool = True) -> EvalSet:
-    """MTCNN-crop with the training settings (store reused across runs); faceless images fall back to the
-    whole image, counted in the report, so every labelled image is scored. `align` False keeps the photo's
+def load_cropped(
+    samples: list[Sample], store_path: Path, size: int, align: bool = True, detector: str = "mtcnn"
+) -> EvalSet:
+    """Crop (MTCNN, or `detector`) with the training settings (store reused across runs); faceless images fall back
+    to the whole image, counted in the report, so every labelled image is scored. `align` False keeps the photo's
     own roll (the teachers' alignment measurement, experiments/framing.py)."""
     from distill.config import CropConfig
     from distill.faces.crop import NoFaces, crop
@@ -63,7 +65,8 @@ def load_cropped(samples: list[Sample], store_path: Path, size: int, align: bool
 
     labelled = [s for s in samples if s.label is not None]
     try:
-        crop(Path(store_path.stem), store_path, CropConfig(size=size, align=align), reader="eval", samples=labelled)
+        cfg = CropConfig(size=size, align=align, detector=detector)
+        crop(Path(store_path.stem), store_path, cfg, reader="eval", samples=labelled)
     except NoFaces:  # not one face found: every image is scored whole
         return load_uncropped(labelled, size)
     store = FaceStore(store_path)

@@ -85,7 +85,8 @@ def evaluate_in(ws, dataset: str, data: Path | None, specs: list[str], keys: Pat
     if keys is not None:
         samples = only_keys(samples, keys)
     root = dataset_root(dataset, data)
-    evalset = load_cropped(samples, ws.eval_store(reader, root, cfg.size), cfg.size) if cfg.crop else None
+    store = ws.eval_store(reader, root, cfg.size, cfg.detector)
+    evalset = load_cropped(samples, store, cfg.size, detector=cfg.detector) if cfg.crop else None
     evalset = evalset or load_uncropped(samples, cfg.size)
     if not evalset.keys:
         raise DistillError(f"no labelled, readable image in {root}")

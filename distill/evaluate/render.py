@@ -43,12 +43,21 @@ def plot_confusion(result: dict, title: str, out_png: Path) -> None:
     plt.close(fig)
 
 
+def _cropped(evalset: EvalSet) -> str:
+    whole = len(evalset.keys) - evalset.cropped
+    if not whole:
+        return f"all {evalset.cropped} cropped by the face detector, as in training"
+    return (
+        f"{evalset.cropped} cropped by the face detector, as in training; {whole} whole images, resized, where it "
+        "found no face (a tight crop already, or no face it could see)"
+    )
+
+
 def markdown_report(dataset: str, results: list[dict], evalset: EvalSet) -> str:
     lines = [
         f"# Evaluation on {dataset}",
         "",
-        f"{len(evalset.keys)} labelled faces ({evalset.cropped} MTCNN-cropped, the rest whole images); "
-        f"{len(evalset.skipped)} unreadable.",
+        f"{len(evalset.keys)} labelled faces: {_cropped(evalset)}; {len(evalset.skipped)} unreadable.",
         "",
         "| model | accuracy % | UAR % | macro-F1 % | params | bytes on disk | peak MiB | CPU ms (batch 1) | "
         "img/s (batch 64) | ONNX Runtime ms (batch 1) | ONNX img/s (batch 64) |",

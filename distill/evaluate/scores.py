@@ -29,9 +29,13 @@ def predict(model: torch.nn.Module, pixels: np.ndarray, batch: int = 128, show_p
 
 
 def score(logits: np.ndarray, labels: list[str], model_classes: list[str], mapping: dict[str, str] | None = None):
-    """Scores over the classes both sides share; argmax is taken among those classes only."""
-    data_classes = [c for c in CANONICAL if c in set(labels)] + sorted(set(labels) - set(CANONICAL))
+    """Scores over the model's classes that name an emotion a dataset can hold (every canonical one, and any other
+    label of these faces); argmax is taken among those classes. The class set never depends on which labels the
+    scored faces happen to have: a subset (--keys) is scored by the same decision rule as the whole set."""
+    seen = set(labels)
+    data_classes = list(CANONICAL) + sorted(seen - set(CANONICAL))
     shared, model_only, data_only = class_alignment(model_classes, data_classes, mapping)
+    data_only = [c for c in data_only if c in seen]  # a canonical class no face has is no excluded class
     if not shared:
         raise DistillError(
             f"model classes {model_classes} and data classes {data_classes} share none; "

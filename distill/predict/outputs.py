@@ -5,11 +5,12 @@ pictures whose labels never cover each other."""
 from __future__ import annotations
 
 import csv
+import functools
 import json
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from distill.fileio import write_json
 from distill.predict.faces import Face
@@ -117,6 +118,7 @@ def annotate(
     out = img.copy() if copy else img
     draw = ImageDraw.Draw(out)
     width = max(2, round(min(img.size) / 200))
+    font = _font(max(11, round(min(img.size) / 60)))
     taken: list[tuple[float, float, float, float]] = []
     for i, (face, p) in enumerate(zip(faces, probs, strict=True)):
         x1, y1, x2, y2 = (float(v) for v in face.box)
@@ -124,12 +126,18 @@ def annotate(
         track = tracks[i] if tracks else None
         text = f"{classes[k]} {p[k]:.2f}" + (f"  #{track}" if track is not None else "")
         draw.rectangle([x1, y1, x2, y2], outline=BOX_COLOUR, width=width)
-        left, top, right, bottom = draw.textbbox((0, 0), text)
+        left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
         label = _free_place((right - left + 6, bottom - top + 4), (x1, y1, x2, y2), img.size, taken)
         taken.append(label)
         draw.rectangle(label, fill=BOX_COLOUR)
-        draw.text((label[0] + 3, label[1] + 1), text, fill=TEXT_COLOUR)
+        draw.text((label[0] + 3 - left, label[1] + 2 - top), text, fill=TEXT_COLOUR, font=font)
     return out
+
+
+@functools.cache
+def _font(size: int) -> ImageFont.ImageFont:
+    """Pillow's built-in font at `size` px, readable on a 1080p frame as on a photo."""
+    return ImageFont.load_default(size)
 
 
 def _free_place(size: tuple[float, float], box: tuple, picture: tuple[int, int], taken: list) -> tuple:
@@ -143,7 +151,8 @@ def _free_place(size: tuple[float, float], box: tuple, picture: tuple[int, int],
         rect = (x, top, x + w, top + h)
         if not any(_overlap(rect, other) for other in taken):
             return rect
-    return (x, tops[0], x + w, tops[0] + h)
+    top = max(0.0, tops[0])
+    return (x, top, x + w, top + h)
 
 
 def _overlap(a: tuple, b: tuple) -> bool:

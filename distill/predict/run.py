@@ -27,6 +27,9 @@ DETECTORS = 2  # detectors working on two frames at once: detection is the frame
 def predict_in(ws, src: Path | None, camera: int | None, model: str | None, out: Path | None, cfg: PredictConfig):
     """Check the source and the model, then predict into `out` (default: a new folder under predictions/, or the
     folder of a stopped run of the same video, model and settings, which goes on after its last finished frame)."""
+    from distill.faces.detectors import recommended_min_prob
+
+    recommended_min_prob(cfg.detector)  # an unknown detector is refused before any work
     if (src is None) == (camera is None):
         raise DistillError("give a photo, a folder of photos or a video, or --camera N")
     if src is not None and not src.exists():
@@ -37,9 +40,6 @@ def predict_in(ws, src: Path | None, camera: int | None, model: str | None, out:
             f"{src} is neither a photo ({', '.join(sorted(IMAGE_SUFFIXES))}) nor a video "
             f"({', '.join(sorted(VIDEO_SUFFIXES))})"
         )
-    from distill.faces.detectors import recommended_min_prob
-
-    recommended_min_prob(cfg.detector)  # an unknown detector is refused before any work
     spec = str(Path(model).resolve()) if model and Path(model).exists() else model or str(ws.newest_model())
     video = open_video(src if src is not None else camera) if kind != "photos" else None  # refused before any folder
     name = f"camera{camera}" if src is None else src.stem or src.name

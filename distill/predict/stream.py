@@ -332,19 +332,17 @@ def _finish(loop: FrameLoop, done: int, seconds: float, threads: dict, error: st
     track_rows = loop.tracker.summary(loop.fps)
     loop.rows.close({"source": loop.label, "fps": loop.fps, "tracks": track_rows})
     (loop.out_dir / PROGRESS).unlink(missing_ok=True)
-    frames_now = done - loop.first
-    busy = sum(loop.clock.values())
-    shares = {k: v / busy for k, v in loop.clock.items()} if busy else {}
+    frames_now = max(done - loop.first, 1)
+    busy = sum(loop.clock.values()) or 1.0
     summary = {
         "frames": done,
         "faces": loop.rows.faces,
         "tracks": len(track_rows),
-        "frames_per_s": round(frames_now / seconds, 2) if frames_now else None,
-        "of_the_video_rate": f"{frames_now / seconds / loop.fps:.2f}x its {loop.fps:g} frames/s"
-        if frames_now
-        else None,
-        "frame_loop_time": ", ".join(f"{k} {v:.0%}" for k, v in shares.items()),
-        "other_threads": ", ".join(f"{k} {v / max(frames_now, 1) * 1000:.1f} ms a frame" for k, v in threads.items()),
+        "frames_per_s": round(frames_now / seconds, 2),
+        "of_the_video_rate": f"{frames_now / seconds / loop.fps:.2f}x its {loop.fps:g} frames/s",
+        "detection_share": f"detection took {loop.clock['detection'] / busy:.0%} of the frame loop's time",
+        "frame_loop_ms_a_frame": {k: round(1000 * v / frames_now, 1) for k, v in loop.clock.items()},
+        "other_threads_ms_a_frame": {k: round(1000 * v / frames_now, 1) for k, v in threads.items()},
         "csv": str(loop.rows.path.resolve()),
         "video": str((loop.out_dir / "annotated.mp4").resolve()) if loop.cfg.annotate else None,
     }

@@ -3,6 +3,7 @@ framing (the central share of the stored face it sees)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from urllib.parse import parse_qsl
 
@@ -25,6 +26,8 @@ def parse_member(text: str) -> tuple[str, str | None, dict[str, str], float]:
             weight = float(w)
         except ValueError as err:
             raise DistillError(f"teacher weight '{w}' in '{text}@{w}' is not a number") from err
+        if not math.isfinite(weight) or weight <= 0:
+            raise DistillError(f"teacher weight '{w}' in '{text}@{w}' must be a finite number above 0")
     options: dict[str, str] = {}
     if "?" in text:
         text, query = text.split("?", 1)
@@ -56,15 +59,24 @@ def runs_every_step(teacher: nn.Module) -> bool:
     return sum(p.numel() for p in teacher.parameters()) <= CHEAP_TEACHER
 
 
-def build_teacher(spec: str, combine: str = "prob", class_map: str | None = None) -> nn.Module:
-    """One teacher, or an Ensemble when the spec has several '+'-joined members."""
+def parse_spec(spec: str) -> list[tuple[str, str, str | None, dict[str, str], float, float]]:
+    """Each '+'-joined member as (text, name, arg, options, weight, framing), checked (a known teacher, a finite
+    positive weight, a framing in range) without building anything: commands call it before any work."""
     members = [m for m in spec.split("+") if m.strip()]
     if not members:
         raise DistillError("empty teacher spec; e.g. --teacher mini_xception")
-    built, weights = [], []
+    parsed = []
     for text in members:
         name, arg, options, weight = parse_member(text)
-        crop = _framing(name, options.pop("crop", None))
+        TEACHERS.entry(name)
+        parsed.append((text, name, arg, options, weight, _framing(name, options.pop("crop", None))))
+    return parsed
+
+
+def build_teacher(spec: str, combine: str = "prob", class_map: str | None = None) -> nn.Module:
+    """One teacher, or an Ensemble when the spec has several '+'-joined members."""
+    built, weights = [], []
+    for text, name, arg, options, weight, crop in parse_spec(spec):
         fn = TEACHERS.get(name)
         try:
             teacher = fn(arg, spec=text.split("@")[0], **options)

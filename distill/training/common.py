@@ -12,10 +12,12 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, WeightAveraging
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from distill.config import OPTIMIZERS
 from distill.errors import DistillError
+from distill.fileio import atomic_path
 
 
 class SharedStepModule(L.LightningModule):
@@ -111,6 +113,19 @@ class SaveOnInterrupt(L.Callback):
         if isinstance(exception, KeyboardInterrupt | SIGTERMException) and not trainer.sanity_checking:
             self.interrupted = True
             trainer.save_checkpoint(self.path)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints written whole or not at all: a temporary file beside the final one, renamed over it. Lightning's
+    own writes a temporary file in /tmp and moves it, which on a full disk left a truncated best.ckpt under its
+    final name and an error that named /tmp."""
+
+    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
+        with atomic_path(path) as tmp:  # a DistillError naming the folder that could not take it
+            try:
+                torch.save(checkpoint, tmp)
+            except (OSError, RuntimeError) as err:  # torch reports a short write as a RuntimeError
+                raise DistillError(f"cannot write {path} in {Path(path).parent}: {err}".splitlines()[0]) from err
 
 
 FROZEN = "teacher."  # the LightningModule's frozen teacher: never in a checkpoint (module.on_save_checkpoint)
@@ -218,6 +233,7 @@ def make_trainer(
         + ([EarlyStopping(monitor, mode="max", patience=patience)] if patience else [])
         + ([Estimate()] if show_progress else []),
         logger=CSVLogger(out_dir, name="logs", version=""),
+        plugins=[AtomicCheckpointIO()],
         enable_progress_bar=show_progress,
         enable_model_summary=False,
         **trainer_kwargs,

@@ -81,7 +81,7 @@ def import_teacher(student: Student, checkpoint: Path, sources: list[tuple[Path,
     student.save(run_dir / "student.pt")
     config = {
         "train": asdict(cfg),
-        "sources": [{"store": str(store), "cache": str(c)} for store, c in sources],
+        "sources": [{"store": str(Path(store).resolve()), "cache": str(Path(c).resolve())} for store, c in sources],
         "teacher": cache.teacher,
         "provenance": provenance("import-teacher", checkpoint=str(checkpoint)),
     }

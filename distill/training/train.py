@@ -106,7 +106,10 @@ def train(
             run_dir / "config.json",
             {
                 "train": asdict(cfg),
-                "sources": [{"store": str(store), "cache": str(cache)} for store, cache in sources],
+                "sources": [
+                    {"store": str(Path(store).resolve()), "cache": str(Path(cache).resolve())}
+                    for store, cache in sources
+                ],
                 "teacher": data.teacher,
                 "provenance": provenance("train"),
             },

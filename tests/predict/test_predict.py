@@ -135,3 +135,129 @@ def test_a_live_camera_gives_rows_for_the_frames_asked(student, tmp_path, capsys
     args = ["--camera", "0", "--max-frames", "5", "--model", str(student), "--out", str(out), "--runtime", "torch"]
     code, _, _ = _predict(args, tmp_path, capsys, monkeypatch)
     assert code == 0 and {int(r["frame"]) for r in _rows(out)} == set(range(5))  # a row per frame, faced or not
+
+
+def _write_clip(path, scenes, fps=10, audio=False):
+    """A clip of `scenes` [(face picture, background colour, frames)], each face at the same place, so only a cut
+    detector and the faces' looks can tell the scenes apart; with audio, a sine tone beside it."""
+    import numpy as np
+
+    out = av.open(str(path), "w")
+    video = out.add_stream("mpeg4", rate=fps)
+    video.width, video.height, video.pix_fmt = 320, 240, "yuv420p"
+    sound = out.add_stream("aac", rate=16000) if audio else None
+    t = 0
+    for face, colour, count in scenes:
+        for _ in range(count):
+            canvas = Image.new("RGB", (320, 240), colour)
+            canvas.paste(face, (80, 40))
+            for packet in video.encode(av.VideoFrame.from_image(canvas)):
+                out.mux(packet)
+            if sound is not None:
+                samples = np.sin(np.arange(1600) * 0.1 + t).astype(np.float32)[None]
+                frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+                frame.sample_rate, frame.pts, t = 16000, t * 1600, t + 1
+                for packet in sound.encode(frame):
+                    out.mux(packet)
+    for stream in (video, sound):
+        for packet in stream.encode() if stream is not None else []:
+            out.mux(packet)
+    out.close()
+    return path
+
+
+def _faces(n):
+    samples = demo_samples(Path(__file__).parent)  # the LFW subset: different people
+    return [Image.fromarray(s.pixels).convert("RGB").resize((160, 160)) for s in samples[1 : 1 + n]]
+
+
+def test_a_hard_cut_between_two_people_in_one_place_gives_two_tracks(student, tmp_path, capsys, monkeypatch):
+    first, second = _faces(2)
+    clip = _write_clip(tmp_path / "cut.mp4", [(first, (40, 90, 60), 8), (second, (200, 180, 160), 8)])
+    out = tmp_path / "out"
+    code, _, _ = _predict([str(clip), "--model", str(student), "--out", str(out)], tmp_path, capsys, monkeypatch)
+    assert code == 0
+    tracks = json.loads((out / "predictions.json").read_text())["tracks"]
+    assert [(t["first_frame"], t["last_frame"]) for t in tracks] == [(0, 7), (8, 15)]
+    rows = _rows(out)
+    assert {r["track"] for r in rows if r["label"] and int(r["frame"]) in (1, 7)} == {"0"}
+    assert {r["track"] for r in rows if r["label"] and int(r["frame"]) in (9, 15)} == {"1"}
+
+
+def test_a_stopped_predict_goes_on_and_ends_with_an_unbroken_runs_rows(student, tmp_path, capsys, monkeypatch):
+    from distill.predict import stream
+
+    face, other = _faces(2)
+    clip = _write_clip(tmp_path / "talk.mp4", [(face, (40, 90, 60), 30), (other, (90, 40, 60), 30)])
+    args = [str(clip), "--model", str(student), "--runtime", "torch"]
+    code, _, _ = _predict([*args, "--out", str(tmp_path / "whole")], tmp_path, capsys, monkeypatch)
+    assert code == 0
+    finish = stream.FrameLoop.finish
+
+    def stop_at(frame):
+        def stopping(self):
+            if self.pending[0][0] == frame:
+                raise KeyboardInterrupt
+            return finish(self)
+
+        monkeypatch.setattr(stream.FrameLoop, "finish", stopping)
+
+    stop_at(40)  # Ctrl-C: where it stands is saved
+    code, _, err = _predict(args, tmp_path, capsys, monkeypatch)
+    (folder,) = (tmp_path / "w" / "predictions").iterdir()
+    assert code == 130 and "stopped after frame 40" in err and "go on from frame 40" in err
+    assert str((folder / "predictions.csv").resolve()) in err and len(err.strip().splitlines()) == 2  # bar, message
+    assert {int(r["frame"]) for r in _rows(folder)} == set(range(40))  # every finished frame's rows are kept
+    stop_at(52)  # then as SIGKILL would: nothing saved at the stop, the rows after the last save are cut back
+    monkeypatch.setattr(stream, "SAVE_EVERY", 7)  # saved after frames 42 and 49
+    monkeypatch.setattr(stream, "_stop", lambda *a: None)
+    code, _, _ = _predict(args, tmp_path, capsys, monkeypatch)
+    assert code == 130 and {int(r["frame"]) for r in _rows(folder)} == set(range(52))
+    monkeypatch.setattr(stream.FrameLoop, "finish", finish)
+    code, out, _ = _predict(args, tmp_path, capsys, monkeypatch)
+    assert code == 0 and "resumed_from_frame  49" in out
+    assert [p.name for p in (tmp_path / "w" / "predictions").iterdir()] == [folder.name]  # the same folder
+    assert (folder / "predictions.csv").read_bytes() == (tmp_path / "whole" / "predictions.csv").read_bytes()
+    assert not (folder / "progress.json").exists()
+    decoded = av.open(str(folder / "annotated.mp4"))
+    assert sum(1 for _ in decoded.decode(video=0)) == 60  # drawn again from the kept rows, then on
+    decoded.close()
+
+
+def test_the_annotated_video_has_the_sources_audio_and_frames(student, tmp_path, capsys, monkeypatch):
+    (face,) = _faces(1)
+    clip = _write_clip(tmp_path / "voice.mp4", [(face, (40, 90, 60), 12)], audio=True)
+    out = tmp_path / "out"
+    code, _, _ = _predict([str(clip), "--model", str(student), "--out", str(out)], tmp_path, capsys, monkeypatch)
+    assert code == 0
+    source, annotated = av.open(str(clip)), av.open(str(out / "annotated.mp4"))
+    assert annotated.streams.audio and annotated.streams.audio[0].codec_context.name == "aac"
+    packets = [sum(1 for p in c.demux(c.streams.audio[0]) if p.dts is not None) for c in (source, annotated)]
+    assert packets[0] == packets[1] > 0
+    source.close(), annotated.close()
+    annotated = av.open(str(out / "annotated.mp4"))
+    assert sum(1 for _ in annotated.decode(video=0)) == 12
+    annotated.close()
+
+
+def test_a_full_disk_keeps_the_rows_and_is_one_line_exit_2(student, tmp_path, capsys, monkeypatch):
+    import errno
+
+    from distill.predict import outputs
+
+    (face,) = _faces(1)
+    clip = _write_clip(tmp_path / "long.mp4", [(face, (40, 90, 60), 20)])
+    write = outputs.Rows._write
+
+    def full_at_frame_12(self, rows):
+        if rows and rows[0]["frame"] == 12:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        write(self, rows)
+
+    monkeypatch.setattr(outputs.Rows, "_write", full_at_frame_12)
+    out = tmp_path / "out"
+    code, _, err = _predict([str(clip), "--model", str(student), "--out", str(out)], tmp_path, capsys, monkeypatch)
+    message = [line for line in err.splitlines() if "━" not in line and line.strip()]  # less the progress bar
+    assert code == 2 and len(message) == 1 and message[0].startswith("error: ")
+    assert "No space left on device" in err and str(out.resolve()) in err and "go on from frame 12" in err
+    assert {int(r["frame"]) for r in _rows(out)} == set(range(12))

@@ -58,3 +58,28 @@ def test_early_stopping_waits_for_the_last_quarter_of_the_schedule(tmp_path):
     trainer, _ = make_trainer(tmp_path / "never", 4, "val/agreement", False, accelerator="cpu")
     trainer.fit(Flat(), data, data)
     assert trainer.current_epoch == 4  # patience 0: every epoch runs
+
+
+def test_a_checkpoint_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    import errno
+    import re
+
+    import pytest
+    import torch
+
+    from distill.errors import DistillError
+    from distill.training import common
+
+    io, path = common.AtomicCheckpointIO(), tmp_path / "checkpoints" / "best.ckpt"
+    io.save_checkpoint({"step": 1}, path)
+    assert torch.load(path, weights_only=True) == {"step": 1}
+
+    def full_disk(obj, f):
+        open(f, "wb").write(b"half a checkpoint")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(common.torch, "save", full_disk)
+    with pytest.raises(DistillError, match=rf"cannot write .*best.ckpt in {re.escape(str(path.parent))}: .*No space"):
+        io.save_checkpoint({"step": 2}, path)
+    assert torch.load(path, weights_only=True) == {"step": 1}  # the last whole one stays, under its name
+    assert [p.name for p in path.parent.iterdir()] == ["best.ckpt"]  # no temporary file left behind

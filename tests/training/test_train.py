@@ -1,6 +1,7 @@
 """Training from pooled caches, online teaching with mixup, refusals; tiny real faces, one short epoch each."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,11 +39,14 @@ def two_sources(tmp_path_factory, face_photos, face_store):
     return pairs
 
 
-def test_pooled_caches_train_with_online_teacher_and_mixup(tmp_path, two_sources):
+def test_pooled_caches_train_with_online_teacher_and_mixup(tmp_path, two_sources, monkeypatch):
     cfg = TrainConfig(online_teacher=True, mixup=0.4, temperature=1.0, **TINY)
-    summary = train(two_sources, tmp_path, cfg, show_progress=False)
+    monkeypatch.chdir(two_sources[0][1].parent)  # sources named relative to where train runs are still recorded whole
+    relative = [(Path(s.name) if s.parent == Path.cwd() else s, Path(c.name)) for s, c in two_sources]
+    summary = train(relative, tmp_path, cfg, show_progress=False)
     config = json.loads((tmp_path / "config.json").read_text())
     assert len(config["sources"]) == 2 and config["train"]["online_teacher"] is True
+    assert all(Path(s["store"]).is_absolute() and Path(s["cache"]).is_absolute() for s in config["sources"])
     ckpt = torch.load(summary["best_checkpoint"], map_location="cpu", weights_only=True)
     assert ckpt["state_dict"] and not any(k.startswith("teacher.") for k in ckpt["state_dict"])
     assert not any(k.startswith("teacher.") for k in ckpt.get("current_model_state", {}))  # the EMA's copy neither

@@ -1,0 +1,68 @@
+"""The detector registry: BlazeFace (LiteRT) finds the faces MTCNN finds, in MTCNN's framing and with the eyes in
+MTCNN's order, so a crop or a prediction is cut the same way whichever found the face."""
+
+import h5py
+import numpy as np
+import pytest
+from PIL import Image
+
+from distill.demo_data import demo_samples
+from distill.faces.detectors import box_iou, make_detector, min_face_for
+from tests.test_cli import run_cli
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    return [Image.fromarray(s.pixels).convert("RGB") for s in demo_samples(tmp_path_factory.mktemp("d"))[1:21]]
+
+
+def _best(found, min_prob):
+    keep = found.probs >= min_prob
+    i = int(np.argmax(np.where(keep, found.probs, -1)))
+    return found.boxes[i], found.landmarks[i]
+
+
+def test_blazeface_keeps_mtcnns_faces_in_mtcnns_framing(photos):
+    mtcnn, blaze = make_detector("mtcnn", 20), make_detector("blazeface", 20)
+    references = matched = 0
+    for img in photos:
+        reference, found = mtcnn.detect([img])[0], blaze.detect([img])[0]
+        if reference is None or not (reference.probs >= 0.9).any():
+            continue
+        references += 1
+        if found is None or not (found.probs >= 0.6).any():
+            continue
+        (box, eyes), (ref_box, ref_eyes) = _best(found, 0.6), _best(reference, 0.9)
+        side = max(ref_box[2] - ref_box[0], ref_box[3] - ref_box[1])
+        assert box_iou(ref_box, box[None])[0] > 0.6
+        assert np.abs(eyes[:2] - ref_eyes[:2]).max() < 0.12 * side  # the same eyes, the picture's left one first
+        matched += 1
+    assert references >= 18 and matched >= 0.9 * references
+
+
+def test_a_face_too_small_for_the_whole_picture_is_found_in_a_tile(photos):
+    canvas = Image.new("RGB", (1280, 720), (90, 90, 90))
+    canvas.paste(photos[0].resize((60, 60)), (900, 500))  # a 60 px photo: a face of about 30 px
+    found = make_detector("blazeface", 20).detect([canvas])[0]
+    assert found is not None
+    box = found.boxes[np.argmax(found.probs)]
+    assert 890 < box[0] < 960 and 490 < box[1] < 560 and found.probs.max() >= 0.6
+
+
+def test_the_smallest_face_is_a_share_of_the_picture_unless_given():
+    assert min_face_for((640, 360), None) == 18 and min_face_for((1920, 1080), None) == 54
+    assert min_face_for((250, 250), None) == 16 and min_face_for((1920, 1080), 20) == 20
+
+
+def test_crop_with_blazeface_records_its_detector_and_lists_detectors(face_photos, tmp_path, capsys, monkeypatch):
+    code, out, _ = run_cli(["list", "detectors"], tmp_path / "w", capsys, monkeypatch)
+    assert code == 0 and "blazeface" in out and "mtcnn" in out
+    store = tmp_path / "s.h5"
+    code, _, _ = run_cli(
+        ["crop", str(face_photos), "--detector", "blazeface", "--out", str(store)], tmp_path / "w", capsys, monkeypatch
+    )
+    assert code == 0
+    with h5py.File(store) as f:
+        assert f.attrs["detector"] == "blazeface" and len(f["pixels"]) >= 10
+    code, _, err = run_cli(["crop", str(face_photos), "--detector", "nosuch"], tmp_path / "w", capsys, monkeypatch)
+    assert code == 2 and "unknown detector 'nosuch'; valid detectors: blazeface, mtcnn" in err
