@@ -62,8 +62,9 @@ def stage_ms(summary: dict) -> dict:
     if "frame_loop_ms_a_frame" not in summary:  # an older predict: one thread, detection's share only
         per_frame = 1000 / summary["frames_per_s"]
         return {"detection (its share of detection + classification)": summary["detection_share"] * per_frame}
+    workers = {f"{k} (two workers, summed)": v for k, v in summary["workers_ms_a_frame"].items()}
     threads = {f"{k} (own thread)": v for k, v in summary["other_threads_ms_a_frame"].items()}
-    return summary["frame_loop_ms_a_frame"] | threads
+    return {f"frame loop: {k}": v for k, v in summary["frame_loop_ms_a_frame"].items()} | workers | threads
 
 
 def video_rows(video: Path, student: Path, tmp: Path, baseline: Path | None) -> list[dict]:

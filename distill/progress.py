@@ -1,8 +1,9 @@
-"""Rich progress bars for long library work (quiet when not attached to a terminal-like console)."""
+"""Progress of long library work: a rich bar on a terminal, a plain line every few seconds in a log."""
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 
 from rich.console import Console
@@ -17,6 +18,10 @@ def progress_bar(description: str, total: int | None, enabled: bool = True) -> I
     if not enabled:
         yield lambda n=1: None
         return
+    if not console.is_terminal:  # a log file or a pipe: plain lines, not a bar's redraws
+        with plain_lines(description, total) as advance:
+            yield advance
+        return
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -27,6 +32,40 @@ def progress_bar(description: str, total: int | None, enabled: bool = True) -> I
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n=1: bar.advance(task, n)
+
+
+LINE_EVERY = 10.0  # seconds between two progress lines in a log
+
+
+@contextlib.contextmanager
+def plain_lines(description: str, total: int | None, every: float = LINE_EVERY) -> Iterator:
+    """Progress as one plain line every `every` seconds and one at the end: 'crop x: 512/4000 (13%), 0:41, about
+    4:35 left'."""
+    start = last = time.monotonic()
+    done = 0
+
+    def line() -> None:
+        elapsed = time.monotonic() - start
+        text = f"{description}: {done:,}" + (f"/{total:,} ({done / total:.0%})" if total else "")
+        text += f", {_clock(elapsed)}"
+        if total and 0 < done < total:
+            text += f", about {_clock(elapsed / done * (total - done))} left"
+        console.print(text, highlight=False, markup=False, soft_wrap=True)
+
+    def advance(n: int = 1) -> None:
+        nonlocal done, last
+        done += n
+        if time.monotonic() - last >= every:
+            last = time.monotonic()
+            line()
+
+    yield advance
+    line()
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}" if minutes >= 60 else f"{minutes}:{secs:02d}"
 
 
 def quiet_libraries() -> None:

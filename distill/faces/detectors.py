@@ -112,7 +112,7 @@ class BlazeModel:
 # MediaPipe's face_detection_{short,full}_range graphs: SSD anchors at fixed size 1, offset 0.5
 SHORT = BlazeModel("face_detection_short_range.tflite", 128, (8, 16, 16, 16), 2, (-0.015, -0.091), 1.185)
 FULL = BlazeModel("face_detection_full_range.tflite", 192, (4,), 1, (0.006, -0.02), 1.18)
-TILE_FACES = 16  # a full-range tile is this many smallest faces wide (it finds faces down to about 1/16 of its side)
+TILE_FACES = 20  # a full-range tile is this many smallest faces wide (its smallest faces are about 1/20 of its side)
 TILE_OVERLAP = 0.25  # of a tile's side: a face on a seam is whole in one of two neighbours
 MERGE_IOU = 0.3  # MediaPipe's weighted non-maximum suppression threshold
 MIN_CANDIDATE = 0.5  # scores that take part in the merge; the caller keeps those above its --min-prob

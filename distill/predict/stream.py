@@ -32,8 +32,15 @@ from distill.progress import progress_bar
 
 PROGRESS = "progress.json"
 SAVE_EVERY = 25  # frames between two saves of progress.json (and at any stop)
-# the frame loop's thread: where its time goes (decoding, drawing and encoding run in threads of their own)
-STAGES = ("waiting for frames", "detection", "classification", "tracking and rows", "waiting for the writer")
+# the frame loop's thread: where its time goes (decoding, drawing and encoding run in threads of their own; detection
+# and the classification of detected faces on the workers)
+STAGES = (
+    "waiting for frames",
+    "waiting for the workers",
+    "classification here",
+    "tracking and rows",
+    "waiting for the writer",
+)
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,7 @@ class FrameLoop:
         self.depth = 2 * len(finders)  # frames in flight: each worker has one waiting
         self.pending: deque = deque()
         self.clock = dict.fromkeys(STAGES, 0.0)
+        self.workers = {"detection": 0.0, "classification": 0.0}  # the workers' busy seconds, summed
         self.carried: list[tuple[Face, object]] = []  # (face, track) of the last detection round
 
     def start(self, job: VideoJob, resume: Resume | None) -> None:
@@ -128,12 +136,20 @@ class FrameLoop:
     def full(self) -> bool:
         return len(self.pending) >= self.depth
 
-    def _find(self, img: Image.Image) -> list[Face]:
+    def _find(self, img: Image.Image) -> tuple[list[Face], np.ndarray, tuple[float, float]]:
+        """On a worker: the frame's faces, their probabilities (ONNX Runtime takes calls from two threads at once)
+        and the seconds detecting and classifying took."""
         finder = self.idle.get()
         try:
-            return finder.find(img)
+            t0 = time.perf_counter()
+            faces = finder.find(img)
+            t1 = time.perf_counter()
+            return faces, self._classify(faces), (t1 - t0, time.perf_counter() - t1)
         finally:
             self.idle.put(finder)
+
+    def _classify(self, faces: list[Face]) -> np.ndarray:
+        return self.clf.probs(np.stack([f.pixels for f in faces])) if faces else np.zeros((0, len(self.clf.classes)))
 
     def finish(self) -> tuple[int, tuple]:
         """Classify, track and write the rows of the oldest queued frame: (its index, what its picture shows)."""
@@ -143,17 +159,19 @@ class FrameLoop:
         if cut:
             self.tracker.cut()
         t1 = time.perf_counter()
-        if found is not None:
-            faces = found.result()
-            t2 = time.perf_counter()
+        if found is not None:  # detected and classified on a worker
+            faces, now, (detecting, classifying) = found.result()
+            t2 = t3 = time.perf_counter()
+            self.workers["detection"] += detecting
+            self.workers["classification"] += classifying
             tracks = self.tracker.match([f.cut_box for f in faces], [appearance(f.pixels) for f in faces], index)
             self.carried = list(zip(faces, tracks, strict=True))
-        else:  # the last detections, moved at their tracks' speed and cut again from this frame
+        else:  # the last detections, moved at their tracks' speed, cut again from this frame and classified here
             faces = [self.cutter.cut(img, _moved(face, track, index)) for face, track in self.carried]
             tracks = [track for _, track in self.carried]
             t2 = time.perf_counter()
-        now = self.clf.probs(np.stack([f.pixels for f in faces])) if faces else np.zeros((0, len(self.clf.classes)))
-        t3 = time.perf_counter()
+            now = self._classify(faces)
+            t3 = time.perf_counter()
         probs = [self.tracker.observe(t, p, index, self.clf.classes) for t, p in zip(tracks, now, strict=True)]
         probs = np.stack(probs) if probs else now
         ids = [t.id for t in tracks]
@@ -163,8 +181,8 @@ class FrameLoop:
             if self.saved["frames"] % SAVE_EVERY < self.cfg.detect_every:
                 self.save()
         t4 = time.perf_counter()
-        self.clock["detection"] += t2 - t1  # waiting for the workers, or cutting carried faces
-        self.clock["classification"] += t3 - t2
+        self.clock["waiting for the workers"] += t2 - t1  # or cutting carried faces
+        self.clock["classification here"] += t3 - t2  # of carried faces
         self.clock["tracking and rows"] += (t1 - t0) + (t4 - t3)
         return index, (img, faces, probs, ids)
 
@@ -274,9 +292,13 @@ def predict_video(
             finish_one()
     except KeyboardInterrupt as err:
         _stop(loop, reader, writer)
+        again = (
+            ""
+            if resume is None and job.source.startswith("camera ")
+            else (f"; run the same command again to go on from frame {loop.saved['frames']}")
+        )
         raise Interrupted(
-            f"stopped after frame {done}: the rows of every finished frame are in {loop.rows.path.resolve()}; run "
-            f"the same command again to go on from frame {loop.saved['frames']}"
+            f"stopped after frame {done}: the rows of every finished frame are in {loop.rows.path.resolve()}{again}"
         ) from err
     except OSError as err:  # a full disk, a folder gone
         _stop(loop, reader, writer)
@@ -327,22 +349,26 @@ def _stop(loop: FrameLoop, reader: Background, writer: WriterThread | None) -> N
 
 
 def _finish(loop: FrameLoop, done: int, seconds: float, threads: dict, error: str | None) -> dict:
-    """Close the rows (JSON twin with the tracks), drop progress.json, and the summary: frames/s and what the frame
-    loop's time went to, each figure saying what it counts."""
+    """Close the rows (JSON twin with the tracks), drop progress.json, and the summary: frames/s, the ratio to the
+    video's rate, and ms a frame of each thread's stages, each figure saying what it counts."""
     track_rows = loop.tracker.summary(loop.fps)
     loop.rows.close({"source": loop.label, "fps": loop.fps, "tracks": track_rows})
     (loop.out_dir / PROGRESS).unlink(missing_ok=True)
     frames_now = max(done - loop.first, 1)
-    busy = sum(loop.clock.values()) or 1.0
+    waiting = ("waiting for frames", "waiting for the workers", "waiting for the writer")
+    working = {**loop.workers, **threads, "frame loop": sum(v for k, v in loop.clock.items() if k not in waiting)}
+    per_frame = lambda seconds: {k: round(1000 * v / frames_now, 1) for k, v in seconds.items()}  # noqa: E731
     summary = {
         "frames": done,
         "faces": loop.rows.faces,
         "tracks": len(track_rows),
         "frames_per_s": round(frames_now / seconds, 2),
         "of_the_video_rate": f"{frames_now / seconds / loop.fps:.2f}x its {loop.fps:g} frames/s",
-        "detection_share": f"detection took {loop.clock['detection'] / busy:.0%} of the frame loop's time",
-        "frame_loop_ms_a_frame": {k: round(1000 * v / frames_now, 1) for k, v in loop.clock.items()},
-        "other_threads_ms_a_frame": {k: round(1000 * v / frames_now, 1) for k, v in threads.items()},
+        "detection_share": f"detection took {working['detection'] / sum(working.values()):.0%} of the busy time "
+        "of all threads (detecting, classifying, decoding, encoding, the frame loop)",
+        "frame_loop_ms_a_frame": per_frame(loop.clock),
+        "workers_ms_a_frame": per_frame(loop.workers),
+        "other_threads_ms_a_frame": per_frame(threads),
         "csv": str(loop.rows.path.resolve()),
         "video": str((loop.out_dir / "annotated.mp4").resolve()) if loop.cfg.annotate else None,
     }
