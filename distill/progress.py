@@ -42,9 +42,11 @@ def plain_lines(description: str, total: int | None, every: float = LINE_EVERY) 
     """Progress as one plain line every `every` seconds and one at the end: 'crop x: 512/4000 (13%), 0:41, about
     4:35 left'."""
     start = last = time.monotonic()
-    done = 0
+    done, shown = 0, -1
 
     def line() -> None:
+        nonlocal shown
+        shown = done
         elapsed = time.monotonic() - start
         text = f"{description}: {done:,}" + (f"/{total:,} ({done / total:.0%})" if total else "")
         text += f", {_clock(elapsed)}"
@@ -60,7 +62,8 @@ def plain_lines(description: str, total: int | None, every: float = LINE_EVERY) 
             line()
 
     yield advance
-    line()
+    if shown != done:
+        line()
 
 
 def _clock(seconds: float) -> str:

@@ -250,13 +250,20 @@ class BlazeFace:
         smallest faces wide (never enlarged), their boxes merged and mapped back to the picture's pixels."""
         scale = min(1.0, FULL.side / (TILE_FACES * min_face_for(img.size, self.min_face)))
         small = img if scale == 1.0 else img.resize(_scaled(img.size, scale), Image.BILINEAR, reducing_gap=2.0)
-        found = [_detect(self.short, small, (0, 0, small.width, small.height))]
+        whole = small if max(small.size) >= SHORT.side else img  # never below the short-range model's input
+        found = [_rescaled(_detect(self.short, whole, (0, 0, whole.width, whole.height)), small.width / whole.width)]
         found += [_detect(self.full, small, window) for window in _windows(small.size, FULL.side)]
         boxes = np.concatenate([f[0] for f in found])
         if not len(boxes):
             return None
         merged = weighted_nms(boxes, np.concatenate([f[1] for f in found]), np.concatenate([f[2] for f in found]))
         return Detections(merged.boxes / scale, merged.probs.astype(np.float64), five_points(merged.landmarks) / scale)
+
+
+def _rescaled(found: tuple, factor: float) -> tuple:
+    """Detections in one picture's pixels as those of a copy `factor` times its size."""
+    boxes, scores, points = found
+    return boxes * factor, scores, points * factor
 
 
 def _scaled(size: tuple[int, int], scale: float) -> tuple[int, int]:
