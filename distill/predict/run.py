@@ -47,6 +47,7 @@ def predict_in(ws, src: Path | None, camera: int | None, model: str | None, out:
     if kind == "video":
         out = out or stopped_run(ws.dir("predictions"), name, job)
     if out is not None:
+        out = out.resolve()  # every path the summary prints is a full one
         out.mkdir(parents=True, exist_ok=True)
     with (
         ws.new_run("predictions", name) if out is None else contextlib.nullcontext(out) as out_dir,
