@@ -53,7 +53,9 @@ def _version(show: bool) -> None:
 def _global(
     workdir: Annotated[Path, typer.Option(help="Where artefacts are written and found.")] = DEFAULT_WORKDIR,
     debug: Annotated[bool, typer.Option(help="Show tracebacks for errors.")] = False,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print it.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ):
     os.environ["DISTILL_WORKDIR"] = str(workdir)
 

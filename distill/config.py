@@ -16,6 +16,7 @@ from distill.settings import Settings, setting
 MAX_PIXELS = 60_000_000  # a photo of more pixels is a decompression bomb: skipped, never decoded
 MIN_SIDE = 24
 MIN_FACE_NONE = "1/20 of the picture's shorter side, at least 16 px (360p: 18, 1080p: 54)"
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
 COMBINE = ("prob", "logit", "geometric")  # how an ensemble joins its members (teachers/ensemble.py)
 OPTIMIZERS = ("adamw", "sgd")
 PRECISIONS = ("auto", "32", "bf16-mixed", "16-mixed")
@@ -75,12 +76,25 @@ class LabelConfig(Settings):
     augment: AugmentConfig = setting(AugmentConfig(), "Ranges of the augmented views.", cli=False)
 
 
+def accelerator_present(name: str) -> bool:
+    """Whether this machine has the accelerator (imports torch only when one other than the CPU is asked for)."""
+    import importlib.util
+
+    if name == "tpu":
+        return importlib.util.find_spec("torch_xla") is not None
+    import torch
+
+    return torch.cuda.is_available() if name in ("gpu", "cuda") else torch.backends.mps.is_available()
+
+
 @dataclass
 class DistConfig(Settings):
     """Lightning's own knobs, passed through unchanged to Trainer / Fabric."""
 
     accelerator: str = setting(
-        "auto", "cpu, gpu or auto (Lightning).", choices=("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+        "auto",
+        "auto (a GPU where there is one, else the CPU) or cpu; gpu/cuda, mps and tpu where this machine has one.",
+        choices=ACCELERATORS,
     )
     devices: str = setting("auto", "Devices per node: a count, 'auto' or ids like '0,2'; more than one runs DDP.")
     num_nodes: int = setting(1, "Machines in the job (launch one command per node, e.g. with SLURM or torchrun).", ge=1)
@@ -88,6 +102,8 @@ class DistConfig(Settings):
 
     def check(self) -> None:
         parse_devices(self.devices)
+        if self.accelerator not in ("auto", "cpu") and not accelerator_present(self.accelerator):
+            raise DistillError(f"--accelerator {self.accelerator}: this machine has none; use auto or cpu")
 
     def lightning_kwargs(self) -> dict:
         return {

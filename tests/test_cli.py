@@ -8,6 +8,9 @@ import pytest
 from distill import cli
 
 MISUSE = [
+    (["report"], r"no workspace with runs or evaluations at .*/w \(give --workdir"),
+    (["eval", "csv", "--data", ".", "--class-map", "foo"], r"class mapping 'foo' is not of the form src=dst"),
+    (["train", "--accelerator", "tpu"], r"--accelerator tpu: this machine has none; use auto or cpu"),
     (["label", "--teacher", "mini_xception@nan+face_api@1", "x"], r"weight 'nan' .* must be a finite number above 0"),
     (["label", "--teacher", "mini_xception@-1", "x"], r"weight '-1' .* must be a finite number above 0"),
     (["label", "--teacher", "mini_xception@0+face_api@0", "x"], r"weight '0' .* must be a finite number above 0"),

@@ -77,8 +77,11 @@ def evaluate_in(ws, dataset: str, data: Path | None, specs: list[str], keys: Pat
     report's headline and the path of eval.md."""
     from distill.artifacts import load_models
     from distill.datasets.readers import dataset_root, read_dataset
+    from distill.faces.detectors import recommended_min_prob
     from distill.workspace import store_name
 
+    parse_mapping(cfg.class_map), parse_mapping(cfg.ensemble_map)  # refused before minutes of cropping
+    recommended_min_prob(cfg.detector)
     specs = specs or [str(ws.newest_model())]
     models = load_models(specs, cfg.combine, cfg.ensemble_map)
     samples, reader = read_dataset(dataset, data)

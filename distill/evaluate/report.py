@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from distill.errors import DistillError
 from distill.evaluate.curves import read_epoch_metrics
 from distill.fileio import write_text
 from distill.workspace import Workspace
@@ -161,7 +162,13 @@ def plot_scores(rows: list[dict], out_png: Path) -> Path | None:
 
 
 def write_report(ws: Workspace) -> tuple[Path, str]:
-    """Write report.md and report.png at the workspace root; returns (markdown path, markdown)."""
+    """Write report.md and report.png at the workspace root; returns (markdown path, markdown). A folder that holds
+    no run and no evaluation is refused (a misspelt --workdir), and nothing is created there."""
+    if not any(ws.all(kind) for kind in ("run", "compressed", "teacher", "eval")):
+        raise DistillError(
+            f"no workspace with runs or evaluations at {ws.root.resolve()} (give --workdir, or run `distill train` or "
+            "`distill eval` first)"
+        )
     text, rows = build_report(ws)
     png = plot_scores(rows, ws.root / "report.png")
     if png:

@@ -11,6 +11,7 @@ from torch import nn
 
 from distill import augment
 from distill.config import TrainConfig
+from distill.errors import DistillError
 from distill.losses.modules import CombinedLoss, needs_of
 from distill.students.model import Student
 from distill.training.common import FROZEN, SharedStepModule
@@ -84,7 +85,13 @@ class DistillModule(SharedStepModule):
         """Hook the teacher's hint layer; returns the channel counts the hint regressor maps between."""
         layer = hint_layer or default_hint_layer(teacher, len(student.classes))
         net = teacher.members[0] if hasattr(teacher, "members") else teacher
-        self.tap = FeatureTap(net.get_submodule(layer))
+        try:
+            self.tap = FeatureTap(net.get_submodule(layer))
+        except AttributeError as err:
+            names = [n for n, m in net.named_modules() if n and isinstance(m, nn.Conv2d)]
+            raise DistillError(
+                f"--hint-layer {layer}: the teacher has no such module; its convolutions: {', '.join(names[-8:])}, ..."
+            ) from err
         with torch.no_grad():
             net(torch.rand(2, 3, 64, 64))
             _, s_feat = student.forward_with_features(torch.rand(2, 3, 64, 64))

@@ -252,3 +252,14 @@ def test_a_resume_killed_before_it_put_the_earlier_epochs_back_loses_none_of_the
     _prepend_epochs(metrics, aside)
     assert metrics.read_text().splitlines()[1:] == ["0,9,0.5", "1,19,0.61", "2,29,0.7", "3,39,0.8"]
     assert not aside.exists()
+
+
+def test_a_hint_layer_the_teacher_lacks_is_a_user_error_naming_its_layers():
+    from distill.students.model import Student
+    from distill.teachers.spec import build_teacher
+    from distill.training.module import DistillModule
+
+    student = Student("squeezenet1_1_bn", ["a", "b", "c", "d", "e", "f", "g"], 32, grey=True)
+    cfg = TrainConfig(loss="hint", hint_layer="nosuch", **TINY)
+    with pytest.raises(DistillError, match=r"--hint-layer nosuch: the teacher has no such module; its convolutions: "):
+        DistillModule(student, cfg, teacher=build_teacher("mini_xception"))
