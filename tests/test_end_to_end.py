@@ -94,7 +94,8 @@ def test_fit_teacher_then_label_and_score_only_held_out_faces(tmp_path, face_pho
     labelled = _labelled_folder(tmp_path / "labelled", face_photos, 13, ("happy", "neutral", "sad"))
     fit = ("fit-teacher", "--data", str(labelled), "--width", "0.05", "--size", "32", "--epochs", "1")
     _cli(*fit, "--workers", "0", "--batch-size", "4", "--test-fraction", "0.3", "--val-fraction", "0.3", cwd=tmp_path)
-    teacher_dir = next((tmp_path / "distill-work" / "teachers").iterdir())
+    # the fitted teacher's run folder, beside teachers/crops/ (a folder listing has no set order)
+    teacher_dir = next(p for p in (tmp_path / "distill-work" / "teachers").iterdir() if p.name != "crops")
     split = json.loads((teacher_dir / "split.json").read_text())
     store = tmp_path / "distill-work" / "teachers" / "crops" / "labelled-labelled.h5"  # never the newest faces
     faces = len(FaceStore(store))
