@@ -28,9 +28,9 @@ from distill.progress import progress_bar
 from distill.workspace import provenance
 
 
-def detector_for(cfg: CropConfig, threads: int = 1):
+def detector_for(cfg: CropConfig):
     """The detector `cfg` names, looking for faces from `cfg.min_face` px."""
-    return make_detector(cfg.detector, cfg.min_face, threads)
+    return make_detector(cfg.detector, cfg.min_face)
 
 
 def min_prob_of(cfg: CropConfig) -> float:

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from distill.config import CropConfig, PredictConfig
-from distill.faces.crop import detector_for, min_prob_of
+from distill.faces.detectors import make_detector, recommended_min_prob
 from distill.faces.images import aligned_crop
 
 
@@ -35,10 +35,9 @@ def clip_box(box: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 class FaceFinder:
     def __init__(self, cfg: PredictConfig, threads: int = 1):
-        self.crop = CropConfig(detector=cfg.detector, min_prob=cfg.min_prob, min_face=cfg.min_face or 20)
-        self.detector = detector_for(self.crop, threads)
-        self.detector.min_face = cfg.min_face  # None: each picture's own, a share of its shorter side
-        self.min_prob = min_prob_of(self.crop)
+        self.crop = CropConfig(detector=cfg.detector)  # crop's cut: size, margin, eye levelling
+        self.detector = make_detector(cfg.detector, cfg.min_face, threads)  # min_face None: a share of each picture
+        self.min_prob = cfg.min_prob if cfg.min_prob is not None else recommended_min_prob(cfg.detector)
 
     def find(self, img: Image.Image) -> list[Face]:
         """The image's faces above the score threshold, most confident first, cut."""

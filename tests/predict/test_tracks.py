@@ -17,10 +17,10 @@ def _box(x):
     return np.array([x, 50.0, x + 40, 90.0])
 
 
-def _run(tracker, frames):
-    """frames: [[(x, look), ...] per frame]; returns each frame's track ids."""
+def _run(tracker, frames, first=0):
+    """frames: [[(x, look), ...] per frame from `first`]; returns each frame's track ids."""
     out = []
-    for index, faces in enumerate(frames):
+    for index, faces in enumerate(frames, first):
         tracks = tracker.match([_box(x) for x, _ in faces], [look for _, look in faces], index)
         for t in tracks:
             tracker.observe(t, np.array([0.8, 0.2]), index, CLASSES)
@@ -59,8 +59,8 @@ def test_a_track_moves_at_its_speed_and_a_saved_tracker_goes_on_alike():
     assert np.allclose(track.box_at(3), _box(28))  # 6 px a frame
     again = Tracker.from_state(tracker.state())
     for t in (tracker, again):
-        _run(t, [[], [], [(22, LOOK_A)], [(28, LOOK_A)]])  # frames 0-3 of a second helping: indices restart
-    assert tracker.state() == again.state()
+        _run(t, [[], [(28, LOOK_A)], [(34, LOOK_A)]], first=2)  # unseen at frame 2, then on at 6 px a frame
+    assert tracker.state() == again.state() and again.live[0].id == 0 and again.live[0].box[0] == 34
 
 
 def test_boxes_stay_inside_the_picture_and_labels_never_cover_each_other():
