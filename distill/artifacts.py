@@ -99,13 +99,22 @@ def describe(path: Path) -> tuple[str, dict]:
     return handler(path)
 
 
+def _run_state(run_dir: Path) -> str:
+    """Finished, resumable (with the command), or stopped before its first checkpoint (nothing to resume)."""
+    if (run_dir / "student.pt").is_file():
+        return "finished"
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if last.is_file():
+        return f"unfinished (resume: distill train --resume {last.resolve()})"
+    return "unfinished, stopped before its first checkpoint: nothing to resume; run `distill train` again"
+
+
 def _describe_folder(path: Path) -> tuple[str, dict]:
     if (path / "config.json").is_file():
         from distill.evaluate.report import run_facts
 
         facts = run_facts(path)
-        done = (path / "student.pt").is_file()
-        facts["state"] = "finished" if done else "unfinished (resume: distill train --resume RUN/checkpoints/last.ckpt)"
+        facts["state"] = _run_state(path)
         return "training run", facts | {"folder": str(path.resolve())}
     if (path / "model.distill").is_file():
         kind, facts = _describe_model(path / "model.distill")

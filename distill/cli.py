@@ -202,7 +202,9 @@ def predict(
 @from_settings
 def eval_cmd(
     cfg: EvalConfig,
-    dataset: Annotated[str, typer.Argument(help="Reader: rafd, csv, folder, fer2013, auto.")],
+    dataset: Annotated[
+        str, typer.Argument(help="Dataset reader (distill list datasets), or auto to tell it from the files.")
+    ],
     data: Annotated[Path | None, typer.Option(help="Dataset path (default: the reader's default path).")] = None,
     model: Annotated[
         list[str] | None,
@@ -257,6 +259,15 @@ def info(
                 out.print(f"  {row['source']}: {row['reason']}", highlight=False)
 
 
+# --workdir and --debug belong to the top-level callback but are taken anywhere on the line (_hoist_globals): every
+# command's help names them
+for _command in app.registered_commands:
+    _command.epilog = (
+        f"Also: --workdir PATH (where artefacts are written and found; default ./{DEFAULT_WORKDIR}) and --debug "
+        "(tracebacks), anywhere on the line."
+    )
+
+
 def _hoist_globals(argv: list[str]) -> list[str]:
     """Accept --workdir/--debug anywhere on the line (they belong to the top-level callback)."""
     front, rest, i = [], [], 0
@@ -279,6 +290,16 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+def _usage_error(err) -> None:
+    """Click's usage errors as one line, naming the command's help; a bare `distill` still shows the help."""
+    if type(err).__name__ == "NoArgsIsHelpError":
+        err.show()
+        sys.exit(0)
+    ctx = getattr(err, "ctx", None)
+    where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+    _fail(f"error: {err.format_message()}{where}", err.exit_code)
+
+
 def main() -> None:
     argv = _hoist_globals(sys.argv[1:])
     debug = "--debug" in argv
@@ -297,9 +318,8 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         _fail("interrupted — run the same command again to resume (finished parts are kept)", 130)
     except Exception as err:
-        if hasattr(err, "show") and hasattr(err, "exit_code"):  # click usage errors (typer vendors click)
-            err.show()
-            sys.exit(err.exit_code)
+        if hasattr(err, "format_message") and hasattr(err, "exit_code"):  # click usage errors (typer vendors click)
+            _usage_error(err)
         if debug:
             raise
         _fail(f"internal error: {type(err).__name__}: {err} (run with --debug for the traceback)", 1)

@@ -16,7 +16,6 @@ from distill.settings import Settings, setting
 MAX_PIXELS = 60_000_000  # a photo of more pixels is a decompression bomb: skipped, never decoded
 MIN_SIDE = 24
 MIN_FACE_NONE = "1/20 of the picture's shorter side, at least 16 px (360p: 18, 1080p: 54)"
-ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
 COMBINE = ("prob", "logit", "geometric")  # how an ensemble joins its members (teachers/ensemble.py)
 OPTIMIZERS = ("adamw", "sgd")
 PRECISIONS = ("auto", "32", "bf16-mixed", "16-mixed")
@@ -76,6 +75,24 @@ class LabelConfig(Settings):
     augment: AugmentConfig = setting(AugmentConfig(), "Ranges of the augmented views.", cli=False)
 
 
+def machine_accelerators() -> tuple[str, ...]:
+    """The --accelerator values this machine can run, from cheap probes (no torch import: `--help` stays fast);
+    `accelerator_present` confirms the one asked for with torch."""
+    import importlib.util
+    import platform
+    import sys
+    from pathlib import Path
+
+    found = ["auto", "cpu"]
+    if Path("/dev/nvidiactl").exists() or Path("/proc/driver/nvidia/version").exists():
+        found += ["gpu", "cuda"]
+    if sys.platform == "darwin" and platform.machine() == "arm64":
+        found.append("mps")
+    if importlib.util.find_spec("torch_xla") is not None:
+        found.append("tpu")
+    return tuple(found)
+
+
 def accelerator_present(name: str) -> bool:
     """Whether this machine has the accelerator (imports torch only when one other than the CPU is asked for)."""
     import importlib.util
@@ -93,8 +110,8 @@ class DistConfig(Settings):
 
     accelerator: str = setting(
         "auto",
-        "auto (a GPU where there is one, else the CPU) or cpu; gpu/cuda, mps and tpu where this machine has one.",
-        choices=ACCELERATORS,
+        "auto (a GPU where there is one, else the CPU), or one this machine has.",
+        choices=machine_accelerators(),
     )
     devices: str = setting("auto", "Devices per node: a count, 'auto' or ids like '0,2'; more than one runs DDP.")
     num_nodes: int = setting(1, "Machines in the job (launch one command per node, e.g. with SLURM or torchrun).", ge=1)
@@ -233,6 +250,7 @@ class FitConfig(Settings):
     weight_decay: float = setting(5e-4, "Weight decay.", ge=0, le=1)
     size: int = setting(224, "Teacher input side, px (VGG-S: 224 gives the paper's ~377 MiB).", ge=32, le=1024)
     width: float = setting(1.0, "VGG-S channel multiplier (1.0 = the paper's ~377 MiB).", gt=0, le=4)
+    batch_norm: bool = setting(True, "VGG-S with BatchNorm after every conv in place of LRN (trains from scratch).")
     test_fraction: float = setting(0.2, "Held-out test share (by subject where known), never trained on.", gt=0, lt=1)
     val_fraction: float = setting(0.1, "Validation share (by subject where known).", gt=0, lt=1)
     label_smoothing: float = setting(0.1, "Label smoothing of the cross-entropy.", ge=0, lt=1)

@@ -215,6 +215,11 @@ def _onnx_initializers(path: Path) -> list:
     return list(onnx.load(str(path), load_external_data=False).graph.initializer)
 
 
+def exported_path(model_file: Path, cfg) -> Path:
+    """Where export writes by default: beside the model, e.g. student.pt -> student.pt2, model.int8.onnx."""
+    return model_file.with_name(model_file.stem + (".int8.onnx" if cfg.int8 else f".{cfg.resolved_format()}"))
+
+
 def export_in(ws, model: Path | None, cfg, calibrate: Path | None = None, out: Path | None = None) -> dict:
     """`distill export`: the model given or the workspace's newest student or compressed model, as cfg (an
     ExportConfig) says, beside the model unless `out` is given; int8 calibrates on `calibrate` (default: the
@@ -230,6 +235,5 @@ def export_in(ws, model: Path | None, cfg, calibrate: Path | None = None, out: P
     if cfg.int8:
         store = require_store(calibrate or ws.newest("faces"))
         calibration = store.pixels(slice(0, min(cfg.faces, len(store))))
-    suffix = ".int8.onnx" if cfg.int8 else f".{fmt}"
-    out_path = out or file.with_name(file.stem + suffix)
+    out_path = out or exported_path(file, cfg)
     return export_model(module, out_path, fmt, cfg.size, calibration)

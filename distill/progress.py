@@ -49,9 +49,9 @@ def plain_lines(description: str, total: int | None, every: float = LINE_EVERY) 
         shown = done
         elapsed = time.monotonic() - start
         text = f"{description}: {done:,}" + (f"/{total:,} ({done / total:.0%})" if total else "")
-        text += f", {_clock(elapsed)}"
+        text += f", {clock(elapsed)}"
         if total and 0 < done < total:
-            text += f", about {_clock(elapsed / done * (total - done))} left"
+            text += f", about {clock(elapsed / done * (total - done))} left"
         console.print(text, highlight=False, markup=False, soft_wrap=True)
 
     def advance(n: int = 1) -> None:
@@ -66,7 +66,8 @@ def plain_lines(description: str, total: int | None, every: float = LINE_EVERY) 
         line()
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
+    """'4:05', or '1:02:03' past an hour."""
     minutes, secs = divmod(int(seconds), 60)
     return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}" if minutes >= 60 else f"{minutes}:{secs:02d}"
 
@@ -83,3 +84,5 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")  # the frozen teacher
     warnings.filterwarnings("ignore", message=r".*LeafSpec.*is deprecated.*")
     warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
+    # a resumed run's CSV logger: train.py keeps the earlier epochs aside and puts them back, so none are lost
+    warnings.filterwarnings("ignore", message=r".*Previous log files in this directory will be deleted.*")

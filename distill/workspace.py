@@ -43,6 +43,9 @@ class Workspace:
     # the CLI's --workdir, also for library code that looks up artefacts (e.g. vgg_s finding fitted weights)
     root: Path = field(default_factory=lambda: Path(os.environ.get("DISTILL_WORKDIR", DEFAULT_WORKDIR)))
 
+    def __post_init__(self) -> None:
+        self.root = Path(self.root).absolute()  # every path it hands out (and every summary) is a full one
+
     def dir(self, kind: str) -> Path:
         return self.root / KINDS[kind][0]
 

@@ -10,7 +10,7 @@ from distill import cli
 MISUSE = [
     (["report"], r"no workspace with runs or evaluations at .*/w \(give --workdir"),
     (["eval", "csv", "--data", ".", "--class-map", "foo"], r"class mapping 'foo' is not of the form src=dst"),
-    (["train", "--accelerator", "tpu"], r"--accelerator tpu: this machine has none; use auto or cpu"),
+    (["train", "--accelerator", "tpu"], r"--accelerator tpu: must be one of auto, cpu"),
     (["label", "--teacher", "mini_xception@nan+face_api@1", "x"], r"weight 'nan' .* must be a finite number above 0"),
     (["label", "--teacher", "mini_xception@-1", "x"], r"weight '-1' .* must be a finite number above 0"),
     (["label", "--teacher", "mini_xception@0+face_api@0", "x"], r"weight '0' .* must be a finite number above 0"),
@@ -49,8 +49,8 @@ MISUSE = [
     (["export", "--format", "tflite"], r"--format tflite: must be one of pt2, onnx"),
     (["export", "--format", "pt2", "--int8"], r"--int8 is written as ONNX: --format onnx --int8"),
     (["export", "missing.pt"], r"--model missing.pt: no such file or folder"),
-    (["eval", "csv", "--model", "missing.pt"], r"--model missing.pt: no such file or folder"),
-    (["eval", "csv", "--model", "runs/gone/"], r"--model runs/gone/: no such file or folder"),
+    (["eval", "csv", "--data", ".", "--model", "missing.pt"], r"--model missing.pt: no such file or folder"),
+    (["eval", "csv", "--data", ".", "--model", "runs/gone/"], r"--model runs/gone/: no such file or folder"),
     (["eval", "csv", "--size", "8"], r"--size 8: must be in \[16, 1024\]"),
     (["fit-teacher", "--data", "x", "--test-fraction", "0.6", "--val-fraction", "0.5"], r"must leave faces to train"),
     (["fit-teacher", "--data", "x", "--arch", "resnet"], r"--arch resnet: must be vgg_s or timm:NAME"),
@@ -63,6 +63,10 @@ MISUSE = [
     (["predict", "--smooth", "1"], r"--smooth 1.0: must be in \[0, 1\)"),
     (["predict", "--runtime", "tflite"], r"--runtime tflite: must be one of onnx, torch"),
     (["list", "nonsense"], r"unknown kind 'nonsense'; valid: teachers"),
+    (["eval", "csv"], r"no csv dataset at .*data/expressions-dev; give its path with --data PATH"),
+    (["eval", "auto"], r"eval auto tells the reader from the files: give them with --data PATH"),
+    (["train", "--epochs", "three"], r"Invalid value for '--epochs'.* \(see `distill train --help`\)"),
+    (["train", "--nope"], r"No such option: --nope .*\(see `distill train --help`\)"),
 ]
 
 
@@ -109,3 +113,21 @@ def test_help_shows_each_default_and_range(tmp_path, capsys, monkeypatch):
     assert code == 0
     line = next(x for x in out.splitlines() if "--temperature" in x)
     assert "valid: in (0, 100]" in line and "default: 1.0" in line
+
+
+def test_help_lists_only_the_accelerators_this_machine_has_and_names_workdir(tmp_path, capsys, monkeypatch):
+    from distill.config import machine_accelerators
+
+    monkeypatch.setenv("COLUMNS", "400")
+    code, out, _ = run_cli(["train", "--help"], tmp_path, capsys, monkeypatch)
+    line = next(x for x in out.splitlines() if "--accelerator" in x)
+    assert code == 0 and f"valid: one of {', '.join(machine_accelerators())})" in line
+    assert ("tpu" in line) == ("tpu" in machine_accelerators())
+    assert "--workdir PATH" in out
+
+
+def test_eval_help_sends_the_user_to_the_list_of_readers(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")
+    _, out, _ = run_cli(["eval", "--help"], tmp_path, capsys, monkeypatch)
+    _, listing, _ = run_cli(["list", "datasets"], tmp_path, capsys, monkeypatch)
+    assert "distill list datasets" in out and "pubfig83" in listing

@@ -1,6 +1,7 @@
 """The workspace: which artefact is the newest, stores that never collide, run folders that a refusal removes."""
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -64,3 +65,9 @@ def test_a_refused_run_leaves_no_folder_and_a_computed_one_is_kept(tmp_path):
         (stopped / "checkpoints" / "last.ckpt").write_bytes(b"")
         raise KeyboardInterrupt
     assert stopped.is_dir() and holds_work(stopped)  # what was computed is never lost
+
+
+def test_a_relative_workdir_hands_out_full_paths(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ws = Workspace(Path("wd1"))
+    assert ws.root == tmp_path / "wd1" and ws.dir("eval").is_absolute()

@@ -165,6 +165,11 @@ def _in_layers(key: str, layers: dict[str, str]) -> bool:
     return any(key.startswith(f"{name}.") for name in layers)
 
 
+def compressed_name(run_name: str, method: str) -> str:
+    """A compressed model's folder name after its stamp: '<run>-bwn'."""
+    return f"{run_name}-{method}"
+
+
 def compress_in(ws, model: Path | None, cfg: CompressConfig, show_progress: bool = True) -> dict:
     """`distill compress`: the run given (its folder or its student.pt) or the newest one, into a new folder of
     compressed/, made only once the run has been checked."""
@@ -173,7 +178,7 @@ def compress_in(ws, model: Path | None, cfg: CompressConfig, show_progress: bool
     if not (run / "student.pt").is_file():
         raise DistillError(f"{run} is not a training run with a student.pt")
     try:
-        with ws.new_run("compressed", f"{run.name}-{cfg.method}") as out_dir:
+        with ws.new_run("compressed", compressed_name(run.name, cfg.method)) as out_dir:
             return compress_run(run, out_dir, cfg, show_progress)
     except Interrupted:
         raise Interrupted("interrupted — compress keeps no half-made model; run the same command again") from None

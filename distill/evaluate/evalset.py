@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,24 @@ class EvalSet:
     labels: list[str]
     skipped: dict[str, str]
     cropped: int
+    ambiguous: dict[str, list[str]] = field(default_factory=dict)  # key -> its labels: listed twice, left out
+
+
+def one_label_each(samples: list[Sample]) -> tuple[list[Sample], dict[str, list[str]]]:
+    """Each labelled key once: a repeat with the same label is dropped, and a key listed with different labels is
+    left out (which one is right cannot be known), returned with its labels."""
+    labels: dict[str, list[str]] = {}
+    for s in samples:
+        if s.label is not None and s.label not in labels.setdefault(s.key, []):
+            labels[s.key].append(s.label)
+    ambiguous = {key: found for key, found in labels.items() if len(found) > 1}
+    seen: set[str] = set()
+    kept = []
+    for s in samples:
+        if s.label is None or (s.key not in ambiguous and s.key not in seen):
+            kept.append(s)
+            seen.add(s.key)
+    return kept, ambiguous
 
 
 def only_keys(samples: list[Sample], keys_file: Path) -> list[Sample]:

@@ -8,7 +8,7 @@ import torch
 
 from distill.datasets.emotions import parse_mapping
 from distill.errors import DistillError
-from distill.evaluate.evalset import EvalSet, load_cropped, load_uncropped, only_keys
+from distill.evaluate.evalset import EvalSet, load_cropped, load_uncropped, one_label_each, only_keys
 from distill.evaluate.render import write_eval
 from distill.evaluate.scores import predict, score
 
@@ -82,17 +82,23 @@ def evaluate_in(ws, dataset: str, data: Path | None, specs: list[str], keys: Pat
 
     parse_mapping(cfg.class_map), parse_mapping(cfg.ensemble_map)  # refused before minutes of cropping
     recommended_min_prob(cfg.detector)
+    if data is None and dataset == "auto":
+        raise DistillError("eval auto tells the reader from the files: give them with --data PATH")
+    if data is None and not dataset_root(dataset).exists():
+        raise DistillError(f"no {dataset} dataset at {dataset_root(dataset).resolve()}; give its path with --data PATH")
     specs = specs or [str(ws.newest_model())]
     models = load_models(specs, cfg.combine, cfg.ensemble_map)
     samples, reader = read_dataset(dataset, data)
     if keys is not None:
         samples = only_keys(samples, keys)
+    samples, ambiguous = one_label_each(samples)
     root = dataset_root(dataset, data)
     store = ws.eval_store(reader, root, cfg.size, cfg.detector)
     evalset = load_cropped(samples, store, cfg.size, detector=cfg.detector) if cfg.crop else None
     evalset = evalset or load_uncropped(samples, cfg.size)
     if not evalset.keys:
         raise DistillError(f"no labelled, readable image in {root}")
+    evalset.ambiguous = ambiguous
     load_args = (cfg.combine, cfg.ensemble_map)
     results = [
         evaluate_model(spec, net, evalset, cfg.class_map, file, cfg.size, load_args, cfg.runtime)

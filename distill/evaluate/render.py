@@ -53,11 +53,19 @@ def _cropped(evalset: EvalSet) -> str:
     )
 
 
+def _ambiguous(evalset: EvalSet) -> str:
+    if not evalset.ambiguous:
+        return ""
+    listed = ", ".join(f"{key} ({' / '.join(labels)})" for key, labels in evalset.ambiguous.items())
+    return f"; {len(evalset.ambiguous)} left out, listed with different labels: {listed}"
+
+
 def markdown_report(dataset: str, results: list[dict], evalset: EvalSet) -> str:
     lines = [
         f"# Evaluation on {dataset}",
         "",
-        f"{len(evalset.keys)} labelled faces: {_cropped(evalset)}; {len(evalset.skipped)} unreadable.",
+        f"{len(evalset.keys)} labelled faces: {_cropped(evalset)}; {len(evalset.skipped)} unreadable"
+        f"{_ambiguous(evalset)}.",
         "",
         "| model | accuracy % | UAR % | macro-F1 % | params | bytes on disk | peak MiB | CPU ms (batch 1) | "
         "img/s (batch 64) | ONNX Runtime ms (batch 1) | ONNX img/s (batch 64) |",
@@ -112,6 +120,12 @@ def write_eval(out_dir: Path, dataset: str, results: list[dict], evalset: EvalSe
             keys = [k for k, lab in zip(evalset.keys, evalset.labels, strict=True) if lab in names]
             for k, t, p in zip(keys, r["scores"]["targets"], r["scores"]["predictions"], strict=True):
                 w.writerow([k, names[t], names[p]])
-    record = {"dataset": dataset, "dataset_path": dataset_path, "results": results, "skipped": evalset.skipped}
+    record = {
+        "dataset": dataset,
+        "dataset_path": dataset_path,
+        "results": results,
+        "skipped": evalset.skipped,
+        "ambiguous": evalset.ambiguous,
+    }
     write_json(out_dir / "eval.json", record)
     write_text(out_dir / "eval.md", markdown_report(dataset, results, evalset))

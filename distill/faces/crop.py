@@ -11,6 +11,7 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict
 from pathlib import Path
@@ -90,18 +91,22 @@ def _same_size_batches(loaded: list, max_batch: int):
         yield batch
 
 
-def process_chunk(detector, samples: list[Sample], cfg: CropConfig, pool: ThreadPoolExecutor):
-    """Decode (threads) and detect (batched) one chunk; returns face rows and manifest rows in sample order."""
+def process_chunk(detector, samples: list[Sample], cfg: CropConfig, pool: ThreadPoolExecutor, done=None):
+    """Decode (threads) and detect (batched) one chunk; returns face rows and manifest rows in sample order.
+    `done(n)` hears of every n photos finished (the progress bar counts photos, not parts)."""
+    done = done or (lambda n: None)
     faces, manifest, loaded = [], {}, []
     for sample, result in zip(samples, pool.map(functools.partial(_safe_load, cfg=cfg), samples), strict=True):
         if isinstance(result, BadImage):
             manifest[sample.key] = fs.ManifestRow(sample.key, str(sample.path), "skipped", str(result), 0)
         else:
             loaded.append((sample, *result))
+    done(len(samples) - len(loaded))
     per_key = {}
     for batch in _same_size_batches(loaded, cfg.batch):
         for (sample, img, note), found in zip(batch, detector.detect([b[1] for b in batch]), strict=True):
             per_key[sample.key] = _faces_of(sample, img, found, cfg, note)
+        done(len(batch))
     for sample in samples:
         if sample.key in per_key:
             rows, manifest[sample.key] = per_key[sample.key]
@@ -114,15 +119,21 @@ _WORKER: dict = {}  # the detection process's MTCNN and decoding threads, made o
 
 def _detect_part(samples: list[Sample], cfg: CropConfig):
     """One part, in the detection process: (face rows, manifest rows)."""
-    if not _WORKER:
+    if "detector" not in _WORKER:
         from distill.progress import quiet_libraries
 
         quiet_libraries()
         _WORKER.update(detector=detector_for(cfg), pool=ThreadPoolExecutor(max_workers=2))
     try:
-        return process_chunk(_WORKER["detector"], samples, cfg, _WORKER["pool"])
+        return process_chunk(_WORKER["detector"], samples, cfg, _WORKER["pool"], _count_photos)
     finally:
         release_freed_memory()
+
+
+def _count_photos(n: int) -> None:
+    counter = _WORKER["counter"]
+    with counter.get_lock():
+        counter.value += n
 
 
 def release_freed_memory() -> None:
@@ -136,7 +147,7 @@ def release_freed_memory() -> None:
         ctypes.CDLL(name).malloc_trim(0)
 
 
-def detection_process(cfg: CropConfig) -> ProcessPoolExecutor:
+def detection_process(cfg: CropConfig, photos_done) -> ProcessPoolExecutor:
     """MTCNN runs in a child process, replaced every `worker_parts` parts, which keeps crop's memory flat.
 
     Why: MTCNN allocates tensors whose size changes with every photo (pyramids, candidate boxes); glibc's heap
@@ -144,11 +155,13 @@ def detection_process(cfg: CropConfig) -> ProcessPoolExecutor:
     nothing is kept. Allocator settings that stop this (a fixed 1-4 MiB mmap threshold) cost 16-37% of crop
     speed; a fresh process costs one start-up per `worker_parts` parts (16,000 photos: 1,019 MiB at most)."""
     spawn = multiprocessing.get_context("spawn")  # fork would copy the parent's heap, and threads don't fork
-    return ProcessPoolExecutor(1, mp_context=spawn, initializer=_exit_with_parent, initargs=(os.getpid(),))
+    return ProcessPoolExecutor(1, mp_context=spawn, initializer=_start_worker, initargs=(os.getpid(), photos_done))
 
 
-def _exit_with_parent(parent: int) -> None:
-    """A killed crop must not leave its detection process (~0.8 GB) behind: the pool's queues don't tell it."""
+def _start_worker(parent: int, photos_done) -> None:
+    """The detection process counts finished photos in `photos_done` (shared with the parent, which shows them), and
+    exits with its parent: a killed crop must not leave it (~0.8 GB) behind, and the pool's queues don't tell it."""
+    _WORKER["counter"] = photos_done
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -165,9 +178,9 @@ def _safe_load(sample: Sample, cfg: CropConfig):
         return err
 
 
-def _result(future):
+def _result(future, timeout: float | None = None):
     try:
-        return future.result()
+        return future.result(timeout)
     except BrokenProcessPool as err:
         raise DistillError(
             "the face detection process died (out of memory? or crop() called at the top level of a script "
@@ -176,18 +189,39 @@ def _result(future):
         ) from err
 
 
-def _crop_parts(chunks: list[list[Sample]], store: Path, part_index: int, cfg: CropConfig, adv) -> int:
+class PhotoCount:
+    """Photos the detection processes have finished (a counter they share with this one), passed on to the bar."""
+
+    def __init__(self, adv):
+        self.shared, self.shown, self.adv = multiprocessing.get_context("spawn").Value("q", 0), 0, adv
+
+    def tick(self) -> None:
+        now = self.shared.value
+        if now > self.shown:
+            self.adv(now - self.shown)
+            self.shown = now
+
+    def wait(self, future):
+        """future's result, the bar moving while it comes."""
+        while True:
+            try:
+                return _result(future, timeout=0.5)
+            except FutureTimeout:
+                self.tick()
+
+
+def _crop_parts(chunks: list[list[Sample]], store: Path, part_index: int, cfg: CropConfig, count: PhotoCount) -> int:
     """Detect `chunks` in one fresh detection process, writing each part as it comes; returns the next index.
     The process has exited before the next one starts, so two never hold memory at once."""
-    with detection_process(cfg) as worker:
+    with detection_process(cfg, count.shared) as worker:
         pending: deque = deque()  # the next part is detected while this one is written
 
         def write_oldest() -> None:
             nonlocal part_index
-            chunk, future = pending.popleft()
-            fs.write_part(store, part_index, *_result(future), cfg.size)
+            _, future = pending.popleft()
+            fs.write_part(store, part_index, *count.wait(future), cfg.size)
             part_index += 1
-            adv(len(chunk))
+            count.tick()
 
         for chunk in chunks:
             pending.append((chunk, worker.submit(_detect_part, chunk, cfg)))
@@ -240,8 +274,9 @@ def crop(
             fs.record_source(store, source_id(src), cfg.size)
             chunks = [todo[start : start + cfg.part_images] for start in range(0, len(todo), cfg.part_images)]
             with progress_bar(f"crop {src}", len(todo), show_progress) as adv:
+                count = PhotoCount(adv)
                 for first in range(0, len(chunks), cfg.worker_parts):
-                    part_index = _crop_parts(chunks[first : first + cfg.worker_parts], store, part_index, cfg, adv)
+                    part_index = _crop_parts(chunks[first : first + cfg.worker_parts], store, part_index, cfg, count)
         attrs = {
             "size": cfg.size,
             "detector": cfg.detector,

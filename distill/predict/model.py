@@ -51,7 +51,7 @@ def load_classifier(spec: str, runtime: str, out_dir: Path, size: int = 112) -> 
     from distill.students.model import Student
 
     module, file = load_model(spec)
-    name = str(file or spec)
+    name = str(Path(file).absolute()) if file else spec  # a teacher spec is no path
     if isinstance(module, OnnxModel):
         return Classifier(module, list(module.classes), name, "onnxruntime")
     if runtime == "onnx" and hasattr(module, "arch_kwargs"):

@@ -18,6 +18,7 @@ from torch.optim.swa_utils import get_ema_multi_avg_fn
 from distill.config import OPTIMIZERS
 from distill.errors import DistillError
 from distill.fileio import atomic_path
+from distill.training.bars import progress_callbacks
 
 
 class SharedStepModule(L.LightningModule):
@@ -78,27 +79,6 @@ class EpochTimer(L.Callback):
         pl_module.log("train/epoch_seconds", seconds, on_epoch=True, on_step=False, sync_dist=True)
 
 
-class Estimate(L.Callback):
-    """After the first steps, how long the whole run will take at this pace (said once, on rank 0)."""
-
-    after = 20  # steps: past the first batches' warm-up
-    _start: float | None = None
-    _first: int = 0
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        step = trainer.global_step
-        if self._start is None:  # the run's first step here (a resumed run starts past 0)
-            self._start, self._first = time.perf_counter(), step
-        elif step == self._first + self.after and trainer.is_global_zero:
-            per_step = (time.perf_counter() - self._start) / self.after
-            left = max(int(trainer.estimated_stepping_batches) - step, 0)
-            from distill.progress import console
-
-            console.print(
-                f"about {per_step * left / 60:.1f} min for the {left:,} steps left ({per_step * 1000:.0f} ms a step)"
-            )
-
-
 class SaveOnInterrupt(L.Callback):
     """On Ctrl-C or `kill` (SIGTERM: Lightning stops after the current batch), write last.ckpt where it stands, so
     `--resume` continues from there, not from the last epoch."""
@@ -112,7 +92,7 @@ class SaveOnInterrupt(L.Callback):
 
         if isinstance(exception, KeyboardInterrupt | SIGTERMException) and not trainer.sanity_checking:
             self.interrupted = True
-            trainer.save_checkpoint(self.path)
+            trainer.save_checkpoint(self.path, weights_only=False)  # all a resume needs (optimizer, loops)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -218,6 +198,7 @@ def make_trainer(
     """A Trainer writing best/last checkpoints (best by `monitor`, higher is better) and CSV logs to out_dir;
     `ema` > 0 averages the weights (see weight_average); `patience` > 0 stops after that many epochs without a
     better `monitor` (the best checkpoint is what the run keeps), but not in the schedule's first STOP_NOT_BEFORE."""
+    shown, bar = progress_callbacks(show_progress)
     ckpt = ModelCheckpoint(
         dirpath=out_dir / "checkpoints",
         filename="best",
@@ -231,10 +212,10 @@ def make_trainer(
         min_epochs=math.ceil(STOP_NOT_BEFORE * epochs) if patience else None,
         callbacks=[ckpt, EpochTimer(), *weight_average(ema), SaveOnInterrupt(out_dir / "checkpoints")]
         + ([EarlyStopping(monitor, mode="max", patience=patience)] if patience else [])
-        + ([Estimate()] if show_progress else []),
+        + shown,
         logger=CSVLogger(out_dir, name="logs", version=""),
         plugins=[AtomicCheckpointIO()],
-        enable_progress_bar=show_progress,
+        enable_progress_bar=bar,
         enable_model_summary=False,
         **trainer_kwargs,
     )

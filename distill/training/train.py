@@ -179,7 +179,7 @@ def fit_or_interrupt(trainer: L.Trainer, module: L.LightningModule, data, resume
     from distill.training.common import SaveOnInterrupt
 
     try:
-        trainer.fit(module, datamodule=data, ckpt_path=resume)
+        trainer.fit(module, datamodule=data, ckpt_path=resume, weights_only=True)  # tensors and numbers only
     except SystemExit:
         saver = next((c for c in trainer.callbacks if isinstance(c, SaveOnInterrupt)), None)
         if saver is None or not saver.interrupted:
@@ -229,6 +229,11 @@ def run_train_config(saved: dict) -> TrainConfig:
     return TrainConfig.known(saved["train"])
 
 
+def run_name(cfg: TrainConfig) -> str:
+    """A run folder's name after its stamp: 'squeezenet1_1_bn-kld'."""
+    return f"{cfg.student}-{cfg.loss.replace('+', '_')}"
+
+
 def train_caches(
     ws: Workspace, caches: list[Path], cfg: TrainConfig, resume: Path | None = None, show_progress: bool = True
 ) -> dict:
@@ -240,7 +245,7 @@ def train_caches(
 
     chosen = [PosteriorCache(path) for path in caches or [ws.newest("cache")]]
     sources = [(ws.store_of(cache), cache.path) for cache in chosen]
-    with ws.new_run("run", f"{cfg.student}-{cfg.loss.replace('+', '_')}") as run_dir:
+    with ws.new_run("run", run_name(cfg)) as run_dir:
         return train(sources, run_dir, cfg, show_progress=show_progress)
 
 

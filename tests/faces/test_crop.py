@@ -95,3 +95,40 @@ def test_two_folders_of_one_name_get_two_stores(tmp_path, face_photos):
     assert crop_source(ws, tmp_path / "x" / "images", None, cfg=CropConfig(size=32))["new_images"] == 0  # found again
     with pytest.raises(DistillError, match=r"x.h5 holds 32 px crops of .*photos, not 32 px crops of .*images"):
         crop(tmp_path / "x" / "images", Path(first["store"]), CropConfig(size=32), show_progress=False)
+
+
+def test_the_bar_counts_photos_not_parts(tmp_path, face_photos, monkeypatch):
+    import contextlib
+
+    import distill.faces.crop as crop_module
+
+    advanced = []
+
+    @contextlib.contextmanager
+    def bar(description, total, enabled=True):
+        yield advanced.append
+
+    monkeypatch.setattr(crop_module, "progress_bar", bar)
+    crop(face_photos, tmp_path / "a.h5", CropConfig(size=64), show_progress=True)  # 13 photos, one 256-photo part
+    assert sum(advanced) == 13
+
+
+def test_a_chunk_reports_each_detected_batch_and_its_bad_photos(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from distill.datasets.readers import Sample
+    from distill.faces.crop import process_chunk
+
+    for i in range(5):
+        Image.new("RGB", (64, 64), (i, 0, 0)).save(tmp_path / f"{i}.jpg")
+    (tmp_path / "bad.jpg").write_bytes(b"")
+    samples = [Sample(p.name, path=p) for p in sorted(tmp_path.glob("*.jpg"))]
+
+    class NoFaceDetector:
+        def detect(self, images):
+            return [None for _ in images]
+
+    told = []
+    with ThreadPoolExecutor(2) as pool:
+        process_chunk(NoFaceDetector(), samples, CropConfig(size=64, batch=2), pool, told.append)
+    assert told == [1, 2, 2, 1]  # the unreadable photo, then the batches of two as they finish

@@ -161,12 +161,15 @@ def test_ema_exports_the_averaged_weights_and_a_bad_decay_is_refused(tmp_path, t
 
 
 @pytest.mark.parametrize("stop", ["ctrl-c", "kill"])
-def test_ctrl_c_or_kill_saves_last_ckpt_and_says_how_to_resume(tmp_path, two_sources, monkeypatch, stop):
+def test_ctrl_c_or_kill_saves_last_ckpt_and_says_how_to_resume(tmp_path, two_sources, monkeypatch, stop, caplog):
+    import logging
     import signal
+    import warnings
 
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     from distill.errors import Interrupted
+    from distill.progress import quiet_libraries
     from distill.training.module import DistillModule
     from distill.training.train import resume_run
 
@@ -181,14 +184,19 @@ def test_ctrl_c_or_kill_saves_last_ckpt_and_says_how_to_resume(tmp_path, two_sou
 
     monkeypatch.setattr(DistillModule, "training_step", step)
     handler = signal.getsignal(signal.SIGINT)  # Lightning ignores SIGINT while it shuts down
-    try:
-        with pytest.raises(Interrupted, match="interrupted — continue with: distill train --resume .*last.ckpt"):
-            train(two_sources, tmp_path / "run", TrainConfig(**(TINY | {"epochs": 2})), show_progress=False)
-    finally:
-        signal.signal(signal.SIGINT, handler)
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
-    assert torch.load(last, weights_only=True)["global_step"] == 2  # where it stood, not the last epoch's end
-    summary = resume_run(last, show_progress=False)
+    with warnings.catch_warnings(record=True) as warned, caplog.at_level(logging.INFO):
+        warnings.simplefilter("always")
+        quiet_libraries()  # as the CLI does
+        try:
+            with pytest.raises(Interrupted, match="interrupted — continue with: distill train --resume .*last.ckpt"):
+                train(two_sources, tmp_path / "run", TrainConfig(**(TINY | {"epochs": 2})), show_progress=False)
+        finally:
+            signal.signal(signal.SIGINT, handler)
+        assert torch.load(last, weights_only=True)["global_step"] == 2  # where it stood, not the last epoch's end
+        summary = resume_run(last, show_progress=False)
+    said = [str(w.message) for w in warned] + [r.getMessage() for r in caplog.records]
+    assert not [m for m in said if "weights_only" in m or "Previous log files" in m], said
     assert (tmp_path / "run" / "student.pt").is_file() and summary["best_val_agreement"] is not None
     assert torch.load(last, weights_only=True)["global_step"] > 2  # continued from there, in the same file
     assert not list(last.parent.glob("last-v*.ckpt"))

@@ -1,0 +1,28 @@
+"""Which labelled images an evaluation scores."""
+
+import numpy as np
+
+from distill.datasets.readers import Sample
+from distill.evaluate.evalset import EvalSet, one_label_each
+from distill.evaluate.render import markdown_report
+
+
+def test_a_key_listed_with_two_labels_is_left_out_and_a_plain_repeat_is_scored_once():
+    samples = [
+        Sample("a.jpg", label="sadness"),
+        Sample("b.jpg", label="happiness"),
+        Sample("a.jpg", label="surprise"),
+        Sample("b.jpg", label="happiness"),
+        Sample("c.jpg", label=None),
+    ]
+    kept, ambiguous = one_label_each(samples)
+    assert [s.key for s in kept if s.label] == ["b.jpg"]
+    assert ambiguous == {"a.jpg": ["sadness", "surprise"]}
+
+
+def test_the_report_says_which_keys_were_left_out_and_why():
+    evalset = EvalSet(
+        ["b.jpg"], np.zeros((1, 8, 8, 3), np.uint8), ["happiness"], {}, 1, {"a.jpg": ["sadness", "surprise"]}
+    )
+    text = markdown_report("dev", [], evalset)
+    assert "1 left out, listed with different labels: a.jpg (sadness / surprise)" in text.splitlines()[2]
