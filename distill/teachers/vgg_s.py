@@ -16,30 +16,37 @@ from distill.teachers.base import IMAGENET, Preprocess, Teacher
 class VGGS(nn.Module):
     """conv1 96x7x7/2+LRN+pool3/3; conv2 256x5x5+LRN+pool2/2; conv3-5 512x3x3+pool3/3; fc6/fc7 4096; fc8.
 
-    `width` scales every layer (1.0 = the paper's ~377 MiB at 224 px), for quick tests and small teachers.
+    `width` scales every layer (1.0 = the paper's ~377 MiB at 224 px), for quick tests and small teachers;
+    `batch_norm` puts BatchNorm after every convolution in place of LRN (what lets it train from scratch quickly).
     """
 
     def __init__(
-        self, num_classes: int = 8, width: float = 1.0, size: int = 224, dropout: float = 0.5, stem_stride: int = 2
+        self,
+        num_classes: int = 8,
+        width: float = 1.0,
+        size: int = 224,
+        dropout: float = 0.5,
+        stem_stride: int = 2,
+        batch_norm: bool = False,
     ):
         super().__init__()
         c = [max(8, int(round(n * width))) for n in (96, 256, 512, 512, 512)]
         fc = max(16, int(round(4096 * width)))
+
+        def conv(cin: int, cout: int, k: int, lrn: bool = False, **kw) -> list[nn.Module]:
+            layers: list[nn.Module] = [nn.Conv2d(cin, cout, k, bias=not batch_norm, **kw)]
+            layers += [nn.BatchNorm2d(cout)] if batch_norm else []
+            layers.append(nn.ReLU(inplace=True))
+            return layers + ([nn.LocalResponseNorm(5, 5e-4, 0.75, 2.0)] if lrn and not batch_norm else [])
+
         self.features = nn.Sequential(
-            nn.Conv2d(3, c[0], 7, stride=stem_stride),
-            nn.ReLU(inplace=True),
-            nn.LocalResponseNorm(5, 5e-4, 0.75, 2.0),
+            *conv(3, c[0], 7, lrn=True, stride=stem_stride),
             nn.MaxPool2d(3, 3, ceil_mode=True),
-            nn.Conv2d(c[0], c[1], 5, padding=1),
-            nn.ReLU(inplace=True),
-            nn.LocalResponseNorm(5, 5e-4, 0.75, 2.0),
+            *conv(c[0], c[1], 5, lrn=True, padding=1),
             nn.MaxPool2d(2, 2, ceil_mode=True),
-            nn.Conv2d(c[1], c[2], 3, padding=1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(c[2], c[3], 3, padding=1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(c[3], c[4], 3, padding=1),
-            nn.ReLU(inplace=True),
+            *conv(c[1], c[2], 3, padding=1),
+            *conv(c[2], c[3], 3, padding=1),
+            *conv(c[3], c[4], 3, padding=1),
             nn.MaxPool2d(3, 3, ceil_mode=True),
         )
         with torch.no_grad():

@@ -63,13 +63,15 @@ class LabelledFaces(Dataset):
         }
 
 
-def build_net(arch: str, n_classes: int, size: int, width: float) -> tuple[nn.Module, Preprocess, dict]:
+def build_net(
+    arch: str, n_classes: int, size: int, width: float, batch_norm: bool = False
+) -> tuple[nn.Module, Preprocess, dict]:
     """(network, preprocessing, arch_kwargs saved in the checkpoint)."""
     pre = Preprocess(size=size, grey=False, **IMAGENET)
     if arch == "vgg_s":
         from distill.teachers.vgg_s import VGGS
 
-        kwargs = {"width": width, "size": size}
+        kwargs = {"width": width, "size": size, "batch_norm": batch_norm}
         return VGGS(n_classes, **kwargs), pre, kwargs
     if arch.startswith("timm:"):
         import timm
@@ -155,7 +157,7 @@ def fit_teacher(store_path: Path, out_dir: Path, cfg: FitConfig, show_progress: 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     store = require_store(store_path)
     idx, classes, targets, split = _labelled_split(store, cfg)
-    net, pre, arch_kwargs = build_net(cfg.arch, len(classes), cfg.size, cfg.width)
+    net, pre, arch_kwargs = build_net(cfg.arch, len(classes), cfg.size, cfg.width, cfg.batch_norm)
     weights = _class_weights(targets[split == "train"], len(classes), cfg.balanced)
     module = SupervisedModule(net, pre, len(classes), cfg, weights)
 
