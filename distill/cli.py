@@ -65,9 +65,9 @@ def list_cmd(
     kind: Annotated[str | None, typer.Argument(help="teachers, students, losses, compressors, datasets")] = None,
 ):
     """List registered teachers, students, losses, compressors and dataset readers."""
-    from distill.registry import listing
+    from distill.commands import list as command
 
-    out.print(listing(kind), highlight=False)
+    out.print(command.run(kind), highlight=False)
 
 
 @app.command()
@@ -80,9 +80,9 @@ def crop(
     demo: Annotated[bool, typer.Option(help="Crop the real faces that ship with scikit-image.")] = False,
 ):
     """Detect faces with MTCNN and store aligned crops; bad or faceless photos are recorded with a reason."""
-    from distill.faces.crop import crop_source
+    from distill.commands import crop as command
 
-    print_facts("crop summary", crop_source(ws(), src, out_store, reader, cfg, demo))
+    print_facts("crop summary", command.run(ws(), src, out_store, reader, cfg, demo))
 
 
 @app.command()
@@ -95,10 +95,10 @@ def label(
     fresh: Annotated[bool, typer.Option(help="Relabel: discard a finished or interrupted cache.")] = False,
 ):
     """Run a teacher once over a face store and cache logits and posteriors to HDF5 (resumable)."""
+    from distill.commands import label as command
     from distill.distributed import is_global_zero
-    from distill.label import label_source
 
-    summary = label_source(ws(), src, out_cache, cfg, fresh, dist, print_facts)
+    summary = command.run(ws(), src, out_cache, cfg, fresh, dist, print_facts)
     if is_global_zero():
         print_facts("label summary", summary)
 
@@ -116,10 +116,10 @@ def train(
     ] = None,
 ):
     """Train a student from a teacher's cached posteriors (no human labels)."""
+    from distill.commands import train as command
     from distill.distributed import is_global_zero
-    from distill.training.train import train_caches
 
-    summary = train_caches(ws(), caches or [], cfg, resume)
+    summary = command.run(ws(), caches or [], cfg, resume)
     if is_global_zero():
         print_facts("train summary", summary)
 
@@ -132,9 +132,9 @@ def fit_teacher_cmd(
     reader: Annotated[str, typer.Option(help="Dataset reader for a photo folder; 'auto' detects it.")] = "auto",
 ):
     """Train a teacher on a labelled set (supervised); saves teacher.pt, the split and held-out test scores."""
-    from distill.training.supervised import fit_source
+    from distill.commands import fit_teacher as command
 
-    print_facts("fit-teacher summary", fit_source(ws(), data, reader, cfg, print_facts))
+    print_facts("fit-teacher summary", command.run(ws(), data, reader, cfg, print_facts))
 
 
 @app.command()
@@ -144,9 +144,9 @@ def compress(
     model: Annotated[Path | None, typer.Argument(help="Training run folder (default: newest run).")] = None,
 ):
     """Compress a trained student (distill list compressors), fine-tune it, write model.distill."""
-    from distill.compress.pipeline import compress_in
+    from distill.commands import compress as command
 
-    print_facts("compress summary", compress_in(ws(), model, cfg))
+    print_facts("compress summary", command.run(ws(), model, cfg))
 
 
 @app.command("import-teacher")
@@ -157,9 +157,9 @@ def import_teacher_cmd(
     ] = None,
 ):
     """Make a fitted VGG-S teacher a training run, so compress, eval and export take it like a student."""
-    from distill.training.teacher_run import import_into
+    from distill.commands import import_teacher as command
 
-    print_facts("import-teacher summary", import_into(ws(), checkpoint, caches))
+    print_facts("import-teacher summary", command.run(ws(), checkpoint, caches))
 
 
 @app.command("export")
@@ -174,9 +174,9 @@ def export_cmd(
     out_file: Annotated[Path | None, typer.Option("--out", help="Output file (default: beside the model).")] = None,
 ):
     """Export a student or compressed model as a checked torch.export (.pt2) or ONNX graph (optionally int8)."""
-    from distill.export import export_in
+    from distill.commands import export as command
 
-    print_facts("export summary", export_in(ws(), model, cfg, calibrate, out_file))
+    print_facts("export summary", command.run(ws(), model, cfg, calibrate, out_file))
 
 
 @app.command()
@@ -193,9 +193,9 @@ def predict(
     camera: Annotated[int | None, typer.Option(help="Read camera N (/dev/videoN) instead of SRC.", min=0)] = None,
 ):
     """Emotions of the faces in new photos, a video or a camera: predictions.csv/.json and annotated copies."""
-    from distill.predict.run import predict_in
+    from distill.commands import predict as command
 
-    print_facts("predict summary", predict_in(ws(), src, camera, model, out_dir, cfg))
+    print_facts("predict summary", command.run(ws(), src, camera, model, out_dir, cfg))
 
 
 @app.command("eval")
@@ -215,9 +215,9 @@ def eval_cmd(
     ] = None,
 ):
     """Accuracy, UAR, macro-F1, per-class table, confusion matrix, size and latency on a labelled set."""
-    from distill.evaluate.evaluate import evaluate_in
+    from distill.commands import eval as command
 
-    headline, report = evaluate_in(ws(), dataset, data, model or [], keys, cfg)
+    headline, report = command.run(ws(), dataset, data, model or [], keys, cfg)
     out.print(headline)
     out.print(f"report: {report}")
 
@@ -225,9 +225,9 @@ def eval_cmd(
 @app.command()
 def demo(epochs: Annotated[int, typer.Option(help="Training epochs of the demo student.", min=1)] = 25):
     """Run the whole pipeline on faces that ship with scikit-image (no user data; a few minutes on a CPU)."""
-    from distill.demo import run_demo
+    from distill.commands import demo as command
 
-    summary = run_demo(ws(), epochs)
+    summary = command.run(ws(), epochs)
     explain = summary.pop("explain")
     print_facts("demo summary", summary)
     out.print(explain, highlight=False)
@@ -236,9 +236,9 @@ def demo(epochs: Annotated[int, typer.Option(help="Training epochs of the demo s
 @app.command()
 def report():
     """One table over every run and evaluation in the workspace (the papers' Table 2 and 3 shapes) + chart."""
-    from distill.evaluate.report import write_report
+    from distill.commands import report as command
 
-    path, text = write_report(ws())
+    path, text = command.run(ws())
     out.print(text)
     out.print(f"report: {path}")
 
@@ -249,13 +249,13 @@ def info(
     skipped: Annotated[bool, typer.Option(help="List a face store's skipped photos with their reasons.")] = False,
 ):
     """Say what artefacts are and how they were made."""
-    from distill.artifacts import describe, skipped_photos
+    from distill.commands import info as command
 
     for path in paths:
-        kind, facts = describe(path)
+        kind, facts = command.run(path)
         print_facts(f"{path} ({kind})", facts)
         if skipped:
-            for row in skipped_photos(path):
+            for row in command.skipped_photos(path):
                 out.print(f"  {row['source']}: {row['reason']}", highlight=False)
 
 

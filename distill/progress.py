@@ -39,7 +39,7 @@ LINE_EVERY = 10.0  # seconds between two progress lines in a log
 
 @contextlib.contextmanager
 def plain_lines(description: str, total: int | None, every: float = LINE_EVERY) -> Iterator:
-    """Progress as one plain line every `every` seconds and one at the end: 'crop x: 512/4000 (13%), 0:41, about
+    """Progress as one plain line every `every` seconds and one at the end: 'crop x: 512/4000 (P%), 0:41, about
     4:35 left'."""
     start = last = time.monotonic()
     done, shown = 0, -1

@@ -1,11 +1,11 @@
 """Static int8 ONNX with ONNX Runtime's own quantizer: QDQ format, per-channel int8 weights, uint8 activations
-calibrated on real faces (the unlabelled pool's store: no labels needed). The file stores int8 weights, about 4x
-smaller than float, and runs on ONNX Runtime's int8 kernels (VNNI where the CPU has it).
+calibrated on real faces (the unlabelled pool's store: no labels needed). The file stores int8 weights, a quarter
+of float32's bytes, and runs on ONNX Runtime's int8 kernels (VNNI where the CPU has it).
 
 Weights are 7-bit (reduce_range): on x86 CPUs without VNNI, ONNX Runtime's uint8 x int8 kernels sum pairs of products
 in 16 bits (VPMADDUBSW), and full 8-bit weights saturate them where the activations span their range (the first
-conv, on the raw face). Measured on a SqueezeNet student over expressions-dev on an AVX2 CPU: 81.4% agreement with
-the float graph at 8 bits, 97.4% at 7, at the same speed."""
+conv, on the raw face): on an AVX2 CPU 8-bit weights lost much of their agreement with the float graph and 7-bit
+ones kept it, at the same speed (docs/cli.md, export)."""
 
 from __future__ import annotations
 

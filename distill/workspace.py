@@ -6,15 +6,16 @@ import contextlib
 import datetime as dt
 import hashlib
 import os
-import platform
 import re
 import shutil
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from distill.errors import DistillError
+from distill.provenance import source_id, store_name
+from distill.registry import TEACHERS
+from distill.specs import TeacherSpec
 
 DEFAULT_WORKDIR = Path("distill-work")
 # kind -> (sub-folder, file pattern)
@@ -97,7 +98,6 @@ class Workspace:
     def store_for(self, src: Path) -> Path:
         """The default face store of a photo folder: faces/NAME.h5, unless that holds another folder's crops
         (photos/ and images/ of one parent both map to its name); then NAME-<hash of the path>.h5."""
-        from distill.faces.crop import source_id
         from distill.faces.store import recorded_source
 
         plain = self.dir("faces") / f"{store_name(src)}.h5"
@@ -123,6 +123,18 @@ class Workspace:
             )
         return found[-1]
 
+    def pin_fitted(self, spec: str) -> str:
+        """A teacher spec whose fitted-teacher members without weights ('vgg_s') name the workspace's newest
+        checkpoint of that architecture ('vgg_s:<root>/teachers/<stamp>-vgg_s/teacher.pt'); others unchanged."""
+        pinned = []
+        for member in TeacherSpec.parse(spec).members:
+            text = member.text
+            if TEACHERS.entry(member.name).extra.get("fitted") and not member.arg and "weights" not in member.options:
+                fitted = [p for p in self.all("teacher") if p.parent.name.endswith(member.name)]
+                text = f"{member.name}:{fitted[-1]}{text[len(member.name) :]}" if fitted else text
+            pinned.append(text)
+        return "+".join(pinned)
+
     def store_of(self, cache) -> Path:
         """The face store a cache was made from: its recorded path, or a moved copy found by fingerprint."""
         if cache.store_path.is_file():
@@ -145,31 +157,3 @@ def holds_work(folder: Path) -> bool:
         p.suffix in (".ckpt", ".pt", ".distill") or p.name in ("summary.json", "eval.json", "progress.json")
         for p in folder.rglob("*")
     )
-
-
-def store_name(src: Path) -> str:
-    """'data/faces-unlabeled/images' -> 'faces-unlabeled': generic leaf names take their parent's name."""
-    path = src.resolve() if src.exists() else src
-    return path.parent.name if path.name.lower() in ("images", "imgs", "photos", "img", "data") else path.name
-
-
-def provenance(command: str, **inputs: object) -> dict:
-    """What every artefact records about how it was made."""
-    from distill import __version__
-
-    try:
-        import torch
-
-        torch_version = str(torch.__version__)  # a plain str: TorchVersion is not weights_only-loadable
-    except ImportError:  # pragma: no cover
-        torch_version = None
-    return {
-        "command": command,
-        "argv": sys.argv,
-        "inputs": inputs,
-        "distill_version": __version__,
-        "torch_version": torch_version,
-        "python": platform.python_version(),
-        "host": platform.node(),
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }

@@ -97,12 +97,12 @@ def test_version(tmp_path, capsys, monkeypatch):
 
 
 def test_ctrl_c_exits_130_and_says_how_to_resume(tmp_path, capsys, monkeypatch):
-    import distill.faces.crop as crop
+    import distill.commands.crop as crop
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(crop, "crop_source", interrupted)
+    monkeypatch.setattr(crop, "run", interrupted)
     code, _, err = run_cli(["crop", str(tmp_path)], tmp_path / "w", capsys, monkeypatch)
     assert code == 130 and "interrupted — run the same command again to resume" in err
 

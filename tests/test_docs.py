@@ -57,3 +57,42 @@ def test_export_writes_the_file_the_readme_names(options, model, written):
     readme = ROOT.joinpath("README.md").read_text()
     assert re.search(rf"distill export {options} .*# newest model -> {re.escape(written)} beside it", readme)
     assert f"/{written}" in readme  # and predict's example takes that file
+
+
+def _documented_commands() -> list[tuple[str, str]]:
+    """(file, command line) of every `distill ...` line in the docs' code blocks (continuations joined)."""
+    found = []
+    for doc in DOCS:
+        text = re.sub(r"\\\n\s*", " ", doc.read_text())
+        for block in re.findall(r"```(?:bash|sh|console)?\n(.*?)```", text, re.S):
+            for line in block.splitlines():
+                line = line.strip().removeprefix("$ ")
+                if line.startswith("distill "):
+                    found.append((doc.name, line.split(" #")[0].strip()))
+    return found
+
+
+def _parse(line: str) -> None:
+    """Parse a command line as `distill` would, options and arguments, without running anything."""
+    import shlex
+
+    import typer
+
+    from distill import cli
+
+    args = cli._hoist_globals(shlex.split(line)[1:])
+    group = typer.main.get_command(cli.app)
+    with group.make_context("distill", list(args)) as ctx:
+        name, command, rest = group.resolve_command(ctx, [*getattr(ctx, "_protected_args", []), *ctx.args])
+        command.make_context(name, rest, parent=ctx)
+
+
+@pytest.mark.parametrize(("doc", "line"), _documented_commands())
+def test_every_documented_command_parses(doc, line):
+    _parse(line)
+
+
+@pytest.mark.parametrize("line", ["distill train --nope", "distill train --epochs three", "distill nosuch"])
+def test_a_line_the_tool_would_refuse_does_not_parse(line):
+    with pytest.raises(Exception, match=r"No such|valid integer"):
+        _parse(line)

@@ -124,10 +124,10 @@ def test_fit_teacher_then_label_and_score_only_held_out_faces(tmp_path, face_pho
 
 
 def test_demo_runs_the_whole_pipeline(tmp_path):
-    from distill.demo import run_demo
+    from distill.commands import demo
     from distill.workspace import Workspace
 
-    summary = run_demo(Workspace(tmp_path / "w"), epochs=1, show_progress=False)
+    summary = demo.run(Workspace(tmp_path / "w"), epochs=1, show_progress=False)
     assert summary["held_out_faces"] >= 5 and 0 <= summary["agreement_with_teacher"] <= 1
     assert 0 <= summary["bwn_agreement_with_teacher"] <= 1 and Path(summary["bwn_student"]).is_file()
     assert "demo-squeezenet1_1-kld" in (tmp_path / "w" / "report.md").read_text()

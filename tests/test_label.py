@@ -71,14 +71,14 @@ def test_a_second_writer_of_one_output_is_refused_and_told_who_holds_it(tmp_path
 
 
 def test_label_of_a_folder_without_faces_writes_no_store(tmp_path):
-    from distill.label import label_source
+    from distill.commands import label as command
     from distill.workspace import Workspace
 
     ws = Workspace(tmp_path / "w")
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "a.txt").write_text("no image here")
     with pytest.raises(NoFaces, match=r"no usable face in .*notes: no images found"):
-        label_source(ws, tmp_path / "notes", None, LabelConfig(teacher=MINI))
+        command.run(ws, tmp_path / "notes", None, LabelConfig(teacher=MINI))
     assert not list((tmp_path / "w").rglob("*.h5*"))
 
 
@@ -100,10 +100,10 @@ def test_an_unset_teacher_is_the_strongest_one_installed(monkeypatch):
 
 @requires_face_api
 def test_label_with_no_flags_caches_the_pair(tmp_path, face_store, capsys):
-    from distill.label import label_source
+    from distill.commands import label as command
     from distill.workspace import Workspace
 
-    summary = label_source(Workspace(tmp_path / "w"), face_store, None, LabelConfig(), False, None, None)
+    summary = command.run(Workspace(tmp_path / "w"), face_store, None, LabelConfig(), False, None, None)
     assert "mini_xception__face_api" in Path(summary["cache"]).name
     members = PosteriorCache(Path(summary["cache"])).teacher["members"]
     assert [m["spec"] for m in members] == ["mini_xception", "face_api"]

@@ -7,7 +7,8 @@ import pytest
 
 from distill.errors import DistillError
 from distill.faces.store import record_source
-from distill.workspace import Workspace, holds_work, store_name
+from distill.provenance import store_name
+from distill.workspace import Workspace, holds_work
 
 
 def test_generic_leaf_names_take_their_parent_name(tmp_path):

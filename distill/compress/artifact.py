@@ -10,11 +10,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from distill.artifacts import fit_state
-from distill.compress.base import make_compressor
+from distill.compress.factory import make_compressor
 from distill.errors import DistillError
 from distill.fileio import atomic_path
 from distill.students.model import Student
+from distill.torchfile import fit_state
 
 KIND = "compressed_student"
 MAGIC = b"DISTILLZ1"  # then a zlib-compressed torch archive (files before it are plain archives)

@@ -15,10 +15,6 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from distill.errors import DistillError
-from distill.registry import COMPRESSORS
-from distill.settings import out_of_range, valid_range
-
 
 def convs(net: nn.Module) -> list[str]:
     return [n for n, m in net.named_modules() if isinstance(m, nn.Conv2d | nn.Linear)]
@@ -119,26 +115,3 @@ def seed_of(name: str) -> int:
     import zlib
 
     return zlib.crc32(name.encode())
-
-
-def make_compressor(method: str) -> Compressor:
-    """'cp' or 'cp:0.3' (a method's one numeric option, e.g. CP's parameter budget) -> a compressor;
-    'prune:0.8|quant' is a layer that pruning sparsified and quant encodes."""
-    if "|" in method:
-        from distill.compress.encoding import Sparse
-
-        return Sparse(make_compressor(method.rpartition("|")[2]))
-    name, _, arg = method.partition(":")
-    cls = COMPRESSORS.get(name)
-    if not arg:
-        return cls()
-    if cls.option is None:
-        raise DistillError(f"compressor '{name}' takes no option (given '{method}')")
-    what, valid = cls.option
-    try:
-        value = float(arg)
-    except ValueError as err:
-        raise DistillError(f"{method}: the {what} '{arg}' is not a number") from err
-    if out_of_range(value, valid):
-        raise DistillError(f"{method}: the {what} must be {valid_range(valid)}")
-    return cls(value)

@@ -162,10 +162,10 @@ class CPWhereFaster(CPDecomposition):
     """CP only on the layers it speeds up: each candidate conv and its rank-R factors (fused as at inference) are
     timed in turns at batch 1 on the input shape the layer sees, on this machine and at its thread count. On a
     small network at face resolution most 3x3 convs are too cheap for three kernel launches to beat one (the
-    papers' CP SqueezeNet ran 1.5x slower); `cp` decomposes them all, for parameters rather than speed."""
+    papers' CP SqueezeNet ran slower than the original); `cp` decomposes them all, for parameters rather than speed."""
 
     name = "cp-fast"
-    margin = 0.9  # a layer is taken if its factors need at most 90% of its time: timing noise is a few percent
+    margin = 0.9  # a layer is taken if its factors need at most 0.9 of its time: above the noise of the timing
 
     def __init__(self, budget: float = 0.5):
         super().__init__(budget)

@@ -8,20 +8,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from distill.compress.artifact import save_compressed, strip_parametrizations
-from distill.compress.base import make_compressor
+from distill.compress.factory import make_compressor
 from distill.config import CompressConfig
-from distill.errors import DistillError, Interrupted
+from distill.errors import DistillError
 from distill.fileio import write_json
-from distill.workspace import provenance
-
-
-def methods_of(chain: str) -> list[str]:
-    methods = [m.strip() for m in chain.split("+") if m.strip()]
-    if not methods:
-        raise DistillError("no compression method given (distill list compressors)")
-    if any(m.startswith("prune-ch") for m in methods[1:]):
-        raise DistillError("prune-ch changes the network's shape, so it must come first in a chain (prune-ch+quant)")
-    return methods
+from distill.provenance import provenance
+from distill.specs import CompressPlan
 
 
 def apply_method(net, method: str, taken: dict[str, str], fit: bool = True, size: int = 64):
@@ -50,7 +42,7 @@ def wrap_chain(net, chain: str, size: int = 64) -> dict[str, str]:
     """Apply every method of 'a+b' in order, each at its final strength, without fine-tuning, to a network that
     works on faces of `size` px. Returns {layer: method}."""
     taken: dict[str, str] = {}
-    for method in methods_of(chain):
+    for method in CompressPlan.parse(chain).methods:
         compressor = apply_method(net, method, taken, size=size)
         compressor.advance(net, compressor.stages, compressor.stages)
     return taken
@@ -65,7 +57,7 @@ def compress_run(run_dir: Path, out_dir: Path, cfg: CompressConfig, show_progres
     outputs for a fresh view of each face (self-distillation, as in quantised distillation, Polino et al. 2018):
     what compression must keep is the float model's function, and it is cheap to run."""
     from distill.students.model import load_student
-    from distill.training.train import load_run_config, run_train_config, train
+    from distill.training.train import fine_tune, load_run_config, run_train_config
 
     config = load_run_config(run_dir)
     student = load_student(run_dir / "student.pt").train()
@@ -78,19 +70,21 @@ def compress_run(run_dir: Path, out_dir: Path, cfg: CompressConfig, show_progres
     teacher = _float_teacher(student, run_dir, cfg.teach)
     fine = replace(fine, ema=cfg.ema, online_teacher=fine.online_teacher or teacher is not None)
     dry_net, dry_layers = copy.deepcopy(student.net), {}
-    for method in methods_of(cfg.method):  # the whole chain must fit this network before any epoch is spent
+    for method in CompressPlan.parse(
+        cfg.method
+    ).methods:  # the whole chain must fit this network before any epoch is spent
         apply_method(dry_net, method, dry_layers, fit=False, size=student.preprocess.size)
     del dry_net
     layers: dict[str, str] = {}
     rounds = []
-    for method in methods_of(cfg.method):
+    for method in CompressPlan.parse(cfg.method).methods:
         compressor = apply_method(student.net, method, layers, size=student.preprocess.size)
         n = cfg.stages if cfg.stages and compressor.iterative else compressor.stages
         for stage in range(1, n + 1):
             compressor.advance(student.net, stage, n)
             if cfg.epochs > 0:
                 where = out_dir / "rounds" / f"{len(rounds) + 1:02d}-{_slug(method)}-{stage}of{n}"
-                fit = train(sources, where, fine, show_progress=show_progress, student=student.train(), teacher=teacher)
+                fit = fine_tune(student.train(), sources, where, fine, teacher, show_progress)
                 rounds.append({"method": method, "round": stage, "best_val_agreement": fit["best_val_agreement"]})
     strip_parametrizations(student.net)
     model = out_dir / "model.distill"
@@ -168,17 +162,3 @@ def _in_layers(key: str, layers: dict[str, str]) -> bool:
 def compressed_name(run_name: str, method: str) -> str:
     """A compressed model's folder name after its stamp: '<run>-bwn'."""
     return f"{run_name}-{method}"
-
-
-def compress_in(ws, model: Path | None, cfg: CompressConfig, show_progress: bool = True) -> dict:
-    """`distill compress`: the run given (its folder or its student.pt) or the newest one, into a new folder of
-    compressed/, made only once the run has been checked."""
-    run = model or ws.newest("run").parent
-    run = run.parent if run.is_file() else run
-    if not (run / "student.pt").is_file():
-        raise DistillError(f"{run} is not a training run with a student.pt")
-    try:
-        with ws.new_run("compressed", compressed_name(run.name, cfg.method)) as out_dir:
-            return compress_run(run, out_dir, cfg, show_progress)
-    except Interrupted:
-        raise Interrupted("interrupted — compress keeps no half-made model; run the same command again") from None

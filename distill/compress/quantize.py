@@ -14,7 +14,7 @@ from distill.registry import COMPRESSORS
 
 @COMPRESSORS.register("quant")
 class Int8Weights(Compressor):
-    """Symmetric per-output-channel int8 weights (scale = max|W| / 127); every conv/linear, 4x smaller."""
+    """Symmetric per-output-channel int8 weights (scale = max|W| / 127) of every conv/linear: a quarter of the bytes."""
 
     name = "quant"
     dense_key = "int8"

@@ -7,9 +7,7 @@ from pathlib import Path
 import torch
 
 from distill.datasets.emotions import parse_mapping
-from distill.errors import DistillError
-from distill.evaluate.evalset import EvalSet, load_cropped, load_uncropped, one_label_each, only_keys
-from distill.evaluate.render import write_eval
+from distill.evaluate.evalset import EvalSet
 from distill.evaluate.scores import predict, score
 
 
@@ -69,42 +67,3 @@ def _facts(model, fast, onnx, file, size):
 
     facts = model_facts(model, size, file, runner=fast)
     return facts | onnx_latency(onnx, size) if onnx is not None else facts
-
-
-def evaluate_in(ws, dataset: str, data: Path | None, specs: list[str], keys: Path | None, cfg) -> tuple[str, Path]:
-    """`distill eval`: score the models (default: the workspace's newest student or compressed model; every one
-    checked before any runs) on a labelled set, cropped under evals/ (never training material); returns the
-    report's headline and the path of eval.md."""
-    from distill.artifacts import load_models
-    from distill.datasets.readers import dataset_root, read_dataset
-    from distill.faces.detectors import recommended_min_prob
-    from distill.workspace import store_name
-
-    parse_mapping(cfg.class_map), parse_mapping(cfg.ensemble_map)  # refused before minutes of cropping
-    recommended_min_prob(cfg.detector)
-    if data is None and dataset == "auto":
-        raise DistillError("eval auto tells the reader from the files: give them with --data PATH")
-    if data is None and not dataset_root(dataset).exists():
-        raise DistillError(f"no {dataset} dataset at {dataset_root(dataset).resolve()}; give its path with --data PATH")
-    specs = specs or [str(ws.newest_model())]
-    models = load_models(specs, cfg.combine, cfg.ensemble_map)
-    samples, reader = read_dataset(dataset, data)
-    if keys is not None:
-        samples = only_keys(samples, keys)
-    samples, ambiguous = one_label_each(samples)
-    root = dataset_root(dataset, data)
-    store = ws.eval_store(reader, root, cfg.size, cfg.detector)
-    evalset = load_cropped(samples, store, cfg.size, detector=cfg.detector) if cfg.crop else None
-    evalset = evalset or load_uncropped(samples, cfg.size)
-    if not evalset.keys:
-        raise DistillError(f"no labelled, readable image in {root}")
-    evalset.ambiguous = ambiguous
-    load_args = (cfg.combine, cfg.ensemble_map)
-    results = [
-        evaluate_model(spec, net, evalset, cfg.class_map, file, cfg.size, load_args, cfg.runtime)
-        for spec, (net, file) in zip(specs, models, strict=True)
-    ]
-    name = f"{store_name(root)} ({reader})"
-    out_dir = ws.new_run_dir("eval", f"{reader}-{store_name(root)}")
-    write_eval(out_dir, name, results, evalset, str(root.resolve()))
-    return (out_dir / "eval.md").read_text().split("\n## ")[0], out_dir / "eval.md"

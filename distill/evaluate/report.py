@@ -1,4 +1,4 @@
-"""`distill report`: one table over the workspace's runs and evaluations, in the papers' shapes.
+"""The report: one table over training runs and evaluations, in the papers' shapes.
 
 Table 2 shape: per evaluated model, training time per epoch, CPU inference time, size, accuracy, UAR.
 Table 3 shape: per teacher, the teacher's own scores beside students trained with each loss from its cache.
@@ -9,10 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from distill.errors import DistillError
 from distill.evaluate.curves import read_epoch_metrics
-from distill.fileio import write_text
-from distill.workspace import Workspace
 
 
 def run_facts(run_dir: Path) -> dict:
@@ -50,11 +47,11 @@ def _trained_in(describe: dict) -> Path | None:
     return None
 
 
-def eval_rows(ws: Workspace) -> list[dict]:
+def eval_rows(eval_files: list[Path]) -> list[dict]:
     """The newest score of each (model, dataset), linked to its training run when the model is one; a dataset is
     known by its path (two sets read by the same reader are two datasets)."""
     latest: dict[tuple[str, str], dict] = {}
-    for path in ws.all("eval"):  # oldest first: newer evaluations overwrite older ones
+    for path in eval_files:  # oldest first: newer evaluations overwrite older ones
         report = json.loads(path.read_text())
         for r in report["results"]:
             run = _run_of(r["model"])
@@ -93,10 +90,11 @@ def _fmt(value, spec: str, scale: float = 1.0) -> str:
     return "–" if value is None else format(value * scale, spec)
 
 
-def build_report(ws: Workspace) -> tuple[str, list[dict]]:
-    runs = {p.parent.name: run_facts(p.parent) for p in ws.all("run")}
-    rows = eval_rows(ws)
-    lines = ["# distill report", "", f"Workspace `{ws.root}`: {len(runs)} training runs, {len(rows)} scores.", ""]
+def build_report(root: Path, run_dirs: list[Path], eval_files: list[Path]) -> tuple[str, list[dict]]:
+    """(markdown, score rows) of the runs and evaluations (eval.json files, oldest first) of the folder `root`."""
+    runs = {run.name: run_facts(run) for run in run_dirs}
+    rows = eval_rows(eval_files)
+    lines = ["# distill report", "", f"Workspace `{root}`: {len(runs)} training runs, {len(rows)} scores.", ""]
     lines += ["## Models (Table 2 shape)", ""]
     lines += [
         "| model | dataset | train s/epoch | CPU ms (batch 1) | size MiB | peak MiB | accuracy % | UAR % | "
@@ -159,20 +157,3 @@ def plot_scores(rows: list[dict], out_png: Path) -> Path | None:
     fig.savefig(out_png, dpi=100)
     plt.close(fig)
     return out_png
-
-
-def write_report(ws: Workspace) -> tuple[Path, str]:
-    """Write report.md and report.png at the workspace root; returns (markdown path, markdown). A folder that holds
-    no run and no evaluation is refused (a misspelt --workdir), and nothing is created there."""
-    if not any(ws.all(kind) for kind in ("run", "compressed", "teacher", "eval")):
-        raise DistillError(
-            f"no workspace with runs or evaluations at {ws.root.resolve()} (give --workdir, or run `distill train` or "
-            "`distill eval` first)"
-        )
-    text, rows = build_report(ws)
-    png = plot_scores(rows, ws.root / "report.png")
-    if png:
-        text += f"\nChart: `{png}`\n"
-    path = ws.root / "report.md"
-    write_text(path, text)
-    return path, text

@@ -26,7 +26,7 @@ from distill.faces.detectors import make_detector, recommended_min_prob
 from distill.faces.images import BadImage, aligned_crop, load_rgb
 from distill.locks import exclusive
 from distill.progress import progress_bar
-from distill.workspace import provenance
+from distill.provenance import provenance, source_id
 
 
 def detector_for(cfg: CropConfig):
@@ -151,9 +151,9 @@ def detection_process(cfg: CropConfig, photos_done) -> ProcessPoolExecutor:
     """MTCNN runs in a child process, replaced every `worker_parts` parts, which keeps crop's memory flat.
 
     Why: MTCNN allocates tensors whose size changes with every photo (pyramids, candidate boxes); glibc's heap
-    fragments and one process grew without bound (1,042 MiB at 250 photos, 1,590 MiB at 16,000) although
-    nothing is kept. Allocator settings that stop this (a fixed 1-4 MiB mmap threshold) cost 16-37% of crop
-    speed; a fresh process costs one start-up per `worker_parts` parts (16,000 photos: 1,019 MiB at most)."""
+    fragments and one process grew without bound although nothing is kept. Allocator settings that stop this (a
+    fixed mmap threshold) cost a good share of crop's speed; a fresh process costs one start-up per `worker_parts`
+    parts and keeps the peak flat (benchmarks/README.md)."""
     spawn = multiprocessing.get_context("spawn")  # fork would copy the parent's heap, and threads don't fork
     return ProcessPoolExecutor(1, mp_context=spawn, initializer=_start_worker, initargs=(os.getpid(), photos_done))
 
@@ -236,11 +236,6 @@ class NoFaces(DistillError):
     """A crop that found no usable face: nothing is written (an empty store would hide a good one)."""
 
 
-def source_id(src: Path) -> str:
-    """How a store names its source: the folder's absolute path (a pseudo-source such as 'skimage-demo' as given)."""
-    return str(src.resolve()) if src.exists() else str(src)
-
-
 def check_same_source(store: Path, src: Path, cfg: CropConfig) -> None:
     """Refuse to add the crops of one source to a store (or an interrupted run) of another source or crop size."""
     recorded = fs.recorded_source(store)
@@ -299,20 +294,3 @@ def _reasons(summary: dict) -> str:
         return "no images found (jpg, png, bmp, webp, tif, gif, ppm, pgm; sub-folders and links are followed)"
     skipped = ", ".join(f"{n} {kind}" for kind, n in sorted(summary["skipped"].items(), key=lambda kv: -kv[1]))
     return f"{summary['images']} images, skipped: {skipped}"
-
-
-def crop_source(
-    ws, src: Path | None, out: Path | None, reader: str = "auto", cfg: CropConfig | None = None, demo: bool = False
-) -> dict:
-    """`distill crop`: a photo folder (or, with no folder, the demo faces) into its face store in workspace `ws`;
-    the default store is named after the folder, and two folders never share one (Workspace.store_for)."""
-    if demo or src is None:
-        if src is not None:
-            raise DistillError("give SRC or --demo, not both")
-        from distill.demo_data import demo_samples
-
-        store = out or ws.dir("faces") / "skimage-demo.h5"
-        return crop(Path("skimage-demo"), store, cfg, reader="skimage", samples=demo_samples(ws.root))
-    if not src.exists():
-        raise DistillError(f"{src}: no such folder")
-    return crop(src, out or ws.store_for(src), cfg, reader=reader)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from distill.errors import DistillError
 from distill.losses import functional as LF
 from distill.registry import LOSSES
+from distill.specs import LossSpec
 
 
 class LabelLoss(nn.Module):
@@ -73,37 +73,12 @@ def hint(student_channels: int = 0, teacher_channels: int = 0, **_) -> nn.Module
     return HintLoss(student_channels, teacher_channels)
 
 
-def parse_loss_spec(spec: str) -> list[tuple[str, float]]:
-    """'kld:0.9+label:0.1' -> [('kld', 0.9), ('label', 0.1)]; weight defaults to 1."""
-    terms = []
-    for part in spec.split("+"):
-        name, _, weight = part.strip().partition(":")
-        if name not in LOSSES:
-            LOSSES.get(name)  # raises with the valid names
-        try:
-            value = float(weight) if weight else 1.0
-        except ValueError as err:
-            raise DistillError(f"--loss {spec}: the weight '{weight}' of {name} is not a number") from err
-        if not 0 < value < float("inf"):
-            raise DistillError(f"--loss {spec}: the weight of {name} must be > 0 (given {weight})")
-        terms.append((name, value))
-    if not terms:
-        raise DistillError("empty loss spec; e.g. --loss kld")
-    return terms
-
-
-def needs_of(spec: str) -> set[str]:
-    """What the terms of a loss spec need beyond the cache's logits, as each loss declares it where it is
-    registered: 'features' (feature maps of both nets), 'teacher' (the live teacher), 'labels' (the store's)."""
-    return set().union(*(LOSSES.entry(name).extra.get("needs", set()) for name, _ in parse_loss_spec(spec)))
-
-
 class CombinedLoss(nn.Module):
     """Sum of weighted terms; forward returns {'loss': total, 'kld': w*kld, ...}."""
 
     def __init__(self, spec: str, **options):
         super().__init__()
-        self.weights = dict(parse_loss_spec(spec))
+        self.weights = dict(LossSpec.parse(spec).terms)
         self.terms = nn.ModuleDict({n: LOSSES.get(n)(**options) for n in self.weights})
 
     @property

@@ -54,7 +54,7 @@ class Student(nn.Module):
     def for_inference(self) -> Student:
         """This student, changed in place, for inference only (forward_with_features no longer applies): eval mode,
         BatchNorm folded into the convs before it (torch.fx) and channels-last
-        weights: the same logits, 2.9x faster for SqueezeNet-BN at batch 128 on a CPU (benchmarks/bench_train.py);
+        weights: the same logits, faster (benchmarks/bench_train.py measures it);
         a net that torch.fx cannot trace keeps its BatchNorm."""
         from torch.fx.experimental.optimization import fuse
 
@@ -81,7 +81,7 @@ class Student(nn.Module):
 
 
 def load_student(path: Path | str) -> Student:
-    from distill.artifacts import fit_state, read_torch_file
+    from distill.torchfile import fit_state, read_torch_file
 
     path = Path(path)
     ckpt = read_torch_file(path)

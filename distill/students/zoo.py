@@ -40,15 +40,10 @@ def _batchnorm_after_convs(module: nn.Module) -> None:
             _batchnorm_after_convs(child)
 
 
-# the recipes measured on expressions-dev (docs/results.md): SqueezeNet with a weight average spanning 2 epochs
-# (0.998 a step over the 13.8k-face pool), 60 epochs of it, and for a cheap teacher the teacher run on a fresh mixed
-# view each step (function matching: 49.74% against 46.72% from the cached views, 97.3% of mini_xception at framing
-# 0.8); MobileNetV3-small with a stride-1 stem, function matching, 30 epochs (50.17% / 41.28%; 25 gave 48.53% /
-# 39.84%, 20 gave 47.50% / 36.96%) and no weight average (with one: 46.46% at 20 epochs); the other MobileNets: the
-# stride-1 stem only. SqueezeNet draws each teacher class equally often (balance 1.0) and for twice the 30 epochs
-# it was first measured at: the ensemble's 112 px student 62.52% / 48.59% against 61.31% / 47.19% at 30 epochs and
-# 60.97% / 46.96% at balance 0.75, 30 epochs; mini_xception's grey 64 px one level in accuracy (50.35% / 40.41%
-# against 50.35% / 41.75% at balance 0.75, 30 epochs)
+# the measured recipes (docs/results.md, "Students"): SqueezeNet-BN with a weight average spanning 2 epochs, a
+# budget of face-views (epochs = budget / pool size), function matching (a cheap teacher run on a fresh mixed view
+# each step) and each teacher class drawn equally often; MobileNetV3-small with a stride-1 stem, function matching
+# and no weight average; the other MobileNets: the stride-1 stem only
 SQUEEZENET_BN = {"ema_epochs": 2, "budget": 828_000, "online_teacher": True, "mixup": 0.4, "balance": 1.0}
 
 
@@ -58,8 +53,8 @@ def squeezenet1_1_bn(
 ):
     """SqueezeNet 1.1 + BatchNorm after every conv, linear logits: trains from scratch without collapsing."""
     # Why: trained from scratch (no hub weights here), plain SqueezeNet often collapses to the majority class
-    # (its ReLU'd logits die; ~44% teacher agreement = the share of 'happy'/'neutral'). BN (+1% parameters)
-    # keeps every layer alive, and linear logits let the student put a class below the others.
+    # (its ReLU'd logits die and it agrees with the teacher only on the majority classes). BN (a few parameters
+    # a layer) keeps every layer alive, and linear logits let the student put a class below the others.
     net, features, head = squeezenet1_1(num_classes, in_chans, small_input, width)
     _batchnorm_after_convs(net.features)
     net.classifier[2] = nn.Identity()

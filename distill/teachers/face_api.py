@@ -82,7 +82,7 @@ class FaceExpressionNet(nn.Module):
         return self.fc(x.flatten(1))
 
 
-# framing 0.8: on expressions-dev's MTCNN crops 56.48 / 60.36 / 62.78 / 58.89% at crop 1.0 / 0.9 / 0.8 / 0.7
+# framing 0.8: the best of crop 1.0 / 0.9 / 0.8 / 0.7 on expressions-dev's MTCNN crops (docs/results.md)
 @TEACHERS.register("face_api", framing=0.8)
 def face_api(arg: str | None = None, spec: str = "face_api") -> Teacher:
     """face-api's FaceExpressionNet (npm, MIT; 112x112 RGB, 7 classes); face_api:DIR reads the files from DIR."""

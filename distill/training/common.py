@@ -56,7 +56,7 @@ def make_optimizer(name: str, params: list, lr: float, weight_decay: float) -> t
     """adamw (the default), or sgd with Nesterov momentum 0.9 (what MobileNets are usually trained with)."""
     if name not in OPTIMIZERS:  # TrainConfig refuses it earlier; here for library callers
         raise DistillError(f"unknown optimizer '{name}'; choose one of {', '.join(OPTIMIZERS)}")
-    # fused: one kernel for all parameters instead of a loop of small ops per tensor (3x less optimizer time here)
+    # fused: one kernel for all parameters instead of a loop of small ops per tensor (less optimizer time)
     fused = all(p.device.type in ("cpu", "cuda") for p in params) or None
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay, fused=fused)
@@ -127,7 +127,7 @@ def without_teacher(pl_module: L.LightningModule):
 
 class MultiTensorEMA(WeightAveraging):
     """Lightning's EMAWeightAveraging (every step, buffers too) with torch's multi-tensor update: one foreach lerp
-    over all weights instead of a Python loop over each tensor (6% of a SqueezeNet step on a CPU, measured).
+    over all weights instead of a Python loop over each tensor (a measurable share of a SqueezeNet step on a CPU).
 
     The frozen teacher is left out of the average: Lightning would copy it (VGG-S: +377 MiB) and lerp its
     unchanging weights every step. Each hook that copies or walks the module's weights sees it without the teacher,

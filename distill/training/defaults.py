@@ -55,9 +55,9 @@ def working_side(cfg: TrainConfig, teacher: dict) -> int:
     """The side a training step makes its views at: what the student's framing crops its input from, or the
     teacher's when the teacher runs in the step (online teaching, hints) and wants more pixels; the face store's
     side caps it."""
-    from distill.losses.modules import needs_of
+    from distill.specs import LossSpec
 
-    in_step = cfg.online_teacher or "teacher" in needs_of(cfg.loss)
+    in_step = cfg.online_teacher or "teacher" in LossSpec.parse(cfg.loss).needs()
     own = Preprocess(cfg.size, crop=cfg.framing).source_side  # what the student's framing crops from
     return max(own, source_side(teacher)) if in_step else own
 

@@ -12,7 +12,8 @@ from torch import nn
 from distill import augment
 from distill.config import TrainConfig
 from distill.errors import DistillError
-from distill.losses.modules import CombinedLoss, needs_of
+from distill.losses.modules import CombinedLoss
+from distill.specs import LossSpec
 from distill.students.model import Student
 from distill.training.common import FROZEN, SharedStepModule
 
@@ -60,11 +61,11 @@ class DistillModule(SharedStepModule):
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.optimizer = cfg.optimizer
         self.hint_epochs, self.online, self.mixup = cfg.hint_epochs, cfg.online_teacher, cfg.mixup
-        needs = needs_of(cfg.loss)
+        needs = LossSpec.parse(cfg.loss).needs()
         if (self.online or "teacher" in needs) and teacher is None:
             raise ValueError("the hint loss and online teaching need the teacher itself, not only its cache")
         self.teacher, self.tap = teacher, None
-        if cfg.channels_last:  # 1.3-1.55x faster convolutions on CPU (benchmarks/bench_train.py), the usual on GPU
+        if cfg.channels_last:  # faster convolutions on a CPU (benchmarks/bench_train.py), the usual on a GPU
             student.to(memory_format=torch.channels_last)
             if teacher is not None:
                 teacher.to(memory_format=torch.channels_last)

@@ -25,9 +25,9 @@ from distill.datasets.emotions import CANONICAL, canonical
 from distill.errors import DistillError
 from distill.faces.store import FaceStore, require_store
 from distill.fileio import write_json, write_text
+from distill.provenance import provenance
 from distill.teachers.base import IMAGENET, Preprocess
 from distill.training.common import SharedStepModule, make_trainer
-from distill.workspace import provenance
 
 
 def split_of(groups: list[str], test: float, val: float) -> np.ndarray:
@@ -118,6 +118,11 @@ class SupervisedModule(SharedStepModule):
         return loss
 
 
+def input_side(cfg: FitConfig) -> int:
+    """--size, else 224 where a GPU trains (the papers' input) and 64 on a CPU (what its time allows)."""
+    return cfg.size or (224 if torch.cuda.is_available() else 64)
+
+
 def _classes_and_targets(labels: list[str]) -> tuple[list[str], np.ndarray]:
     names = [canonical(lab) or lab for lab in labels]
     present = set(names)
@@ -141,8 +146,8 @@ def _labelled_split(store: FaceStore, cfg: FitConfig) -> tuple[np.ndarray, list[
 def _class_weights(train_targets: np.ndarray, n: int, balanced: bool) -> torch.Tensor:
     """Inverse square root of class frequency, mean 1 over the classes; or all ones.
 
-    Plain inverse frequency gave expressions-dev's contempt (3 training photos) 59x happiness' weight (177): VGG-S
-    from scratch then stayed at 0-6% training accuracy for 12 epochs; the square root makes it 7.7x."""
+    Plain inverse frequency gives a class of a handful of photos dozens of times the weight of a common one: VGG-S
+    from scratch then stayed near chance for many epochs; the square root keeps the ratio to a few times."""
     if not balanced:
         return torch.ones(n)
     counts = np.maximum(np.bincount(train_targets, minlength=n).astype(np.float32), 1)
@@ -157,7 +162,7 @@ def fit_teacher(store_path: Path, out_dir: Path, cfg: FitConfig, show_progress: 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     store = require_store(store_path)
     idx, classes, targets, split = _labelled_split(store, cfg)
-    net, pre, arch_kwargs = build_net(cfg.arch, len(classes), cfg.size, cfg.width, cfg.batch_norm)
+    net, pre, arch_kwargs = build_net(cfg.arch, len(classes), input_side(cfg), cfg.width, cfg.batch_norm)
     weights = _class_weights(targets[split == "train"], len(classes), cfg.balanced)
     module = SupervisedModule(net, pre, len(classes), cfg, weights)
 
@@ -198,22 +203,3 @@ def fit_teacher(store_path: Path, out_dir: Path, cfg: FitConfig, show_progress: 
     }
     write_json(out_dir / "summary.json", summary)
     return json.loads(json.dumps(summary))
-
-
-def fit_source(ws, data: Path, reader: str, cfg: FitConfig, announce=None) -> dict:
-    """`distill fit-teacher`: a labelled folder (cropped first, under teachers/crops/ so that `label` never takes
-    the teacher's own test faces for unlabelled material) or a labelled store, trained in a new teacher folder."""
-    from distill.workspace import store_name
-
-    store = data
-    if data.is_dir():
-        from distill.faces.crop import crop
-
-        store = ws.dir("teacher") / "crops" / f"{store_name(data)}-labelled.h5"
-        cropped = crop(data, store, reader=reader)
-        if announce is not None:
-            announce("crop summary", cropped)
-    elif not data.exists():
-        raise DistillError(f"{data}: no such folder or face store")
-    with ws.new_run("teacher", cfg.arch.replace(":", "-")) as out_dir:
-        return fit_teacher(store, out_dir, cfg)

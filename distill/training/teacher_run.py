@@ -10,14 +10,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from distill.artifacts import fit_state
 from distill.cache import PosteriorCache
 from distill.errors import DistillError
 from distill.fileio import sha256_file, write_json
+from distill.provenance import provenance
 from distill.students.model import Student
 from distill.teachers.base import Preprocess
 from distill.teachers.vgg_s import load_checkpoint, tuple_preprocess
-from distill.workspace import provenance
+from distill.torchfile import fit_state
 
 
 def fold_normalisation(conv: nn.Conv2d, theirs: Preprocess, ours: Preprocess) -> None:
@@ -95,15 +95,3 @@ def import_teacher(student: Student, checkpoint: Path, sources: list[tuple[Path,
     }
     write_json(run_dir / "summary.json", summary)
     return summary
-
-
-def import_into(ws, checkpoint: Path, caches: list[Path] | None) -> dict:
-    """`distill import-teacher`: the checkpoint as a new run of workspace `ws`, with the caches it labelled
-    (given, or all of the workspace's)."""
-    student = student_from_checkpoint(checkpoint)
-    chosen = own_caches(student, checkpoint, caches or ws.all("cache"))
-    if caches and len(chosen) != len(caches):
-        raise DistillError(f"only {len(chosen)} of the {len(caches)} caches were labelled by {checkpoint}")
-    sources = [(ws.store_of(cache), cache.path) for cache in chosen]
-    with ws.new_run("run", "vgg_s-imported") as run_dir:
-        return import_teacher(student, checkpoint, sources, run_dir)

@@ -13,17 +13,17 @@ from distill.config import TrainConfig
 from distill.distributed import announce_run_dir, is_global_zero, per_process_batch
 from distill.errors import DistillError, Interrupted
 from distill.fileio import write_json, write_text
-from distill.losses.modules import needs_of
+from distill.provenance import provenance
+from distill.specs import LossSpec
 from distill.students.model import Student
 from distill.training.common import make_trainer
 from distill.training.data import DistillData
 from distill.training.module import DistillModule
-from distill.workspace import Workspace, provenance
 
 
 def _live_teacher(cfg: TrainConfig, data: DistillData) -> torch.nn.Module | None:
     """The teacher itself, for hints or online teaching; it must be the one that wrote the cache."""
-    if "teacher" not in needs_of(cfg.loss) and not cfg.online_teacher:
+    if "teacher" not in LossSpec.parse(cfg.loss).needs() and not cfg.online_teacher:
         return None
     from distill.teachers.spec import build_teacher
 
@@ -76,30 +76,67 @@ def train(
     cfg: TrainConfig,
     resume: Path | None = None,
     show_progress: bool = True,
-    student: Student | None = None,
-    teacher: torch.nn.Module | None = None,
 ) -> dict:
-    """Train a student from (store, cache) pairs; returns a summary with the exported student and final metrics.
-
-    `student`: fine-tune this one (e.g. with compressed layers) instead of a new `cfg.student`; it is then
-    left with its best weights and not exported (its owner saves it). `teacher`: a frozen network of the
-    cache's classes that labels each training view in place of the cache (with cfg.online_teacher; validation
-    still measures agreement with the cache's teacher)."""
+    """Train a new `cfg.student` from (store, cache) pairs and save it as run_dir/student.pt; returns a summary with
+    its path and the final metrics."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    cfg = _resolved(cfg, sources, show_progress and student is None)
+    cfg = _resolved(cfg, sources, show_progress)
+    data = _checked_data(sources, cfg)
+    student = Student(cfg.student, data.classes, cfg.size, cfg.grey, cfg.small_input, cfg.width, cfg.framing)
+    summary = _fit(sources, run_dir, cfg, data, student, None, resume, show_progress)
+    if "rank" not in summary:  # the process that keeps the result
+        student.save(run_dir / "student.pt")
+        summary["student"] = str((run_dir / "student.pt").resolve())
+        write_json(run_dir / "summary.json", summary)
+    return summary
+
+
+def fine_tune(
+    student: Student,
+    sources: list[tuple[Path, Path]],
+    run_dir: Path,
+    cfg: TrainConfig,
+    teacher: torch.nn.Module | None = None,
+    show_progress: bool = True,
+) -> dict:
+    """Train `student` further (e.g. with compressed layers) and leave it with its best weights, unsaved: its owner
+    saves it. `teacher`: a frozen network of the cache's classes that labels each training view in place of the
+    cache (it needs cfg.online_teacher; validation still measures agreement with the cache's teacher)."""
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    cfg = _resolved(cfg, sources, False)
+    data = _checked_data(sources, cfg)
+    if student.classes != data.classes:
+        raise DistillError(f"the student's classes {student.classes} are not the cache's {data.classes}")
+    if teacher is not None and not cfg.online_teacher:
+        raise DistillError("a live teacher labels fresh views: it needs online_teacher")
+    summary = _fit(sources, run_dir, cfg, data, student, teacher, None, show_progress)
+    if "rank" not in summary:
+        write_json(run_dir / "summary.json", summary | {"student": None})
+    return summary
+
+
+def _checked_data(sources: list[tuple[Path, Path]], cfg: TrainConfig) -> DistillData:
     data = make_data(sources, cfg)
-    if "labels" in needs_of(cfg.loss) and data.labelled_training_faces() == 0:
+    if "labels" in LossSpec.parse(cfg.loss).needs() and data.labelled_training_faces() == 0:
         raise DistillError(
             f"--loss {cfg.loss}: no training face has a label of the teacher's classes {data.classes}; 'ce' needs a "
             "labelled face store (`distill crop` of a labelled folder, e.g. a labels.csv or RaFD layout)"
         )
-    export = student is None
-    if student is None:
-        student = Student(cfg.student, data.classes, cfg.size, cfg.grey, cfg.small_input, cfg.width, cfg.framing)
-    elif student.classes != data.classes:
-        raise DistillError(f"the student's classes {student.classes} are not the cache's {data.classes}")
-    if teacher is not None and not cfg.online_teacher:
-        raise DistillError("a live teacher labels fresh views: it needs online_teacher")
+    return data
+
+
+def _fit(
+    sources: list[tuple[Path, Path]],
+    run_dir: Path,
+    cfg: TrainConfig,
+    data: DistillData,
+    student: Student,
+    teacher: torch.nn.Module | None,
+    resume: Path | None,
+    show_progress: bool,
+) -> dict:
+    """What training and fine-tuning share: the config record, the Trainer, the fit (resumable, interruptible),
+    the best weights put back into `student`, the curves; returns the summary (a non-zero rank: its rank only)."""
     module = build_module(cfg, data, student, teacher)
     if is_global_zero():  # ranks Lightning starts later re-run this function with the same config
         write_json(
@@ -143,21 +180,15 @@ def train(
         student.net.load_state_dict(
             {k[len("student.net.") :]: v for k, v in state.items() if k.startswith("student.net.")}
         )
-    if export:
-        student.save(run_dir / "student.pt")
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     from distill.evaluate.curves import plot_curves
 
     plot_curves(run_dir / "logs" / "metrics.csv", run_dir / "curves.png")
-    summary = {
+    return {
         "run": str(run_dir.resolve()),
-        "student": str((run_dir / "student.pt").resolve()) if export else None,
         "best_checkpoint": str(Path(best).resolve()) if best else None,
         "best_val_agreement": float(ckpt.best_model_score) if ckpt.best_model_score is not None else None,
-        "final_metrics": metrics,
+        "final_metrics": {k: float(v) for k, v in trainer.callback_metrics.items()},
     }
-    write_json(run_dir / "summary.json", summary)
-    return summary
 
 
 def _resolved(cfg: TrainConfig, sources: list[tuple[Path, Path]], say: bool) -> TrainConfig:
@@ -232,21 +263,6 @@ def run_train_config(saved: dict) -> TrainConfig:
 def run_name(cfg: TrainConfig) -> str:
     """A run folder's name after its stamp: 'squeezenet1_1_bn-kld'."""
     return f"{cfg.student}-{cfg.loss.replace('+', '_')}"
-
-
-def train_caches(
-    ws: Workspace, caches: list[Path], cfg: TrainConfig, resume: Path | None = None, show_progress: bool = True
-) -> dict:
-    """`distill train`: continue a run from a checkpoint, or train on the caches (default: the newest of the
-    workspace) in a new run folder, made only once every input has been checked."""
-    if resume is not None:
-        return resume_run(resume, show_progress)
-    from distill.cache import PosteriorCache
-
-    chosen = [PosteriorCache(path) for path in caches or [ws.newest("cache")]]
-    sources = [(ws.store_of(cache), cache.path) for cache in chosen]
-    with ws.new_run("run", run_name(cfg)) as run_dir:
-        return train(sources, run_dir, cfg, show_progress=show_progress)
 
 
 def resume_run(checkpoint: Path, show_progress: bool = True) -> dict:

@@ -5,9 +5,9 @@ import os
 
 from torch import nn
 
-from distill.artifacts import parameter_count
 from distill.evaluate.report import eval_rows
 from distill.evaluate.speed import compare_latency
+from distill.torchfile import parameter_count
 from distill.workspace import Workspace
 
 
@@ -42,5 +42,5 @@ def test_two_sets_of_one_reader_are_two_datasets_and_the_newest_score_wins(tmp_p
     _record(ws, "1", "a (csv)", "/data/a", 0.1)
     _record(ws, "2", "b (csv)", "/data/b", 0.2)
     _record(ws, "3", "a (csv)", "/data/a", 0.3)
-    rows = {r["dataset"]: r["accuracy"] for r in eval_rows(ws)}
+    rows = {r["dataset"]: r["accuracy"] for r in eval_rows(ws.all("eval"))}
     assert rows == {"a (csv)": 0.3, "b (csv)": 0.2}

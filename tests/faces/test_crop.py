@@ -79,7 +79,7 @@ def test_crop_finds_real_faces_and_resumes(tmp_path, face_photos):
 
 
 def test_two_folders_of_one_name_get_two_stores(tmp_path, face_photos):
-    from distill.faces.crop import crop_source
+    from distill.commands import crop as command
     from distill.workspace import Workspace
 
     ws = Workspace(tmp_path / "w")
@@ -87,12 +87,12 @@ def test_two_folders_of_one_name_get_two_stores(tmp_path, face_photos):
     for leaf, photo in (("photos", jpgs[0]), ("images", jpgs[1])):
         (tmp_path / "x" / leaf).mkdir(parents=True)
         shutil.copy(photo, tmp_path / "x" / leaf)
-    first = crop_source(ws, tmp_path / "x" / "photos", None, cfg=CropConfig(size=32))
-    second = crop_source(ws, tmp_path / "x" / "images", None, cfg=CropConfig(size=32))
+    first = command.run(ws, tmp_path / "x" / "photos", None, cfg=CropConfig(size=32))
+    second = command.run(ws, tmp_path / "x" / "images", None, cfg=CropConfig(size=32))
     assert first["store"] == str((tmp_path / "w" / "faces" / "x.h5").resolve())
     assert second["store"] != first["store"] and Path(second["store"]).name.startswith("x-")
     assert FaceStore(first["store"]).keys == [jpgs[0].name] and FaceStore(second["store"]).keys == [jpgs[1].name]
-    assert crop_source(ws, tmp_path / "x" / "images", None, cfg=CropConfig(size=32))["new_images"] == 0  # found again
+    assert command.run(ws, tmp_path / "x" / "images", None, cfg=CropConfig(size=32))["new_images"] == 0  # found again
     with pytest.raises(DistillError, match=r"x.h5 holds 32 px crops of .*photos, not 32 px crops of .*images"):
         crop(tmp_path / "x" / "images", Path(first["store"]), CropConfig(size=32), show_progress=False)
 

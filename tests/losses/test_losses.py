@@ -7,7 +7,8 @@ import torch
 
 from distill.errors import DistillError
 from distill.losses import functional as LF
-from distill.losses.modules import CombinedLoss, parse_loss_spec
+from distill.losses.modules import CombinedLoss
+from distill.specs import LossSpec
 
 
 def test_kld_is_zero_for_equal_logits_and_matches_hand_value():
@@ -61,4 +62,4 @@ def test_combined_loss_returns_named_weighted_terms():
     ref = 0.9 * LF.kld_loss(out["student_logits"], out["teacher_logits"], 2.0)
     assert terms["kld"].item() == pytest.approx(ref.item())
     with pytest.raises(DistillError, match="valid losses"):
-        parse_loss_spec("kld+bogus")
+        LossSpec.parse("kld+bogus")

@@ -4,9 +4,10 @@ import torch
 from torch import nn
 
 from distill.errors import DistillError
+from distill.specs import parse_member
 from distill.teachers.base import Preprocess, Teacher
 from distill.teachers.ensemble import Ensemble
-from distill.teachers.spec import build_teacher, parse_member
+from distill.teachers.spec import build_teacher
 from distill.teachers.vgg_s import VGGS, save_checkpoint
 from tests.conftest import SHARED, requires_face_api, requires_shared
 

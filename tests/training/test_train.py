@@ -203,12 +203,12 @@ def test_ctrl_c_or_kill_saves_last_ckpt_and_says_how_to_resume(tmp_path, two_sou
 
 
 def test_a_run_refused_after_its_folder_was_made_leaves_no_folder(tmp_path, two_sources):
-    from distill.training.train import train_caches
+    from distill.commands import train as command
     from distill.workspace import Workspace
 
     ws = Workspace(tmp_path / "w")
     with pytest.raises(DistillError, match="'ce' needs a labelled face store"):
-        train_caches(ws, [two_sources[0][1]], TrainConfig(loss="ce", **TINY), show_progress=False)
+        command.run(ws, [two_sources[0][1]], TrainConfig(loss="ce", **TINY), show_progress=False)
     assert not ws.dir("run").exists() or not list(ws.dir("run").iterdir())
 
 

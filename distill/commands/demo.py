@@ -30,12 +30,12 @@ The real thing (the papers' Table 3; the defaults are the measured recipe, docs/
 """
 
 
-def run_demo(ws: Workspace, epochs: int = 25, show_progress: bool = True) -> dict:
+def run(ws: Workspace, epochs: int = 25, show_progress: bool = True) -> dict:
+    from distill.commands import report
     from distill.compress.artifact import load_compressed
     from distill.compress.pipeline import compress_run
     from distill.config import CompressConfig, LabelConfig, TrainConfig
     from distill.demo_data import demo_samples
-    from distill.evaluate.report import write_report
     from distill.faces.crop import crop
     from distill.faces.store import FaceStore
     from distill.label import default_cache_path, label, resolved_label
@@ -54,7 +54,7 @@ def run_demo(ws: Workspace, epochs: int = 25, show_progress: bool = True) -> dic
     compress_run(run_dir, compressed_dir, CompressConfig("bwn", epochs=max(1, epochs // 5)), show_progress)
     agreement, held_out = held_out_agreement(store, cache, load_student(summary["student"]), cfg.val_fraction)
     bwn_agreement, _ = held_out_agreement(store, cache, load_compressed(compressed_dir), cfg.val_fraction)
-    report, _ = write_report(ws)
+    report_path, _ = report.run(ws)
     faces = len(FaceStore(store))
     return {
         "student": summary["student"],
@@ -62,7 +62,7 @@ def run_demo(ws: Workspace, epochs: int = 25, show_progress: bool = True) -> dic
         "held_out_faces": held_out,
         "agreement_with_teacher": agreement,
         "bwn_agreement_with_teacher": bwn_agreement,
-        "report": str(report.resolve()),
+        "report": str(report_path),
         "explain": EXPLAIN.format(faces=faces, epochs=epochs, held_out=held_out),
     }
 

@@ -2,7 +2,7 @@
 
 import json
 
-from distill.artifacts import describe
+from distill.commands.info import run as describe
 
 
 def _run(tmp_path, files: list[str]):

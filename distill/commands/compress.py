@@ -1,0 +1,24 @@
+"""`distill compress`: the newest run (or the one given) compressed into a new folder of the workspace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from distill.compress.pipeline import compress_run, compressed_name
+from distill.config import CompressConfig
+from distill.errors import DistillError, Interrupted
+from distill.workspace import Workspace
+
+
+def run(ws: Workspace, model: Path | None, cfg: CompressConfig, show_progress: bool = True) -> dict:
+    """The run given (its folder or its student.pt) or the newest one, into a new folder of
+    compressed/, made only once the run has been checked."""
+    run = model or ws.newest("run").parent
+    run = run.parent if run.is_file() else run
+    if not (run / "student.pt").is_file():
+        raise DistillError(f"{run} is not a training run with a student.pt")
+    try:
+        with ws.new_run("compressed", compressed_name(run.name, cfg.method)) as out_dir:
+            return compress_run(run, out_dir, cfg, show_progress)
+    except Interrupted:
+        raise Interrupted("interrupted — compress keeps no half-made model; run the same command again") from None

@@ -1,0 +1,158 @@
+"""The small languages of the command line, each parsed in one place into a typed object that is passed down:
+teacher specs, loss specs and compression plans. Names are checked against the registries (which import their
+modules lazily), so a bad spec is refused before any work; nothing here imports torch."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+from distill.errors import DistillError
+from distill.registry import COMPRESSORS, LOSSES, TEACHERS
+from distill.settings import out_of_range, valid_range
+
+MIN_CROP = 0.5  # the store keeps the box x 1.25: half its side is well inside the face
+
+
+@dataclass(frozen=True)
+class TeacherMember:
+    """One '+'-joined member of a teacher spec: 'NAME[:ARG][?k=v&k=v][@WEIGHT]'; ?crop=F is its framing."""
+
+    text: str  # as written, weight included
+    name: str
+    arg: str | None
+    options: dict[str, str]
+    weight: float
+    framing: float
+
+    @property
+    def spec(self) -> str:
+        """The member without its weight: what the teacher records as its own spec."""
+        return self.text.split("@")[0]
+
+
+@dataclass(frozen=True)
+class TeacherSpec:
+    """A teacher, or an ensemble of several ('mini_xception+face_api@0.5')."""
+
+    members: tuple[TeacherMember, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> TeacherSpec:
+        """Checked without building anything (a known teacher, a finite positive weight, a framing in range)."""
+        members = [m.strip() for m in text.split("+") if m.strip()]
+        if not members:
+            raise DistillError("empty teacher spec; e.g. --teacher mini_xception")
+        return cls(tuple(_member(m) for m in members))
+
+
+def parse_member(text: str) -> tuple[str, str | None, dict[str, str], float]:
+    """(name, arg, options, weight) of one member's text."""
+    weight = 1.0
+    if "@" in text:
+        text, w = text.rsplit("@", 1)
+        try:
+            weight = float(w)
+        except ValueError as err:
+            raise DistillError(f"teacher weight '{w}' in '{text}@{w}' is not a number") from err
+        if not math.isfinite(weight) or weight <= 0:
+            raise DistillError(f"teacher weight '{w}' in '{text}@{w}' must be a finite number above 0")
+    options: dict[str, str] = {}
+    if "?" in text:
+        text, query = text.split("?", 1)
+        options = dict(parse_qsl(query, keep_blank_values=True))
+    name, _, arg = text.partition(":")
+    return name, arg or None, options, weight
+
+
+def _member(text: str) -> TeacherMember:
+    name, arg, options, weight = parse_member(text)
+    TEACHERS.entry(name)
+    framing = _framing(name, options.pop("crop", None))
+    return TeacherMember(text, name, arg, options, weight, framing)
+
+
+def _framing(name: str, given: str | None) -> float:
+    """The share of the stored face a teacher sees: ?crop=F, else the framing its registry entry declares."""
+    if given is None:
+        return float(TEACHERS.entry(name).extra.get("framing", 1.0))
+    try:
+        crop = float(given)
+    except ValueError:
+        crop = -1.0
+    if not MIN_CROP <= crop <= 1:
+        raise DistillError(f"teacher '{name}': crop={given} must be a share of the face's side in [{MIN_CROP}, 1]")
+    return crop
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """'kld:0.9+label:0.1': losses (distill list losses) and their weights (default 1)."""
+
+    terms: tuple[tuple[str, float], ...]
+
+    @classmethod
+    def parse(cls, text: str) -> LossSpec:
+        terms = []
+        for part in text.split("+"):
+            name, _, weight = part.strip().partition(":")
+            LOSSES.entry(name)  # an unknown name lists the valid ones
+            try:
+                value = float(weight) if weight else 1.0
+            except ValueError as err:
+                raise DistillError(f"--loss {text}: the weight '{weight}' of {name} is not a number") from err
+            if not 0 < value < float("inf"):
+                raise DistillError(f"--loss {text}: the weight of {name} must be > 0 (given {weight})")
+            terms.append((name, value))
+        return cls(tuple(terms))
+
+    def needs(self) -> set[str]:
+        """What the terms need beyond the cache's logits, as each loss declares it where it is registered:
+        'features' (feature maps of both nets), 'teacher' (the live teacher), 'labels' (the store's)."""
+        return set().union(*(LOSSES.entry(name).extra.get("needs", set()) for name, _ in self.terms))
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One compressor with its optional numeric option: 'cp', 'cp:0.3', 'prune:0.8'."""
+
+    name: str
+    value: float | None
+
+    @classmethod
+    def parse(cls, text: str) -> MethodSpec:
+        name, _, arg = text.strip().partition(":")
+        option = COMPRESSORS.get(name).option  # an unknown name lists the valid ones
+        if not arg:
+            return cls(name, None)
+        if option is None:
+            raise DistillError(f"compressor '{name}' takes no option (given '{text}')")
+        what, valid = option
+        try:
+            value = float(arg)
+        except ValueError as err:
+            raise DistillError(f"{text}: the {what} '{arg}' is not a number") from err
+        if out_of_range(value, valid):
+            raise DistillError(f"{text}: the {what} must be {valid_range(valid)}")
+        return cls(name, value)
+
+
+@dataclass(frozen=True)
+class CompressPlan:
+    """Compressors applied in order, '+'-joined: 'prune-ch:0.5+quant'."""
+
+    methods: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> CompressPlan:
+        methods = tuple(m.strip() for m in text.split("+") if m.strip())
+        if not methods:
+            raise DistillError("no compression method given (distill list compressors)")
+        for method in methods:
+            MethodSpec.parse(method)
+        if any(m.startswith("prune-ch") for m in methods[1:]):
+            raise DistillError(
+                "prune-ch changes the network's shape, so it must come first in a chain (prune-ch+quant)"
+            )
+        return cls(methods)
