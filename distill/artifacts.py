@@ -6,27 +6,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from distill.errors import DistillError
+from distill.registry import TEACHERS
+from distill.specs import names_a_teacher
 
 MODEL_FILES = ("student.pt", "model.distill")  # what a run or compressed folder holds
 MODEL_SUFFIXES = (".pt", ".pt2", ".distill", ".onnx")
 
 
-def _names_a_file(spec: str) -> bool:
-    """A --model that is meant as a path (not a teacher spec such as 'mini_xception' or 'vgg_s:CKPT.pt')."""
-    head = spec.split("+")[0]
-    if ":" in head.split("/")[0]:  # NAME:ARG is a teacher spec, whatever ARG looks like
-        return False
-    return "/" in spec or Path(spec).suffix in (*MODEL_SUFFIXES, ".ckpt") or Path(spec).exists()
-
-
 def model_file(spec: str) -> Path | None:
     """The model file a --model names (a run or compressed folder resolves to its file); None for a teacher spec.
     Refuses a path that does not exist or a folder without a model, so every --model is checked before any runs."""
-    if not _names_a_file(spec):
+    if names_a_teacher(spec):
         return None
     path = Path(spec)
     if not path.exists():
-        raise DistillError(f"--model {spec}: no such file or folder")
+        also = "" if "/" in spec or path.suffix else f", and no teacher of that name ({', '.join(TEACHERS.names())})"
+        raise DistillError(f"--model {spec}: no such file or folder{also}")
     if path.is_dir():
         inside = [path / name for name in MODEL_FILES if (path / name).is_file()]
         if not inside:

@@ -47,6 +47,13 @@ class TeacherSpec:
         return cls(tuple(_member(m) for m in members))
 
 
+def names_a_teacher(text: str) -> bool:
+    """Whether a --model is a teacher spec: its first member names a registered teacher ('mini_xception',
+    'vgg_s:CKPT.pt', 'onnx:PATH+face_api'); anything else is a path to a model artefact."""
+    first = text.split("+")[0].split("@")[0].split("?")[0]
+    return first.partition(":")[0] in TEACHERS
+
+
 def parse_member(text: str) -> tuple[str, str | None, dict[str, str], float]:
     """(name, arg, options, weight) of one member's text."""
     weight = 1.0

@@ -50,6 +50,10 @@ MISUSE = [
     (["export", "--format", "pt2", "--int8"], r"--int8 is written as ONNX: --format onnx --int8"),
     (["export", "missing.pt"], r"--model missing.pt: no such file or folder"),
     (["eval", "csv", "--data", ".", "--model", "missing.pt"], r"--model missing.pt: no such file or folder"),
+    (
+        ["eval", "csv", "--data", ".", "--model", "mini_xeption"],
+        r"no such file or folder, and no teacher of that name \(face_api",
+    ),
     (["eval", "csv", "--data", ".", "--model", "runs/gone/"], r"--model runs/gone/: no such file or folder"),
     (["eval", "csv", "--size", "8"], r"--size 8: must be in \[16, 1024\]"),
     (["fit-teacher", "--data", "x", "--test-fraction", "0.6", "--val-fraction", "0.5"], r"must leave faces to train"),
