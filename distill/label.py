@@ -92,6 +92,7 @@ def _label_rows(
         logits = _teacher_forward(teacher, flat_px, params.reshape(-1, augment.N_PARAMS), cfg.batch, device)
         cols["views/params"] = params
         cols["views/logits"] = logits.reshape(stop - start, cfg.views, -1)
+    _require_finite(cols, store.keys[start:stop])
     cols["probs"] = probs_of(cols["logits"])
     if cfg.views:
         cols["views/probs"] = probs_of(cols["views/logits"])
@@ -99,12 +100,24 @@ def _label_rows(
     return cols
 
 
+def _require_finite(cols: dict[str, np.ndarray], keys: list[str]) -> None:
+    """A teacher that gives a non-finite logit (broken weights, an overflow) stops the labelling: such a cache would
+    train nothing. The parts written before are kept."""
+    for name in ("logits", "views/logits"):
+        if name in cols and not np.isfinite(cols[name]).all():
+            bad = ~np.isfinite(cols[name]).reshape(len(keys), -1).all(1)
+            raise DistillError(
+                f"the teacher gave non-finite logits for {int(bad.sum())} of {len(keys)} faces (the first: "
+                f"{keys[int(np.flatnonzero(bad)[0])]}); nothing was cached for them: check the teacher's weights"
+            )
+
+
 def _say_estimate(teacher, store: FaceStore, faces: int, share: int, cfg: LabelConfig, device: torch.device) -> None:
     """How long labelling will take: `share` faces of the `faces` for this process, (views + 1) teacher passes
     each, at the speed measured on one batch of this store's faces (timed after a warm-up batch)."""
     import time
 
-    from distill.progress import console
+    from distill.progress import clock, console
 
     pixels = store.pixels(slice(0, min(cfg.batch, len(store))))
     _teacher_forward(teacher, pixels[:8], None, cfg.batch, device)  # warm-up: first-call allocations
@@ -118,7 +131,7 @@ def _say_estimate(teacher, store: FaceStore, faces: int, share: int, cfg: LabelC
         else "1 teacher pass each (the face; no cached views: students run this teacher on fresh views"
     )
     console.print(
-        f"about {per_pass * share * passes / 60:.1f} min for {faces:,} faces, {what}; {per_pass * 1000:.1f} ms a pass)"
+        f"about {clock(per_pass * share * passes)} for {faces:,} faces, {what}; {per_pass * 1000:.1f} ms a pass)"
     )
 
 

@@ -42,7 +42,7 @@ def test_pipeline_through_the_cli(tmp_path, face_photos):
     store = work / "faces" / "pool.h5"
     assert str(store.resolve()) in cropped.stdout  # summaries print full paths
     labelling = _cli("label", "--teacher", "mini_xception", "--views", "2", cwd=tmp_path).stderr
-    assert re.search(r"about [\d.]+ min for \d+ faces, 3 teacher passes each", labelling)  # on stderr, with the bar
+    assert re.search(r"about \d+:\d\d for \d+ faces, 3 teacher passes each", labelling)  # on stderr, with the bar
     _cli("train", "--epochs", "1", "--workers", "0", "--batch-size", "8", "--size", "32", cwd=tmp_path)
     run = next((work / "runs").iterdir())
     assert (run / "student.pt").is_file() and (run / "curves.png").is_file()

@@ -108,3 +108,19 @@ def test_label_with_no_flags_caches_the_pair(tmp_path, face_store, capsys):
     members = PosteriorCache(Path(summary["cache"])).teacher["members"]
     assert [m["spec"] for m in members] == ["mini_xception", "face_api"]
     assert "settings: teacher mini_xception+face_api" in capsys.readouterr().err
+
+
+def test_a_teacher_that_gives_non_finite_logits_stops_the_labelling(tmp_path, face_store, monkeypatch):
+    import distill.label as labelling
+
+    real = labelling._teacher_forward
+
+    def broken(*args, **kwargs):
+        logits = real(*args, **kwargs)
+        logits[1, 0] = float("nan")
+        return logits
+
+    monkeypatch.setattr(labelling, "_teacher_forward", broken)
+    with pytest.raises(DistillError, match=r"the teacher gave non-finite logits for 1 of \d+ faces \(the first: "):
+        label(face_store, tmp_path / "c.h5", LabelConfig(teacher=MINI, views=0), show_progress=False)
+    assert not (tmp_path / "c.h5").exists()

@@ -79,6 +79,19 @@ class EpochTimer(L.Callback):
         pl_module.log("train/epoch_seconds", seconds, on_epoch=True, on_step=False, sync_dist=True)
 
 
+class StopOnNonFinite(L.Callback):
+    """A loss that is not a finite number ends the training with one line: no later checkpoint, no "best" score
+    and no student is made of it (a diverged run, or a cache of non-finite posteriors)."""
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        if loss is not None and not torch.isfinite(loss).all():
+            raise DistillError(
+                f"the training loss is not a finite number at step {trainer.global_step} (epoch "
+                f"{trainer.current_epoch + 1}): lower --lr, or check the cache (`distill info CACHE`)"
+            )
+
+
 class SaveOnInterrupt(L.Callback):
     """On Ctrl-C or `kill` (SIGTERM: Lightning stops after the current batch), write last.ckpt where it stands, so
     `--resume` continues from there, not from the last epoch."""
@@ -210,7 +223,13 @@ def make_trainer(
     trainer = L.Trainer(
         max_epochs=epochs,
         min_epochs=math.ceil(STOP_NOT_BEFORE * epochs) if patience else None,
-        callbacks=[ckpt, EpochTimer(), *weight_average(ema), SaveOnInterrupt(out_dir / "checkpoints")]
+        callbacks=[
+            StopOnNonFinite(),
+            ckpt,
+            EpochTimer(),
+            *weight_average(ema),
+            SaveOnInterrupt(out_dir / "checkpoints"),
+        ]
         + ([EarlyStopping(monitor, mode="max", patience=patience)] if patience else [])
         + shown,
         logger=CSVLogger(out_dir, name="logs", version=""),

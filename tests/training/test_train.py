@@ -271,3 +271,18 @@ def test_a_hint_layer_the_teacher_lacks_is_a_user_error_naming_its_layers():
     cfg = TrainConfig(loss="hint", hint_layer="nosuch", **TINY)
     with pytest.raises(DistillError, match=r"--hint-layer nosuch: the teacher has no such module; its convolutions: "):
         DistillModule(student, cfg, teacher=build_teacher("mini_xception"))
+
+
+def test_a_loss_that_is_not_finite_stops_the_run_with_one_line_and_no_student(tmp_path, two_sources, monkeypatch):
+    from distill.training.module import DistillModule
+
+    real = DistillModule.training_step
+
+    def diverged(self, batch, index):
+        loss = real(self, batch, index)
+        return loss * float("nan") if self.global_step >= 2 else loss
+
+    monkeypatch.setattr(DistillModule, "training_step", diverged)
+    with pytest.raises(DistillError, match=r"the training loss is not a finite number at step 3 \(epoch 1\)"):
+        train(two_sources, tmp_path / "run", TrainConfig(**TINY), show_progress=False)
+    assert not (tmp_path / "run" / "student.pt").exists() and not (tmp_path / "run" / "summary.json").exists()
