@@ -132,3 +132,33 @@ def test_demo_runs_the_whole_pipeline(tmp_path):
     assert 0 <= summary["bwn_agreement_with_teacher"] <= 1 and Path(summary["bwn_student"]).is_file()
     assert "demo-squeezenet1_1-kld" in (tmp_path / "w" / "report.md").read_text()
     assert "distill crop" in summary["explain"]  # says how to run the real thing
+
+
+def test_a_pruned_student_goes_to_work_as_int8(tmp_path, face_photos, face_store):
+    """compress (channel pruning, then int8 weights) -> export --int8 -> eval and predict, as a user runs them."""
+    from distill.config import LabelConfig, TrainConfig
+    from distill.label import label
+    from distill.training.train import train
+
+    work = tmp_path / "distill-work"
+    cache = work / "caches" / "pool.h5"
+    label(face_store, cache, LabelConfig(teacher="mini_xception", views=0), show_progress=False)
+    run = work / "runs" / "20260101-000000-squeezenet1_1_bn-kld"
+    train([(face_store, cache)], run, TrainConfig(epochs=1, batch_size=4, size=32, workers=0), show_progress=False)
+    _cli("compress", str(run), "--method", "prune-ch:0.3+quant", "--epochs", "1", "--stages", "1", cwd=tmp_path)
+    compressed = next((work / "compressed").iterdir())
+    _cli("export", str(compressed), "--format", "onnx", "--int8", "--calibrate", str(face_store), cwd=tmp_path)
+    graph = compressed / "model.int8.onnx"
+    assert graph.is_file()
+    labelled = _labelled_folder(tmp_path / "labelled", face_photos, 6)
+    _cli("eval", "csv", "--data", str(labelled), "--model", str(graph), "--model", str(compressed), cwd=tmp_path)
+    report = json.loads(next((work / "evals").glob("*/eval.json")).read_text())
+    assert [r["runtime"] for r in report["results"]][0] == "onnxruntime"
+    assert all(r["scores"]["n_scored"] == 6 for r in report["results"])
+    photos = tmp_path / "photos"
+    shutil.copytree(labelled / "images", photos)
+    done = _cli("predict", str(photos), "--model", str(graph), "--out", str(tmp_path / "out"), cwd=tmp_path)
+    facts = dict(line.split(maxsplit=1) for line in done.stdout.splitlines()[1:])
+    assert facts["runtime"] == "onnxruntime" and facts["model"] == str(graph.resolve())
+    rows = (tmp_path / "out" / "predictions.csv").read_text().splitlines()
+    assert len(rows) > 6 and any(",anger," in r or ",happiness," in r or ",neutral," in r for r in rows[1:])
