@@ -48,8 +48,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for folder in sorted(ws.dir("compressed").glob(f"*{args.run.name}-*")):
         if (folder / "model.distill").is_file():
             summary = json.loads((folder / "summary.json").read_text())
-            epochs = summary.get("fine_tune_epochs_per_round", summary.get("fine_tune_epochs"))
-            rounds = len(summary.get("rounds", [])) or 1
+            rounds = summary.get("rounds", [])
+            epochs = "+".join(str(r.get("epochs", "?")) for r in rounds) or summary.get("fine_tune_epochs_per_round")
+            rounds = len(rounds) or 1
             name = f"{summary['methods']} ({rounds}x{epochs} ep)"
             if name in files:  # the same recipe compressed twice (other lr, teacher, EMA): keep both rows
                 name = f"{name} [{folder.name[:15]}]"

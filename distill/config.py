@@ -278,11 +278,21 @@ class CompressConfig(Settings):
     method: str = setting(
         "bwn", "Compressor or chain in order, e.g. bwn, quant, prune:0.8+quant, prune-ch:0.5+quant.", flag="--method"
     )
-    epochs: int = setting(3, "Fine-tuning epochs after each round, from the run's caches; 0 = none.", ge=0)
-    stages: int | None = setting(
-        None, "Rounds of iterative methods (N > 1 makes bwn incremental).", ge=1, none="prune, prune-ch 3; hybrid 4"
+    epochs: int | None = setting(
+        None,
+        "Fine-tuning epochs after each round, from the run's caches; 0 = none.",
+        ge=0,
+        none="each method's recipe (distill list compressors), else 3",
     )
-    lr: float = setting(5e-4, "Peak fine-tuning learning rate.", gt=0, le=10)
+    stages: int | None = setting(
+        None,
+        "Rounds of iterative methods (N > 1 makes bwn incremental).",
+        ge=1,
+        none="each method's recipe, else its own: prune 3, hybrid 4",
+    )
+    lr: float | None = setting(
+        None, "Peak fine-tuning learning rate.", gt=0, le=10, none="each method's recipe, else 0.0005"
+    )
     loss: str | None = setting(None, "Fine-tuning loss spec.", none="the run's")
     limit: int | None = setting(None, "Fine-tune on at most this many faces (big networks).", ge=1, none="all")
     teach: str = setting(

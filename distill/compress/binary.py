@@ -11,7 +11,7 @@ from distill.compress.encoding import FloatWeights
 from distill.registry import COMPRESSORS
 
 
-@COMPRESSORS.register("bwn")
+@COMPRESSORS.register("bwn", recommended={"epochs": 10, "lr": 1e-3})
 class BinaryWeights(Compressor):
     """BWN (Rastegari et al. 2016): W ~ sign(W) * alpha, alpha = mean |W| per output filter; 1 bit a weight."""
 

@@ -131,7 +131,7 @@ class Factorisation(Compressor):
         """The factors are in the state already."""
 
 
-@COMPRESSORS.register("cp")
+@COMPRESSORS.register("cp", recommended={"epochs": 1})
 class CPDecomposition(Factorisation):
     """CP decomposition (Lebedev et al.) of inner k x k convs, rank from a parameter budget (default 1/2)."""
 
@@ -157,7 +157,7 @@ class CPDecomposition(Factorisation):
         state.setdefault(f"{name}.merged", torch.tensor(False))
 
 
-@COMPRESSORS.register("cp-fast")
+@COMPRESSORS.register("cp-fast", recommended={"epochs": 3, "lr": 1e-3})
 class CPWhereFaster(CPDecomposition):
     """CP only on the layers it speeds up: each candidate conv and its rank-R factors (fused as at inference) are
     timed in turns at batch 1 on the input shape the layer sees, on this machine and at its thread count. On a

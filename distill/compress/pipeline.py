@@ -13,7 +13,8 @@ from distill.config import CompressConfig
 from distill.errors import DistillError
 from distill.fileio import write_json
 from distill.provenance import provenance
-from distill.specs import CompressPlan
+from distill.registry import COMPRESSORS
+from distill.specs import CompressPlan, MethodSpec
 
 
 def apply_method(net, method: str, taken: dict[str, str], fit: bool = True, size: int = 64):
@@ -48,9 +49,33 @@ def wrap_chain(net, chain: str, size: int = 64) -> dict[str, str]:
     return taken
 
 
+FALLBACK_RECIPE = {"epochs": 3, "lr": 5e-4, "stages": None}  # a method whose recipe was never measured
+
+
+def method_recipe(method: str, cfg: CompressConfig) -> dict:
+    """Fine-tuning epochs, learning rate and rounds of one method of the chain: what the user set, else the
+    method's measured recipe from its registry entry (docs/results.md, compression), else FALLBACK_RECIPE."""
+    recipe = FALLBACK_RECIPE | COMPRESSORS.entry(MethodSpec.parse(method).name).extra.get("recommended", {})
+    return {key: getattr(cfg, key) if getattr(cfg, key) is not None else recipe[key] for key in FALLBACK_RECIPE}
+
+
+def say_recipes(recipes: dict[str, dict], cfg: CompressConfig) -> None:
+    """One line: the settings each method's rounds run with, and where they came from."""
+    from distill.progress import console
+
+    def source(key: str) -> str:
+        return "given" if getattr(cfg, key) is not None else "recipe"
+
+    parts = [
+        f"{method}: " + ", ".join(f"{k} {v} ({source(k)})" for k, v in recipe.items() if v is not None)
+        for method, recipe in recipes.items()
+    ]
+    console.print("settings: " + "; ".join(parts), highlight=False)
+
+
 def compress_run(run_dir: Path, out_dir: Path, cfg: CompressConfig, show_progress: bool = True) -> dict:
-    """Compress a training run's student by each method of the chain in turn, fine-tuning `cfg.epochs` after each
-    of its rounds (iterative methods such as prune take `cfg.stages` rounds) from the run's own caches (at most
+    """Compress a training run's student by each method of the chain in turn, fine-tuning after each of its rounds
+    as its recipe says (method_recipe: epochs, learning rate, rounds) from the run's own caches (at most
     `cfg.limit` faces of them: a round of a VGG-sized network over the whole pool takes hours on a CPU).
 
     teach: "cache" fine-tunes on the teacher's cached posteriors; "float" on the uncompressed student's own
@@ -64,28 +89,33 @@ def compress_run(run_dir: Path, out_dir: Path, cfg: CompressConfig, show_progres
     original = {k: v.numel() * v.element_size() for k, v in student.net.state_dict().items()}
     params_before = sum(p.numel() for p in student.net.parameters())
     fine = run_train_config(config)
-    fine = replace(fine, epochs=max(cfg.epochs, 1), lr=cfg.lr, loss=cfg.loss or fine.loss, hint_epochs=0)
-    fine = replace(fine, limit=cfg.limit or fine.limit)
+    fine = replace(fine, loss=cfg.loss or fine.loss, hint_epochs=0, limit=cfg.limit or fine.limit)
     sources = [(Path(s["store"]), Path(s["cache"])) for s in config["sources"]]
     teacher = _float_teacher(student, run_dir, cfg.teach)
     fine = replace(fine, ema=cfg.ema, online_teacher=fine.online_teacher or teacher is not None)
+    plan = CompressPlan.parse(cfg.method)
     dry_net, dry_layers = copy.deepcopy(student.net), {}
-    for method in CompressPlan.parse(
-        cfg.method
-    ).methods:  # the whole chain must fit this network before any epoch is spent
+    for method in plan.methods:  # the whole chain must fit this network before any epoch is spent
         apply_method(dry_net, method, dry_layers, fit=False, size=student.preprocess.size)
     del dry_net
     layers: dict[str, str] = {}
     rounds = []
-    for method in CompressPlan.parse(cfg.method).methods:
+    recipes = {method: method_recipe(method, cfg) for method in plan.methods}
+    if show_progress:
+        say_recipes(recipes, cfg)
+    for method in plan.methods:
+        recipe = recipes[method]
         compressor = apply_method(student.net, method, layers, size=student.preprocess.size)
-        n = cfg.stages if cfg.stages and compressor.iterative else compressor.stages
+        n = recipe["stages"] if recipe["stages"] and compressor.iterative else compressor.stages
         for stage in range(1, n + 1):
             compressor.advance(student.net, stage, n)
-            if cfg.epochs > 0:
+            if recipe["epochs"] > 0:
                 where = out_dir / "rounds" / f"{len(rounds) + 1:02d}-{_slug(method)}-{stage}of{n}"
-                fit = fine_tune(student.train(), sources, where, fine, teacher, show_progress)
-                rounds.append({"method": method, "round": stage, "best_val_agreement": fit["best_val_agreement"]})
+                tuned = replace(fine, epochs=recipe["epochs"], lr=recipe["lr"])
+                fit = fine_tune(student.train(), sources, where, tuned, teacher, show_progress)
+                rounds.append(
+                    {"method": method, "round": stage, "best_val_agreement": fit["best_val_agreement"], **recipe}
+                )
     strip_parametrizations(student.net)
     model = out_dir / "model.distill"
     save_compressed(model, student.eval(), layers, {"provenance": provenance("compress", run=str(run_dir))})
@@ -94,7 +124,7 @@ def compress_run(run_dir: Path, out_dir: Path, cfg: CompressConfig, show_progres
     summary = {
         "methods": cfg.method,
         "compressed_layers": len(layers),
-        "fine_tune_epochs_per_round": cfg.epochs,
+        "recipes": recipes,
         "fine_tuned_on": "the float student's outputs" if teacher is not None else "the teacher's cached posteriors",
         "rounds": rounds,
         "best_val_agreement": rounds[-1]["best_val_agreement"] if rounds else None,

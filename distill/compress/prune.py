@@ -45,7 +45,7 @@ class MagnitudePruning(Compressor):
         return Sparse(FloatWeights()).decode(blob)
 
 
-@COMPRESSORS.register("prune-ch")
+@COMPRESSORS.register("prune-ch", recommended={"stages": 1, "epochs": 20, "lr": 1e-3})
 class ChannelPruning(Compressor):
     """Structured pruning (torch-pruning): whole channels of the lowest L2 norm go, with everything coupled to
     them (BN, the next layer's inputs, concatenations, residual sums), so the network is physically smaller and

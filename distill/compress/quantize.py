@@ -12,7 +12,7 @@ from distill.compress.prune import MagnitudePruning
 from distill.registry import COMPRESSORS
 
 
-@COMPRESSORS.register("quant")
+@COMPRESSORS.register("quant", recommended={"epochs": 1})
 class Int8Weights(Compressor):
     """Symmetric per-output-channel int8 weights (scale = max|W| / 127) of every conv/linear: a quarter of the bytes."""
 

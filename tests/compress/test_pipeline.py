@@ -79,3 +79,12 @@ def test_float_teacher_is_a_frozen_eval_mode_copy_of_the_student(tmp_path):
 
 def model_classes(run):
     return Student(**torch.load(run / "student.pt", weights_only=True)["arch_kwargs"]).classes
+
+
+def test_each_method_runs_its_recipe_unless_the_user_sets_a_value():
+    from distill.compress.pipeline import FALLBACK_RECIPE, method_recipe
+
+    assert method_recipe("bwn", CompressConfig("bwn")) == {"epochs": 10, "lr": 1e-3, "stages": None}
+    assert method_recipe("prune-ch:0.5", CompressConfig("prune-ch:0.5")) == {"epochs": 20, "lr": 1e-3, "stages": 1}
+    assert method_recipe("bwn", CompressConfig("bwn", epochs=2)) == {"epochs": 2, "lr": 1e-3, "stages": None}
+    assert method_recipe("xnor", CompressConfig("xnor")) == FALLBACK_RECIPE  # never measured: the fallback
