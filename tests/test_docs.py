@@ -96,3 +96,14 @@ def test_every_documented_command_parses(doc, line):
 def test_a_line_the_tool_would_refuse_does_not_parse(line):
     with pytest.raises(Exception, match=r"No such|valid integer"):
         _parse(line)
+
+
+def test_the_readme_layout_names_every_module():
+    text = ROOT.joinpath("README.md").read_text()
+    layout = text[text.index("## Layout") :]
+    missing = [
+        str(path.relative_to(ROOT / "distill"))
+        for path in sorted((ROOT / "distill").rglob("*.py"))
+        if path.name != "__init__.py" and f"`{path.name}`" not in layout and f"{path.name}`" not in layout
+    ]
+    assert not missing, missing
