@@ -1,4 +1,5 @@
-"""The posterior cache: a teacher's logits and softmax posteriors for every face of a store, self-describing.
+"""The posterior cache: a teacher's logits and softmax posteriors for every face of a store, self-describing; its
+writer (from a labelling's part files) and its reader.
 
 Layout: logits, probs (N,C) float32 for the clean face; optionally views/params (N,K,7) and views/logits,
 views/probs (N,K,C) for K augmented views; keys (N,) face keys. Attributes say what made it: teacher spec,
@@ -7,13 +8,17 @@ description and weight hashes, classes, preprocessing, store path and fingerprin
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
+import h5py
 import numpy as np
 
 from distill.errors import DistillError
-from distill.h5util import LazyFile, open_ours, read_strings
+from distill.fileio import atomic_path
+from distill.h5util import LazyFile, merge_rows, open_ours, read_strings
+from distill.provenance import provenance
 
 KIND = "posterior_cache"
 
@@ -61,3 +66,39 @@ def probs_of(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(-1, keepdims=True)
     e = np.exp(z)
     return (e / e.sum(-1, keepdims=True)).astype(np.float32)
+
+
+def write_cache(out: Path, parts: Path, teacher, store, config: dict) -> None:
+    """The cache `out`, written whole from the part files of a labelling (then removed): the rows in the store's
+    order, and what made them (the teacher's description, the store's path and fingerprint, the label config)."""
+    files = sorted(parts.glob("part-*.h5"))
+    handles = [h5py.File(p, "r") for p in files]
+    names = ["logits", "probs", "keys"] + (["views/params", "views/logits", "views/probs"] if config["views"] else [])
+    try:
+        with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
+            hasher = hashlib.sha256()
+            merge_rows(handles, f, names, compress=False, hasher=hasher)
+            if list(map(str, f["keys"].asstr()[()])) != store.keys:
+                raise DistillError("internal: labelled rows do not match the face store; re-run with --fresh")
+            attrs = {
+                "distill_kind": KIND,
+                "format_version": 1,
+                "classes": json.dumps(teacher.classes),
+                "teacher": json.dumps(teacher.describe()),
+                "store_path": str(store.path.resolve()),
+                "store_fingerprint": store.fingerprint,
+                "views": config["views"],
+                "fingerprint": hasher.hexdigest(),
+                "config": json.dumps(config),
+                "provenance": json.dumps(provenance("label")),
+            }
+            f.attrs.update(attrs)
+            f["keys"].attrs["note"] = "face keys, row-aligned with the face store"
+            f.attrs["preprocess"] = json.dumps(getattr(teacher.preprocess, "to_dict", lambda: "per member")())
+    finally:
+        for h in handles:
+            h.close()
+    for p in files:
+        p.unlink()
+    (parts / "identity.json").unlink(missing_ok=True)
+    parts.rmdir()

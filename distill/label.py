@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -15,15 +14,14 @@ import torch
 
 from distill import augment
 from distill.assets import installed
-from distill.cache import KIND, PosteriorCache, probs_of
+from distill.cache import PosteriorCache, probs_of, write_cache
 from distill.config import DistConfig, LabelConfig
 from distill.errors import DistillError
 from distill.faces.store import FaceStore, require_store
-from distill.fileio import atomic_path, write_json
-from distill.h5util import merge_rows, write_shard
+from distill.fileio import write_json
+from distill.h5util import write_shard
 from distill.locks import exclusive
 from distill.progress import progress_bar
-from distill.provenance import provenance
 from distill.teachers.base import source_side
 from distill.teachers.spec import build_teacher, runs_every_step
 
@@ -260,41 +258,7 @@ def _label_job(fabric, store_path: Path, out: Path, cfg: LabelConfig, fresh: boo
             advance(len(pixels))
     fabric.barrier()
     if fabric.is_global_zero:
-        _finalize(out, parts, teacher, store, cfg)
+        write_cache(out, parts, teacher, store, asdict(cfg))
     fabric.barrier()
     summary = {"cache": str(out.resolve()), "faces": n, "classes": teacher.classes, "views": cfg.views}
     return summary | ({"processes": fabric.world_size} if fabric.world_size > 1 else {})
-
-
-def _finalize(out: Path, parts: Path, teacher, store: FaceStore, cfg: LabelConfig) -> None:
-    files = sorted(parts.glob("part-*.h5"))
-    handles = [h5py.File(p, "r") for p in files]
-    names = ["logits", "probs", "keys"] + (["views/params", "views/logits", "views/probs"] if cfg.views else [])
-    try:
-        with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
-            hasher = hashlib.sha256()
-            merge_rows(handles, f, names, compress=False, hasher=hasher)
-            if list(map(str, f["keys"].asstr()[()])) != store.keys:
-                raise DistillError("internal: labelled rows do not match the face store; re-run with --fresh")
-            attrs = {
-                "distill_kind": KIND,
-                "format_version": 1,
-                "classes": json.dumps(teacher.classes),
-                "teacher": json.dumps(teacher.describe()),
-                "store_path": str(store.path.resolve()),
-                "store_fingerprint": store.fingerprint,
-                "views": cfg.views,
-                "fingerprint": hasher.hexdigest(),
-                "config": json.dumps(asdict(cfg)),
-                "provenance": json.dumps(provenance("label")),
-            }
-            f.attrs.update(attrs)
-            f["keys"].attrs["note"] = "face keys, row-aligned with the face store"
-            f.attrs["preprocess"] = json.dumps(getattr(teacher.preprocess, "to_dict", lambda: "per member")())
-    finally:
-        for h in handles:
-            h.close()
-    for p in files:
-        p.unlink()
-    (parts / "identity.json").unlink(missing_ok=True)
-    parts.rmdir()
