@@ -1,5 +1,5 @@
 """The compression table: every compressed model of a trained student against that float student, in one
-run — bytes on disk, parameters, CPU latency at batch 1 (measured interleaved, same process, so the ratios
+run — bytes on disk, parameters, CPU latency at batch 1 and 64 (measured interleaved, same process, so the ratios
 compare like with like), accuracy and UAR on a labelled set (expressions-dev, MTCNN crops as in training).
 
 The compressed models come from `distill compress RUN --method ...` (experiments/table3_mini_xception.sh makes
@@ -23,7 +23,7 @@ from distill.artifacts import load_model
 from distill.datasets.readers import read_dataset
 from distill.evaluate.evalset import load_cropped, only_keys
 from distill.evaluate.scores import predict, score
-from distill.evaluate.speed import compare_latency
+from distill.evaluate.speed import compare_latency, compare_latency_on
 from distill.export import OnnxModel
 from distill.progress import quiet_libraries
 from distill.workspace import Workspace
@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     evalset = load_cropped(samples, ws.eval_store(reader, args.data, SIZE), SIZE)
     models = {name: load_model(str(path))[0].eval() for name, path in files.items()}
     ms = compare_latency(models, SIZE, rounds=ROUNDS)
-    onnx_ms = onnx_latencies(models) if args.onnx else {}
+    ms64 = compare_latency_on(models, torch.rand(64, 3, SIZE, SIZE), rounds=5, per_round=1)
+    onnx_ms, onnx_ms64 = onnx_latencies(models) if args.onnx else ({}, {})
     rows = []
     for name, model in models.items():
         scores = score(predict(model, evalset.pixels), evalset.labels, list(model.classes))
@@ -75,7 +76,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 else sum(p.numel() for p in model.parameters()),  # what it computes with (pruned: fewer)
                 "layers_ratio": _layers_ratio(files[name]),
                 "ms": ms[name],
+                "ms64": ms64[name],
                 "onnx_ms": onnx_ms.get(name),
+                "onnx_ms64": onnx_ms64.get(name),
                 "acc": 100 * scores["accuracy"],
                 "uar": 100 * scores["uar"],
                 "correct": np.equal(scores["predictions"], scores["targets"]),
@@ -87,9 +90,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     return rows
 
 
-def onnx_latencies(models: dict[str, torch.nn.Module]) -> dict[str, float]:
-    """Batch-1 ms of each model exported to ONNX (as `distill export --format onnx` writes it) in ONNX Runtime,
-    with torch's thread count: a deployment runtime with far less per-operator overhead than eager PyTorch, so
+def onnx_latencies(models: dict[str, torch.nn.Module]) -> tuple[dict[str, float], dict[str, float]]:
+    """Batch-1 and batch-64 ms of each model exported to ONNX (as `distill export --format onnx` writes it) in ONNX
+    Runtime, with torch's thread count: a deployment runtime with far less per-operator overhead than eager PyTorch, so
     it shows what fewer FLOPs buy once the framework's fixed costs are gone."""
     from distill.export import OnnxSession, export_model
 
@@ -102,7 +105,8 @@ def onnx_latencies(models: dict[str, torch.nn.Module]) -> dict[str, float]:
             path = Path(tmp) / f"{i}.onnx"
             export_model(model, path, "onnx", SIZE)
             sessions[name] = OnnxSession(path, threads=torch.get_num_threads())
-        return compare_latency(sessions, SIZE, rounds=ROUNDS)
+        batch64 = compare_latency_on(sessions, torch.rand(64, 3, SIZE, SIZE), rounds=5, per_round=1)
+        return compare_latency(sessions, SIZE, rounds=ROUNDS), batch64
 
 
 def paired_interval(correct: np.ndarray, base: np.ndarray, draws: int = 4000) -> tuple[float, float]:
@@ -124,16 +128,17 @@ def _print(rows: list[dict], faces: int) -> None:
     base = rows[0]
     print(f"\n{faces} labelled faces; CPU threads {torch.get_num_threads()}")
     print(
-        "| model | bytes on disk | x smaller | layers x smaller | params | CPU ms b1 | x faster "
-        "| ONNX RT ms b1 | x faster | accuracy % | Δ acc 95% CI | UAR % |"
+        "| model | bytes on disk | x smaller | layers x smaller | params | CPU ms b1 | x faster | CPU ms b64 "
+        "| ONNX RT ms b1 | x faster | ONNX RT ms b64 | x faster | accuracy % | Δ acc 95% CI | UAR % |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         layers = f"{r['layers_ratio']:.1f}" if r["layers_ratio"] else "-"
         print(
             f"| {r['model']} | {r['bytes']:,} | {base['bytes'] / r['bytes']:.1f} | {layers} | {r['params']:,} | "
-            f"{r['ms']:.2f} | {base['ms'] / r['ms']:.2f} | "
+            f"{r['ms']:.2f} | {base['ms'] / r['ms']:.2f} | {r['ms64']:.1f} | "
             f"{_ms(r['onnx_ms'])} | {_ms(base['onnx_ms'] / r['onnx_ms'] if r['onnx_ms'] else None)} | "
+            f"{_ms(r['onnx_ms64'])} | {_ms(base['onnx_ms64'] / r['onnx_ms64'] if r['onnx_ms64'] else None)} | "
             f"{r['acc']:.2f} ({r['acc'] - base['acc']:+.2f}) | "
             f"{r['ci'][0]:+.1f} … {r['ci'][1]:+.1f} | "
             f"{r['uar']:.2f} ({r['uar'] - base['uar']:+.2f}) |"
