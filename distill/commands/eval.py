@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from distill.artifacts import load_models, model_file
@@ -38,7 +39,7 @@ def run(
     root = dataset_root(dataset, data)
     store = ws.eval_store(reader, root, cfg.size, cfg.detector)
     evalset = load_cropped(samples, store, cfg.size, detector=cfg.detector) if cfg.crop else None
-    evalset = evalset or load_uncropped(samples, cfg.size)
+    evalset = evalset or replace(load_uncropped(samples, cfg.size), detected=cfg.crop)
     if not evalset.keys:
         raise DistillError(f"no labelled, readable image in {root}")
     evalset.ambiguous = ambiguous

@@ -22,6 +22,7 @@ class EvalSet:
     skipped: dict[str, str]
     cropped: int
     ambiguous: dict[str, list[str]] = field(default_factory=dict)  # key -> its labels: listed twice, left out
+    detected: bool = True  # False: --no-crop, every image scored whole
 
 
 def one_label_each(samples: list[Sample]) -> tuple[list[Sample], dict[str, list[str]]]:

@@ -44,6 +44,8 @@ def plot_confusion(result: dict, title: str, out_png: Path) -> None:
 
 
 def _cropped(evalset: EvalSet) -> str:
+    if not evalset.detected:
+        return f"all {len(evalset.keys)} whole images, resized (--no-crop)"
     whole = len(evalset.keys) - evalset.cropped
     if not whole:
         return f"all {evalset.cropped} cropped by the face detector, as in training"

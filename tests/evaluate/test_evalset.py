@@ -26,3 +26,8 @@ def test_the_report_says_which_keys_were_left_out_and_why():
     )
     text = markdown_report("dev", [], evalset)
     assert "1 left out, listed with different labels: a.jpg (sadness / surprise)" in text.splitlines()[2]
+
+
+def test_the_report_of_a_no_crop_evaluation_says_so():
+    evalset = EvalSet(["b.jpg"], np.zeros((1, 8, 8, 3), np.uint8), ["happiness"], {}, 0, detected=False)
+    assert "all 1 whole images, resized (--no-crop)" in markdown_report("dev", [], evalset).splitlines()[2]
