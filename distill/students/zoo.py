@@ -106,9 +106,19 @@ def mobilenetv3_large_100(
 @STUDENTS.register("vgg_s")
 def vgg_s(num_classes: int, in_chans: int = 3, small_input: bool = False, width: float = 1.0, size: int = 224):
     """VGG-S (the papers' big teacher) as a network to compress (`distill import-teacher`) or a large student."""
+    return _vgg_s(num_classes, in_chans, small_input, width, size, batch_norm=False)
+
+
+@STUDENTS.register("vgg_s_bn")
+def vgg_s_bn(num_classes: int, in_chans: int = 3, small_input: bool = False, width: float = 1.0, size: int = 224):
+    """VGG-S with BatchNorm after every conv (what `distill fit-teacher` trains) as a network to compress."""
+    return _vgg_s(num_classes, in_chans, small_input, width, size, batch_norm=True)
+
+
+def _vgg_s(num_classes: int, in_chans: int, small_input: bool, width: float, size: int, batch_norm: bool):
     from distill.teachers.vgg_s import VGGS
 
-    net = VGGS(num_classes, width, size, stem_stride=1 if small_input else 2)
+    net = VGGS(num_classes, width, size, stem_stride=1 if small_input else 2, batch_norm=batch_norm)
     if in_chans != 3:
         _first_conv_to(net, "features.0", in_chans, None)
     return net, net.features, net.classifier

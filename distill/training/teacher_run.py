@@ -20,12 +20,14 @@ from distill.teachers.vgg_s import load_checkpoint, tuple_preprocess
 from distill.torchfile import fit_state
 
 
-def fold_normalisation(conv: nn.Conv2d, theirs: Preprocess, ours: Preprocess) -> None:
+def fold_normalisation(conv: nn.Conv2d, theirs: Preprocess, ours: Preprocess, bn: nn.BatchNorm2d | None = None) -> None:
     """Make `conv` on `ours`-normalised input give what it gave on `theirs`-normalised input.
 
     x01 = x_ours * std_ours + mean_ours, so x_theirs = x_ours * a + d per channel with a = std_ours / std_theirs
     and d = (mean_ours - mean_theirs) / std_theirs; W' = W * a, b' = b + sum(W * d). Exact only without zero
-    padding (a padded zero means a different colour on each side), which VGG-S's first conv has not."""
+    padding (a padded zero means a different colour on each side), which VGG-S's first conv has not. A conv without
+    a bias followed by BatchNorm `bn` takes the shift into bn's running mean instead (the same in eval mode, and a
+    batch's own mean absorbs it in training)."""
     if any(p != 0 for p in conv.padding):
         raise DistillError("the first convolution pads its input: its normalisation cannot be folded exactly")
     a = torch.tensor(ours.std) / torch.tensor(theirs.std)  # (C,) or (1,), broadcast over input channels
@@ -34,7 +36,9 @@ def fold_normalisation(conv: nn.Conv2d, theirs: Preprocess, ours: Preprocess) ->
         w = conv.weight  # (out, in, kh, kw)
         shift = (w * d.view(1, -1, 1, 1)).sum((1, 2, 3))
         w.mul_(a.view(1, -1, 1, 1))
-        if conv.bias is None:
+        if conv.bias is None and bn is not None:
+            bn.running_mean.sub_(shift)
+        elif conv.bias is None:
             conv.bias = nn.Parameter(shift)
         else:
             conv.bias.add_(shift)
@@ -47,11 +51,13 @@ def student_from_checkpoint(path: Path) -> Student:
         raise DistillError(f"{path} is a {ckpt.get('arch')} checkpoint: only vgg_s teachers can be imported")
     theirs = tuple_preprocess(Preprocess(**ckpt["preprocess"]))
     kwargs = ckpt.get("arch_kwargs", {})
-    student = Student("vgg_s", ckpt["classes"], theirs.size, theirs.grey, width=kwargs.get("width", 1.0))
+    arch = "vgg_s_bn" if kwargs.get("batch_norm") else "vgg_s"
+    student = Student(arch, ckpt["classes"], theirs.size, theirs.grey, width=kwargs.get("width", 1.0))
     if kwargs.get("size", theirs.size) != theirs.size:
         raise DistillError(f"{path} was built for {kwargs['size']} px but preprocesses to {theirs.size} px")
-    fit_state(student.net, ckpt["state_dict"], path, "vgg_s")
-    fold_normalisation(student.net.features[0], theirs, student.preprocess)
+    fit_state(student.net, ckpt["state_dict"], path, arch)
+    bn = student.net.features[1] if isinstance(student.net.features[1], nn.BatchNorm2d) else None
+    fold_normalisation(student.net.features[0], theirs, student.preprocess, bn)
     student.spec = f"student:vgg_s:{path}"
     return student.eval()
 
