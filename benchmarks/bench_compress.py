@@ -21,7 +21,7 @@ import torch
 
 from distill.artifacts import load_model
 from distill.datasets.readers import read_dataset
-from distill.evaluate.evalset import load_cropped, only_keys
+from distill.evaluate.evalset import load_cropped, one_label_each, only_keys
 from distill.evaluate.scores import predict, score
 from distill.evaluate.speed import compare_latency, compare_latency_on
 from distill.export import OnnxModel
@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         files["int8 graph (ONNX Runtime)"] = args.run / "student.int8.onnx"
     samples, reader = read_dataset("csv", args.data)
     samples = only_keys(samples, args.keys) if args.keys else samples
+    samples, _ = one_label_each(samples)  # as `distill eval` scores them
     evalset = load_cropped(samples, ws.eval_store(reader, args.data, SIZE), SIZE)
     models = {name: load_model(str(path))[0].eval() for name, path in files.items()}
     ms = compare_latency(models, SIZE, rounds=ROUNDS)
