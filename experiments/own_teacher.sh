@@ -11,15 +11,14 @@ D="distill --workdir $W"
 ls "$W"/teachers/*-vgg_s/teacher.pt >/dev/null 2>&1 || $D fit-teacher --arch vgg_s --data "$FER"
 T=$(dirname "$(ls "$W"/teachers/*-vgg_s/teacher.pt | tail -1)")
 $D crop "$POOL"
-$D label --teacher vgg_s                       # the newest fitted VGG-S over the newest store (the pool)
+$D label --teacher vgg_s --views 0            # the newest fitted VGG-S over the newest store (the pool)
 $D import-teacher "$T/teacher.pt"
 RUN=$(ls -d "$W"/runs/*vgg_s-imported | tail -1)
-for m in quant bwn hybrid:0.9 svd+hybrid:0.9 prune-ch:0.5 cp-fast:0.5; do
+for m in svd+hybrid:0.9 hybrid:0.9 quant; do
   $D compress "$RUN" --method "$m" --epochs 1 --limit 2000 --lr 1e-4
 done
 $D export "$RUN" --format onnx --int8
-MODELS=(--model "vgg_s:$T/teacher.pt" --model "$RUN/student.int8.onnx")
-for c in "$W"/compressed/*vgg_s-imported-*/; do MODELS+=(--model "$c"); done
-$D eval csv --data "$FER" --keys "$T/test-keys.txt" "${MODELS[@]}"
+OMP_NUM_THREADS=1 python benchmarks/bench_compress.py "$RUN" --workdir "$W" --data "$FER" --keys "$T/test-keys.txt" \
+  --onnx --int8
 $D eval csv --data "$DEV" --model "vgg_s:$T/teacher.pt" --model mini_xception --model mini_xception+face_api
 $D report
