@@ -3,7 +3,7 @@ run — bytes on disk, parameters, CPU latency at batch 1 and 64 (measured inter
 compare like with like), accuracy and UAR on a labelled set (expressions-dev, MTCNN crops as in training).
 
 The compressed models come from `distill compress RUN --method ...` (experiments/table3_mini_xception.sh makes
-them); an int8 torch.export graph of the float student (`distill export RUN --int8`) is added when --int8;
+them) and `distill compress RUN` (the no-flag plan, scored as it deploys: its int8 graph where it chose one); an int8 torch.export graph of the float student (`distill export RUN --int8`) is added when --int8;
 --onnx adds each model's batch-1 latency in ONNX Runtime (exported as `distill export --format onnx` does).
 Usage: python benchmarks/bench_compress.py RUN [--workdir W] [--data ../shared/data/expressions-dev] [--int8]
        [--onnx] [--keys TEACHER/test-keys.txt] (VGG-S imported with `distill import-teacher`: only faces it never saw)
@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for folder in sorted(ws.dir("compressed").glob(f"*{args.run.name}-*")):
         if (folder / "model.distill").is_file():
             summary = json.loads((folder / "summary.json").read_text())
+            if "plan" in summary:  # the no-flag plan: its deployable file (the int8 graph where it chose int8)
+                files[f"no-flag plan: {summary['plan']['chosen']}"] = Path(summary["deployable"])
+                continue
             rounds = summary.get("rounds", [])
             epochs = "+".join(str(r.get("epochs", "?")) for r in rounds) or summary.get("fine_tune_epochs_per_round")
             rounds = len(rounds) or 1

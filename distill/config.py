@@ -18,6 +18,8 @@ from distill.specs import CompressPlan, LossSpec
 MAX_PIXELS = 60_000_000  # a photo of more pixels is a decompression bomb: skipped, never decoded
 MIN_SIDE = 24
 MIN_FACE_NONE = "1/20 of the picture's shorter side, at least 16 px (360p: 18, 1080p: 54)"
+SMALL_CROP = 64  # px: images no larger are face crops already (fit-teacher's detector)
+AUTO = "auto"  # compress's plan chosen on the held-out faces (compress/auto.py)
 COMBINE = ("prob", "logit", "geometric")  # how an ensemble joins its members (teachers/ensemble.py)
 OPTIMIZERS = ("adamw", "sgd")
 PRECISIONS = ("auto", "32", "bf16-mixed", "16-mixed")
@@ -256,6 +258,12 @@ class FitConfig(Settings):
     )
     width: float = setting(1.0, "VGG-S channel multiplier (1.0 = the paper's ~377 MiB).", gt=0, le=4)
     batch_norm: bool = setting(True, "VGG-S with BatchNorm after every conv in place of LRN (trains from scratch).")
+    detector: str | None = setting(
+        None,
+        "How a labelled folder's faces are found (distill list detectors); whole: each image is the face.",
+        none=f"whole where every image is a small face crop already (at most {SMALL_CROP} px, as FER2013's 48 px "
+        "faces: the detector would only re-frame them, and misses some), else mtcnn",
+    )
     test_fraction: float = setting(0.2, "Held-out test share (by subject where known), never trained on.", gt=0, lt=1)
     val_fraction: float = setting(0.1, "Validation share (by subject where known).", gt=0, lt=1)
     label_smoothing: float = setting(0.1, "Label smoothing of the cross-entropy.", ge=0, lt=1)
@@ -276,13 +284,17 @@ class FitConfig(Settings):
 @dataclass
 class CompressConfig(Settings):
     method: str = setting(
-        "bwn", "Compressor or chain in order, e.g. bwn, quant, prune:0.8+quant, prune-ch:0.5+quant.", flag="--method"
+        "auto",
+        "auto (the most deployable plan that keeps the float student's accuracy: channel pruning grown while the "
+        "held-out faces allow, then int8; chosen without labels), or a compressor or chain in order, e.g. bwn, quant, "
+        "prune:0.8+quant, prune-ch:0.5+quant.",
+        flag="--method",
     )
     epochs: int | None = setting(
         None,
         "Fine-tuning epochs after each round, from the run's caches; 0 = none.",
         ge=0,
-        none="each method's recipe (distill list compressors), else 3",
+        none="each method's recipe (distill list compressors), else 3; auto: 2 after each step",
     )
     stages: int | None = setting(
         None,
@@ -291,19 +303,34 @@ class CompressConfig(Settings):
         none="each method's recipe, else its own: prune 3, hybrid 4",
     )
     lr: float | None = setting(
-        None, "Peak fine-tuning learning rate.", gt=0, le=10, none="each method's recipe, else 0.0005"
+        None, "Peak fine-tuning learning rate.", gt=0, le=10, none="each method's recipe, else 0.0005; auto: 0.001"
     )
     loss: str | None = setting(None, "Fine-tuning loss spec.", none="the run's")
     limit: int | None = setting(None, "Fine-tune on at most this many faces (big networks).", ge=1, none="all")
-    teach: str = setting(
-        "cache", "Fine-tune on: cache (the teacher's posteriors) or float (the uncompressed student).", choices=TEACH
+    teach: str | None = setting(
+        None,
+        "Fine-tune on: cache (the teacher's posteriors) or float (the uncompressed student).",
+        choices=TEACH,
+        none="float for auto (the plan keeps the float student's function), else cache",
     )
     # off by default, whatever the run used: a short fine-tuning starts from a freshly compressed network, and the
     # average's lag behind it cost BWN validation agreement
     ema: float = setting(0.0, "EMA decay of the fine-tuned weights per step; 0 = off.", ge=0, lt=1)
+    tolerance: float = setting(
+        1.0,
+        "auto: points of agreement with the teacher on the held-out faces a plan may lose against the float student.",
+        ge=0,
+        le=100,
+    )
 
     def check(self) -> None:
-        CompressPlan.parse(self.method)
+        if self.method != AUTO:
+            try:
+                CompressPlan.parse(self.method)
+            except DistillError as err:
+                if "unknown compressor" not in str(err):
+                    raise
+                raise DistillError(f"{err}; or auto, the no-flag plan") from None
         if self.loss is not None:
             LossSpec.parse(self.loss)
 

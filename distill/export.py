@@ -154,9 +154,15 @@ class OnnxSession:
         return torch.from_numpy(self.session.run(None, {self.input: x.numpy()})[0])
 
 
-def onnx_form(module: nn.Module, path: Path, size: int, threads: int = 0, spin: bool = True) -> OnnxModel | str:
-    """`module` exported to `path` and loaded in ONNX Runtime, or a note saying why it runs in PyTorch instead (an op
-    the exporter cannot write: some compressed layers)."""
+def onnx_form(
+    module: nn.Module, path: Path, size: int, threads: int = 0, spin: bool = True, model_file: Path | None = None
+) -> OnnxModel | str:
+    """`module` in ONNX Runtime: the int8 graph beside its `model_file` where one was made from it (int8_beside),
+    else exported to `path`; or a note saying why it runs in PyTorch instead (an op the exporter cannot write: some
+    compressed layers)."""
+    int8 = int8_beside(model_file) if model_file is not None else None
+    if int8 is not None:
+        return OnnxModel(int8, threads, spin)
     try:
         done = export_model(module, path, "onnx", size)
     except (DistillError, RuntimeError, TypeError, ValueError) as err:
@@ -223,3 +229,12 @@ def _onnx_initializers(path: Path) -> list:
 def exported_path(model_file: Path, cfg) -> Path:
     """Where export writes by default: beside the model, e.g. student.pt -> student.pt2, model.int8.onnx."""
     return model_file.with_name(model_file.stem + (".int8.onnx" if cfg.int8 else f".{cfg.resolved_format()}"))
+
+
+def int8_beside(model_file: Path) -> Path | None:
+    """The int8 graph `distill export --int8` or `distill compress` (its auto plan) wrote beside a model file, when
+    it is not older than the model: what the model runs as in ONNX Runtime (predict, eval --runtime onnx)."""
+    graph = Path(model_file).with_name(Path(model_file).stem + ".int8.onnx")
+    if graph.is_file() and graph.stat().st_mtime >= Path(model_file).stat().st_mtime:
+        return graph
+    return None

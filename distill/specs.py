@@ -24,7 +24,7 @@ class TeacherMember:
     arg: str | None
     options: dict[str, str]
     weight: float
-    framing: float
+    framing: float | None  # None: the teacher's own (a fitted checkpoint records the framing it learnt at)
 
     @property
     def spec(self) -> str:
@@ -80,10 +80,12 @@ def _member(text: str) -> TeacherMember:
     return TeacherMember(text, name, arg, options, weight, framing)
 
 
-def _framing(name: str, given: str | None) -> float:
-    """The share of the stored face a teacher sees: ?crop=F, else the framing its registry entry declares."""
+def _framing(name: str, given: str | None) -> float | None:
+    """The share of the stored face a teacher sees: ?crop=F, else the framing its registry entry declares, else None
+    (the teacher's own: a fitted checkpoint records the framing it was trained at)."""
     if given is None:
-        return float(TEACHERS.entry(name).extra.get("framing", 1.0))
+        declared = TEACHERS.entry(name).extra.get("framing")
+        return None if declared is None else float(declared)
     try:
         crop = float(given)
     except ValueError:

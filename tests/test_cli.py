@@ -36,7 +36,7 @@ MISUSE = [
     (["compress", "--method", "prune:1.5"], r"prune:1.5: the sparsity must be in \(0, 1\)"),
     (["compress", "--method", "prune:abc"], r"prune:abc: the sparsity 'abc' is not a number"),
     (["compress", "--method", "bwn:3"], r"compressor 'bwn' takes no option \(given 'bwn:3'\)"),
-    (["compress", "--method", "nope"], r"unknown compressor 'nope'; valid compressors: .*bwn"),
+    (["compress", "--method", "nope"], r"unknown compressor 'nope'; valid compressors: .*bwn.*; or auto, the no-flag"),
     (["compress", "--method", "quant+prune-ch"], r"prune-ch changes the network's shape"),
     (["compress", "--teach", "vgg"], r"--teach vgg: must be one of cache, float"),
     (["compress", "--loss", "kld:0"], r"--loss kld:0: the weight of kld must be > 0"),

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pytest
 from PIL import Image
 
 from distill.faces.store import FaceStore
@@ -123,6 +124,33 @@ def test_fit_teacher_then_label_and_score_only_held_out_faces(tmp_path, face_pho
     assert report["results"][0]["scores"]["n_scored"] == len(split["test"])
 
 
+def test_fit_teacher_on_small_face_crops_takes_each_image_whole(tmp_path, face_store):
+    """A FER2013-like set (48 px face crops): no detection, each image is the face, and the teacher records the
+    framing that shows it exactly that image, which it keeps when it labels (unless the spec gives ?crop=)."""
+    from distill.teachers.spec import build_teacher
+
+    labelled = tmp_path / "fer-like"
+    (labelled / "images").mkdir(parents=True)
+    faces = FaceStore(face_store)
+    rows = ["image,emotion"]
+    for i in range(12):
+        Image.fromarray(faces.pixels(i % len(faces))).resize((48, 48)).convert("L").save(
+            labelled / "images" / f"{i}.jpg"
+        )
+        rows.append(f"{i}.jpg,{('happy', 'sad')[i % 2]}")
+    (labelled / "labels.csv").write_text("\n".join(rows) + "\n")
+    fit = ("fit-teacher", "--data", str(labelled), "--width", "0.05", "--size", "32", "--epochs", "1")
+    out = _cli(
+        *fit, "--workers", "0", "--batch-size", "4", "--test-fraction", "0.3", "--val-fraction", "0.3", cwd=tmp_path
+    )
+    assert "detector    whole" in out.stdout
+    store = FaceStore(tmp_path / "distill-work" / "teachers" / "crops" / "fer-like-labelled-whole.h5")
+    assert len(store) == 12 and store.attrs["detector"] == "whole"  # every image, none lost to a detector
+    checkpoint = next((tmp_path / "distill-work" / "teachers").glob("*/teacher.pt"))
+    assert build_teacher(f"vgg_s:{checkpoint}").preprocess.crop == pytest.approx(0.8)  # 1 / (1 + margin 0.25)
+    assert build_teacher(f"vgg_s:{checkpoint}?crop=1").preprocess.crop == 1.0
+
+
 def test_demo_runs_the_whole_pipeline(tmp_path):
     from distill.commands import demo
     from distill.workspace import Workspace
@@ -162,3 +190,28 @@ def test_a_pruned_student_goes_to_work_as_int8(tmp_path, face_photos, face_store
     assert facts["runtime"] == "onnxruntime" and facts["model"] == str(graph.resolve())
     rows = (tmp_path / "out" / "predictions.csv").read_text().splitlines()
     assert len(rows) > 6 and any(",anger," in r or ",happiness," in r or ",neutral," in r for r in rows[1:])
+
+
+def test_compress_with_no_flags_deploys_its_chosen_plan(tmp_path, face_photos, face_store, monkeypatch):
+    """`distill compress` alone: the plan chosen on held-out faces, saved with its curve; predict then runs the int8
+    graph it chose (a folder given as --model)."""
+    from distill.config import LabelConfig, TrainConfig
+    from distill.label import label
+    from distill.training.train import train
+
+    work = tmp_path / "distill-work"
+    cache = work / "caches" / "pool.h5"
+    label(face_store, cache, LabelConfig(teacher="mini_xception", views=0), show_progress=False)
+    run = work / "runs" / "20260101-000000-squeezenet1_1_bn-kld"
+    train([(face_store, cache)], run, TrainConfig(epochs=1, batch_size=4, size=32, workers=0), show_progress=False)
+    done = _cli("compress", "--tolerance", "100", cwd=tmp_path)  # the newest run; every step passes
+    said = " ".join((done.stdout + done.stderr).split())  # the console wraps long lines
+    assert "auto: prune-ch (global) up to 0.7" in said and "plan prune-ch:0.7 + int8" in said
+    compressed = next((work / "compressed").iterdir())
+    assert compressed.name.endswith("-auto")
+    summary = json.loads((compressed / "summary.json").read_text())
+    assert summary["plan"]["chosen"] == "prune-ch:0.7 + int8" and len(summary["plan"]["curve"]) == 16
+    photos = tmp_path / "photos"
+    shutil.copytree(face_photos, photos)
+    out = _cli("predict", str(photos), "--model", str(compressed), "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert f"its int8 graph {compressed / 'model.int8.onnx'}" in out.stdout

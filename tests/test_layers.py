@@ -49,6 +49,7 @@ LAYERS = {
         "distill.label",
         "distill.training",
         "distill.compress.pipeline",
+        "distill.compress.auto",
         "distill.evaluate",
         "distill.predict",
     ],

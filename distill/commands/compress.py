@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from distill.compress.pipeline import compress_run, compressed_name
-from distill.config import CompressConfig
+from distill.config import AUTO, CompressConfig
 from distill.errors import DistillError, Interrupted
 from distill.workspace import Workspace
 
@@ -19,6 +19,10 @@ def run(ws: Workspace, model: Path | None, cfg: CompressConfig, show_progress: b
         raise DistillError(f"{run} is not a training run with a student.pt")
     try:
         with ws.new_run("compressed", compressed_name(run.name, cfg.method)) as out_dir:
+            if cfg.method == AUTO:
+                from distill.compress.auto import compress_auto
+
+                return compress_auto(run, out_dir, cfg, show_progress)
             return compress_run(run, out_dir, cfg, show_progress)
     except Interrupted:
         raise Interrupted("interrupted — compress keeps no half-made model; run the same command again") from None

@@ -91,7 +91,7 @@ def compress_run(run_dir: Path, out_dir: Path, cfg: CompressConfig, show_progres
     fine = run_train_config(config)
     fine = replace(fine, loss=cfg.loss or fine.loss, hint_epochs=0, limit=cfg.limit or fine.limit)
     sources = [(Path(s["store"]), Path(s["cache"])) for s in config["sources"]]
-    teacher = _float_teacher(student, run_dir, cfg.teach)
+    teacher = float_teacher(student, run_dir, cfg.teach or "cache")
     fine = replace(fine, ema=cfg.ema, online_teacher=fine.online_teacher or teacher is not None)
     plan = CompressPlan.parse(cfg.method)
     dry_net, dry_layers = copy.deepcopy(student.net), {}
@@ -120,7 +120,7 @@ def compress_run(run_dir: Path, out_dir: Path, cfg: CompressConfig, show_progres
     model = out_dir / "model.distill"
     save_compressed(model, student.eval(), layers, {"provenance": provenance("compress", run=str(run_dir))})
     float_bytes = (run_dir / "student.pt").stat().st_size
-    latency = _latencies(run_dir / "student.pt", model, student.preprocess.size)
+    latency = file_latencies(run_dir / "student.pt", model, student.preprocess.size)
     summary = {
         "methods": cfg.method,
         "compressed_layers": len(layers),
@@ -136,13 +136,13 @@ def compress_run(run_dir: Path, out_dir: Path, cfg: CompressConfig, show_progres
         "float_parameters": params_before,
         "cpu_latency_ms_batch1": latency["compressed"],
         "float_cpu_latency_ms_batch1": latency["float"],
-        **_layer_bytes(student.net, layers, original),
+        **layer_bytes(student.net, layers, original),
     }
     write_json(out_dir / "summary.json", summary)
     return summary
 
 
-def _latencies(float_file: Path, compressed_file: Path, size: int) -> dict[str, float]:
+def file_latencies(float_file: Path, compressed_file: Path, size: int) -> dict[str, float]:
     """Batch-1 CPU ms of the float student and of the compressed file, both loaded from disk as a user would run
     them and timed in turns: timing the network still in training's hands read a pruned student as no faster."""
     from distill.compress.artifact import load_compressed
@@ -153,7 +153,7 @@ def _latencies(float_file: Path, compressed_file: Path, size: int) -> dict[str, 
     return compare_latency(models, size, rounds=5)
 
 
-def _float_teacher(student, run_dir: Path, teach: str):
+def float_teacher(student, run_dir: Path, teach: str):
     """The uncompressed student, frozen, as the teacher of its compressed copy (teach="float"); None for "cache"."""
     if teach == "cache":
         return None
@@ -167,7 +167,7 @@ def _slug(method: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", method)
 
 
-def _layer_bytes(net, layers: dict[str, str], original: dict[str, int]) -> dict:
+def layer_bytes(net, layers: dict[str, str], original: dict[str, int]) -> dict:
     """Bytes the compressed layers had (float32, before any restructure) vs now (encoded blob + what stays)."""
     import torch
 

@@ -57,6 +57,10 @@ class ChannelPruning(Compressor):
     option = ("channel ratio", {"gt": 0, "lt": 1})
     stages = 3
     iterative = True
+    # where the ratio holds: "layer" (each layer loses it) or "global" (the network does: the channels of lowest
+    # importance anywhere go first, each layer keeping at least MIN_KEPT of its own)
+    scope = "layer"
+    MIN_KEPT = 0.1
 
     def __init__(self, ratio: float = 0.5):
         self.ratio, self.pruner, self.done = ratio, None, 0
@@ -74,6 +78,8 @@ class ChannelPruning(Compressor):
                     example_input(net, self.size),
                     importance=tp.importance.GroupMagnitudeImportance(p=2),
                     pruning_ratio=self.ratio,
+                    global_pruning=self.scope == "global",
+                    max_pruning_ratio=1 - self.MIN_KEPT if self.scope == "global" else 1.0,
                     iterative_steps=stages,
                     ignored_layers=[net.get_submodule(convs(net)[-1])],
                 )

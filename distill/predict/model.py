@@ -57,9 +57,10 @@ def load_classifier(spec: str, runtime: str, out_dir: Path, size: int = 112) -> 
     if runtime == "onnx" and hasattr(module, "arch_kwargs"):
         # one thread that sleeps between calls: a few faces a frame gain nothing from two, and the detector beside
         # it needs the other core
-        onnx = onnx_form(module, out_dir / "model.onnx", size, threads=1, spin=False)
+        onnx = onnx_form(module, out_dir / "model.onnx", size, threads=1, spin=False, model_file=file)
         if isinstance(onnx, OnnxModel):
-            return Classifier(onnx, list(module.classes), name, "onnxruntime", [f"exported to {onnx.spec[5:]}"])
+            how = "its int8 graph" if onnx.meta.get("int8") else "exported to"
+            return Classifier(onnx, list(module.classes), name, "onnxruntime", [f"{how} {onnx.spec[5:]}"])
         note = onnx
     else:
         note = "teachers run in PyTorch" if runtime == "onnx" else ""

@@ -31,7 +31,8 @@ def build_teacher(spec: str, combine: str = "prob", class_map: str | None = None
             teacher = fn(member.arg, spec=member.spec, **member.options)
         except TypeError as err:
             raise DistillError(f"teacher '{member.name}' does not take options {sorted(member.options)}") from err
-        teacher.preprocess = replace(teacher.preprocess, crop=member.framing)
+        if member.framing is not None:
+            teacher.preprocess = replace(teacher.preprocess, crop=member.framing)
         built.append(teacher)
         weights.append(member.weight)
     if len(built) == 1 and weights[0] == 1.0 and not class_map:

@@ -119,7 +119,7 @@ def vgg_s(arg: str | None = None, weights: str | None = None, spec: str = "vgg_s
 
 def tuple_preprocess(pre: Preprocess) -> Preprocess:
     """A checkpoint's preprocessing with JSON lists turned back into tuples (Preprocess compares as tuples)."""
-    return Preprocess(pre.size, pre.grey, tuple(pre.mean), tuple(pre.std))
+    return Preprocess(pre.size, pre.grey, tuple(pre.mean), tuple(pre.std), pre.crop)
 
 
 @TEACHERS.register("timm")

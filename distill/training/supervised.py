@@ -64,10 +64,10 @@ class LabelledFaces(Dataset):
 
 
 def build_net(
-    arch: str, n_classes: int, size: int, width: float, batch_norm: bool = False
+    arch: str, n_classes: int, size: int, width: float, batch_norm: bool = False, framing: float = 1.0
 ) -> tuple[nn.Module, Preprocess, dict]:
     """(network, preprocessing, arch_kwargs saved in the checkpoint)."""
-    pre = Preprocess(size=size, grey=False, **IMAGENET)
+    pre = Preprocess(size=size, grey=False, crop=framing, **IMAGENET)
     if arch == "vgg_s":
         from distill.teachers.vgg_s import VGGS
 
@@ -104,7 +104,8 @@ class SupervisedModule(SharedStepModule):
         )
 
     def shared_step(self, batch: dict, stage: str) -> torch.Tensor:
-        x = augment.views_at(augment.to_float(batch["pixels"]), batch["params"], self.preprocess.size)
+        # views made at the side whose framing gives the input side (label makes a teacher's views so too)
+        x = augment.views_at(augment.to_float(batch["pixels"]), batch["params"], self.preprocess.source_side)
         logits = self.net(self.preprocess(x).contiguous(memory_format=torch.channels_last))
         loss = F.cross_entropy(
             logits, batch["target"], weight=self.class_weights, label_smoothing=self.cfg.label_smoothing
@@ -121,6 +122,16 @@ class SupervisedModule(SharedStepModule):
 def input_side(cfg: FitConfig) -> int:
     """--size, else 224 where a GPU trains (the papers' input) and 64 on a CPU (what its time allows)."""
     return cfg.size or (224 if torch.cuda.is_available() else 64)
+
+
+def framing_of(store: FaceStore) -> float:
+    """The share of each stored face the teacher learns from: the whole stored face (1.0, the store's own framing),
+    or where each image was the face (the `whole` detector) the image itself, without the border crop added; a
+    checkpoint records it, so the teacher later sees pool faces framed as it learnt."""
+    if store.attrs.get("detector") != "whole":
+        return 1.0
+    margin = json.loads(store.attrs.get("crop_config", "{}")).get("margin", 0.25)
+    return 1 / (1 + margin)
 
 
 def _classes_and_targets(labels: list[str]) -> tuple[list[str], np.ndarray]:
@@ -162,7 +173,8 @@ def fit_teacher(store_path: Path, out_dir: Path, cfg: FitConfig, show_progress: 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     store = require_store(store_path)
     idx, classes, targets, split = _labelled_split(store, cfg)
-    net, pre, arch_kwargs = build_net(cfg.arch, len(classes), input_side(cfg), cfg.width, cfg.batch_norm)
+    framing = framing_of(store)
+    net, pre, arch_kwargs = build_net(cfg.arch, len(classes), input_side(cfg), cfg.width, cfg.batch_norm, framing)
     weights = _class_weights(targets[split == "train"], len(classes), cfg.balanced)
     module = SupervisedModule(net, pre, len(classes), cfg, weights)
 

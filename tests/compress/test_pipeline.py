@@ -63,17 +63,17 @@ def test_compress_a_run_with_fine_tuning(tmp_path, face_store, monkeypatch):
 
 
 def test_float_teacher_is_a_frozen_eval_mode_copy_of_the_student(tmp_path):
-    from distill.compress.pipeline import _float_teacher
+    from distill.compress.pipeline import float_teacher
 
     torch.manual_seed(0)
     student = Student("squeezenet1_1_bn", ["a", "b", "c"], size=32, grey=True).eval()
-    teacher = _float_teacher(student, tmp_path, "float").train()  # stays in eval mode
+    teacher = float_teacher(student, tmp_path, "float").train()  # stays in eval mode
     x = torch.rand(2, 3, 32, 32)
     assert torch.equal(teacher(x), student(x)) and not teacher.training
     assert not any(p.requires_grad for p in teacher.parameters())
     wrap_chain(student.net, "bwn")  # compressing the student leaves its teacher as it was
     assert not torch.equal(teacher(x), student(x))
-    assert _float_teacher(student, tmp_path, "cache") is None
+    assert float_teacher(student, tmp_path, "cache") is None
     assert not (tmp_path / "bad" / "rounds").exists()
 
 

@@ -31,3 +31,22 @@ def test_channel_pruning_removes_channels_and_must_come_first():
     assert student(torch.rand(2, 3, 32, 32)).shape == (2, 2)
     with pytest.raises(DistillError, match="must come first"):
         wrap_chain(Student("squeezenet1_1_bn", ["a", "b"], size=32).net, "quant+prune-ch")
+
+
+def test_global_channel_pruning_takes_the_weakest_channels_anywhere():
+    from distill.compress.prune import ChannelPruning
+
+    student = Student("squeezenet1_1_bn", ["a", "b"], size=32)
+    convs = [m for m in student.net.modules() if isinstance(m, torch.nn.Conv2d)]
+    widths = [m.out_channels for m in convs]
+    with torch.no_grad():
+        convs[3].weight[: widths[3] * 3 // 4].mul_(1e-3)  # three quarters of one layer's channels barely matter
+    pruning = ChannelPruning(0.3)
+    pruning.size, pruning.scope = 32, "global"
+    params = sum(p.numel() for p in student.net.parameters())
+    pruning.advance(student.net, 1, 1)
+    pruned = [m.out_channels for m in convs]
+    assert pruned[3] <= widths[3] // 4 + 1  # all its weak channels went: a per-layer ratio takes 30% of each
+    assert all(p >= w * ChannelPruning.MIN_KEPT for p, w in zip(pruned, widths, strict=True))
+    assert sum(p.numel() for p in student.net.parameters()) < params
+    assert student(torch.rand(2, 3, 32, 32)).shape == (2, 2)
