@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from distill.compress.pipeline import compressed_name
-from distill.config import ExportConfig, TrainConfig
+from distill.config import CompressConfig, ExportConfig, TrainConfig
 from distill.export import exported_path
 from distill.training.train import run_name
 
@@ -44,7 +44,7 @@ def test_the_compressed_folders_the_docs_name_are_the_ones_compress_makes():
     lines = [x for x in _commented("compress") if "compressed/" in x[2]]
     assert lines
     for doc, options, comment in lines:
-        name = compressed_name("<run>", _option(options, "--method", "bwn"))
+        name = compressed_name("<run>", _option(options, "--method", CompressConfig.method))
         assert f"compressed/<stamp>-{name}/model.distill" in comment, (doc, comment)
 
 

@@ -215,3 +215,7 @@ def test_compress_with_no_flags_deploys_its_chosen_plan(tmp_path, face_photos, f
     shutil.copytree(face_photos, photos)
     out = _cli("predict", str(photos), "--model", str(compressed), "--out", str(tmp_path / "out"), cwd=tmp_path)
     assert f"its int8 graph {compressed / 'model.int8.onnx'}" in out.stdout
+    labelled = _labelled_folder(tmp_path / "labelled", face_photos, 6)
+    _cli("eval", "csv", "--data", str(labelled), "--model", str(compressed), cwd=tmp_path)
+    report = json.loads(next((work / "evals").glob("*/eval.json")).read_text())
+    assert report["results"][0]["runtime"] == f"onnxruntime, its int8 graph {compressed / 'model.int8.onnx'}"

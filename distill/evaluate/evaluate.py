@@ -37,6 +37,8 @@ def evaluate_model(
     scores = score(logits, evalset.labels, list(model.classes), parse_mapping(mapping))
     facts["peak_memory_mib_batch1"] = peak_memory_mib(name, speed_size, *load_args)
     used = "onnxruntime" if scorer is onnx or getattr(model, "spec", "").startswith("onnx:") else "torch"
+    if scorer is onnx and onnx.meta.get("int8"):  # the int8 graph beside the model file (export.int8_beside)
+        used = f"onnxruntime, its int8 graph {onnx.spec[5:]}"
     return {"model": name, "describe": model.describe(), "runtime": used, "scores": scores, "facts": facts}
 
 
