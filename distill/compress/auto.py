@@ -36,7 +36,7 @@ from distill.faces.store import FaceStore
 from distill.fileio import write_json
 from distill.provenance import provenance
 
-LADDER_TOP, LADDER_STEPS = 0.7, 7  # prune-ch ratio grows by 0.1 a step, up to 0.7 of every layer's channels
+LADDER_TOP, LADDER_STEPS = 0.7, 7  # the pruned share of the network's channels grows by 0.1 a step, up to 0.7
 # fine-tuning after each step, on the float student's outputs: the plan keeps its function (docs/results.md)
 RECIPE = {"epochs": 2, "lr": 3e-4, "teach": "float"}
 CALIBRATION_FACES = 512
@@ -182,11 +182,19 @@ def compress_auto(run_dir: Path, out_dir: Path, cfg: CompressConfig, show_progre
         if not passed:
             break
     if ladder.best is None:
+        closest = max(ladder.curve[1:], key=lambda c: c.teacher_agreement)
+        write_json(out_dir / "summary.json", {"methods": "auto", "plan": None, "curve": _curve(ladder)})
         raise DistillError(
             f"no compressed form of {run_dir} agrees with the teacher within {cfg.tolerance:g} points of the float "
-            f"student (curve in {work}); raise --tolerance or give a --method"
+            f"student's {100 * ladder.float_teacher_agreement:.2f}% (closest: {closest.name}, "
+            f"{100 * closest.teacher_agreement:.2f}%; the curve: {out_dir / 'summary.json'}); raise --tolerance or "
+            "give a --method"
         )
     return _save(run_dir, out_dir, student, ladder, cfg, params_before)
+
+
+def _curve(ladder: Ladder) -> list[dict]:
+    return [asdict(c) | {"name": c.name} for c in ladder.curve]
 
 
 def _line(pair: list[Candidate]) -> str:
@@ -214,7 +222,7 @@ def _save(run_dir: Path, out_dir: Path, student, ladder: Ladder, cfg, params_bef
         ),
         "tolerance_points": cfg.tolerance,
         "float_teacher_agreement": ladder.float_teacher_agreement,
-        "curve": [asdict(c) | {"name": c.name} for c in ladder.curve],
+        "curve": _curve(ladder),
     }
     extra = {"provenance": provenance("compress", run=str(run_dir)), "plan": plan}
     save_compressed(model, student.eval(), layers, extra)

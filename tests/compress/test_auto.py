@@ -73,8 +73,10 @@ def test_no_passing_step_is_a_clear_error(tiny_run, tmp_path, short_ladder, monk
         return teacher if len(calls) == 1 else (teacher + 1) % 7
 
     monkeypatch.setattr(auto, "classes_of", float_right_then_every_form_wrong)
-    with pytest.raises(DistillError, match="no compressed form of .* agrees with the teacher within 1 points"):
+    with pytest.raises(DistillError, match=r"no compressed form of .* within 1 points .*closest: int8, 0.00%"):
         auto.compress_auto(tiny_run, tmp_path / "none", CompressConfig(epochs=0), show_progress=False)
+    curve = json.loads((tmp_path / "none" / "summary.json").read_text())["curve"]  # what was measured is kept
+    assert [c["name"] for c in curve] == ["float", "int8", "prune-ch:0.2", "prune-ch:0.2 + int8"]
     assert len(calls) == 4  # float, int8, then the first step's two forms: the ladder stops where float fails
 
 
