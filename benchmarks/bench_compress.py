@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     samples = only_keys(samples, args.keys) if args.keys else samples
     samples, _ = one_label_each(samples)  # as `distill eval` scores them
     evalset = load_cropped(samples, ws.eval_store(reader, args.data, SIZE), SIZE)
-    models = {name: load_model(str(path))[0].eval() for name, path in files.items()}
+    models = {name: _loaded(path) for name, path in files.items()}
     ms = compare_latency(models, SIZE, rounds=ROUNDS)
     ms64 = compare_latency_on(models, torch.rand(64, 3, SIZE, SIZE), rounds=5, per_round=1)
     onnx_ms, onnx_ms64 = onnx_latencies(models) if args.onnx else ({}, {})
@@ -104,13 +104,21 @@ def onnx_latencies(models: dict[str, torch.nn.Module]) -> tuple[dict[str, float]
     with tempfile.TemporaryDirectory() as tmp:
         for i, (name, model) in enumerate(models.items()):
             if isinstance(model, OnnxModel):
-                sessions[name] = model.session  # already a graph in ONNX Runtime (the int8 one)
+                sessions[name] = model.session  # already a graph in ONNX Runtime (the int8 one), torch's threads
                 continue
             path = Path(tmp) / f"{i}.onnx"
             export_model(model, path, "onnx", SIZE)
             sessions[name] = OnnxSession(path, threads=torch.get_num_threads())
         batch64 = compare_latency_on(sessions, torch.rand(64, 3, SIZE, SIZE), rounds=5, per_round=1)
         return compare_latency(sessions, SIZE, rounds=ROUNDS), batch64
+
+
+def _loaded(path: Path) -> torch.nn.Module:
+    """A model file ready to time: an ONNX graph with torch's thread count, as every other row runs (ONNX Runtime
+    would take every core, and on a shared machine its threads would time the neighbours' load)."""
+    if path.suffix == ".onnx":
+        return OnnxModel(path, threads=torch.get_num_threads())
+    return load_model(str(path))[0].eval()
 
 
 def paired_interval(correct: np.ndarray, base: np.ndarray, draws: int = 4000) -> tuple[float, float]:
