@@ -3,8 +3,9 @@ run — bytes on disk, parameters, CPU latency at batch 1 and 64 (measured inter
 compare like with like), accuracy and UAR on a labelled set (expressions-dev, MTCNN crops as in training).
 
 The compressed models come from `distill compress RUN --method ...` (experiments/table3_mini_xception.sh makes
-them) and `distill compress RUN` (the no-flag plan, scored as it deploys: its int8 graph where it chose one); an int8 torch.export graph of the float student (`distill export RUN --int8`) is added when --int8;
---onnx adds each model's batch-1 latency in ONNX Runtime (exported as `distill export --format onnx` does).
+them) and `distill compress RUN` (the no-flag plan, scored as it deploys: its int8 graph where it chose one); the
+float student's int8 ONNX graph (`distill export RUN --int8`) is added when --int8; --onnx adds each model's
+latency in ONNX Runtime at batch 1 and 64 (exported as `distill export --format onnx` does).
 Usage: python benchmarks/bench_compress.py RUN [--workdir W] [--data ../shared/data/expressions-dev] [--int8]
        [--onnx] [--keys TEACHER/test-keys.txt] (VGG-S imported with `distill import-teacher`: only faces it never saw)
 """
