@@ -31,7 +31,7 @@ from distill.workspace import Workspace
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "expressions-dev"
 SIZE = 112  # the face stores' crop side: what every model is fed
-ROUNDS = 25  # interleaved timing rounds: on a shared VM one model's median moves by ~10% between runs at 7
+ROUNDS = 25  # interleaved timing rounds, each model's fastest kept (evaluate.speed.compare_latency)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
