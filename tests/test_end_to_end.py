@@ -219,3 +219,4 @@ def test_compress_with_no_flags_deploys_its_chosen_plan(tmp_path, face_photos, f
     _cli("eval", "csv", "--data", str(labelled), "--model", str(compressed), cwd=tmp_path)
     report = json.loads(next((work / "evals").glob("*/eval.json")).read_text())
     assert report["results"][0]["runtime"] == f"onnxruntime, its int8 graph {compressed / 'model.int8.onnx'}"
+    assert report["results"][0]["facts"]["bytes_on_disk"] == (compressed / "model.int8.onnx").stat().st_size

@@ -39,6 +39,7 @@ def evaluate_model(
     used = "onnxruntime" if scorer is onnx or getattr(model, "spec", "").startswith("onnx:") else "torch"
     if scorer is onnx and onnx.meta.get("int8"):  # the int8 graph beside the model file (export.int8_beside)
         used = f"onnxruntime, its int8 graph {onnx.spec[5:]}"
+        facts["bytes_on_disk"] = Path(onnx.spec[5:]).stat().st_size  # what was scored is what deploys
     return {"model": name, "describe": model.describe(), "runtime": used, "scores": scores, "facts": facts}
 
 
