@@ -20,6 +20,9 @@ MIN_SIDE = 24
 MIN_FACE_NONE = "1/20 of the picture's shorter side, at least 16 px (360p: 18, 1080p: 54)"
 SMALL_CROP = 64  # px: images no larger are face crops already (fit-teacher's detector)
 AUTO = "auto"  # compress's plan chosen on the held-out faces (compress/auto.py)
+# the auto plan's fine-tuning after each step, on the float student's outputs (it keeps the float student's function;
+# chosen by held-out agreement: docs/results.md, compression)
+AUTO_RECIPE = {"epochs": 2, "lr": 3e-4, "teach": "float"}
 COMBINE = ("prob", "logit", "geometric")  # how an ensemble joins its members (teachers/ensemble.py)
 OPTIMIZERS = ("adamw", "sgd")
 PRECISIONS = ("auto", "32", "bf16-mixed", "16-mixed")
@@ -294,7 +297,7 @@ class CompressConfig(Settings):
         None,
         "Fine-tuning epochs after each round, from the run's caches; 0 = none.",
         ge=0,
-        none="each method's recipe (distill list compressors), else 3; auto: 2 after each step",
+        none=f"each method's recipe (distill list compressors), else 3; auto: {AUTO_RECIPE['epochs']} after each step",
     )
     stages: int | None = setting(
         None,
@@ -303,7 +306,11 @@ class CompressConfig(Settings):
         none="each method's recipe, else its own: prune 3, hybrid 4",
     )
     lr: float | None = setting(
-        None, "Peak fine-tuning learning rate.", gt=0, le=10, none="each method's recipe, else 0.0005; auto: 0.001"
+        None,
+        "Peak fine-tuning learning rate.",
+        gt=0,
+        le=10,
+        none=f"each method's recipe, else 0.0005; auto: {AUTO_RECIPE['lr']:g}",
     )
     loss: str | None = setting(None, "Fine-tuning loss spec.", none="the run's")
     limit: int | None = setting(None, "Fine-tune on at most this many faces (big networks).", ge=1, none="all")
@@ -311,7 +318,7 @@ class CompressConfig(Settings):
         None,
         "Fine-tune on: cache (the teacher's posteriors) or float (the uncompressed student).",
         choices=TEACH,
-        none="float for auto (the plan keeps the float student's function), else cache",
+        none=f"{AUTO_RECIPE['teach']} for auto (the plan keeps the float student's function), else cache",
     )
     # off by default, whatever the run used: a short fine-tuning starts from a freshly compressed network, and the
     # average's lag behind it cost BWN validation agreement

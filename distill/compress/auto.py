@@ -30,15 +30,13 @@ from distill.cache import PosteriorCache
 from distill.compress.artifact import save_compressed
 from distill.compress.pipeline import float_teacher
 from distill.compress.prune import ChannelPruning
-from distill.config import CompressConfig
+from distill.config import AUTO_RECIPE, CompressConfig
 from distill.errors import DistillError
 from distill.faces.store import FaceStore
 from distill.fileio import write_json
 from distill.provenance import provenance
 
 LADDER_TOP, LADDER_STEPS = 0.7, 7  # the pruned share of the network's channels grows by 0.1 a step, up to 0.7
-# fine-tuning after each step, on the float student's outputs: the plan keeps its function (docs/results.md)
-RECIPE = {"epochs": 2, "lr": 3e-4, "teach": "float"}
 CALIBRATION_FACES = 512
 
 
@@ -152,7 +150,7 @@ def compress_auto(run_dir: Path, out_dir: Path, cfg: CompressConfig, show_progre
     sources = [(Path(s["store"]), Path(s["cache"])) for s in config["sources"]]
     student = load_student(run_dir / "student.pt")
     params_before = sum(p.numel() for p in student.net.parameters())
-    recipe = {key: getattr(cfg, key) if getattr(cfg, key) is not None else value for key, value in RECIPE.items()}
+    recipe = {key: getattr(cfg, key) if getattr(cfg, key) is not None else value for key, value in AUTO_RECIPE.items()}
     teacher = float_teacher(student, run_dir, recipe["teach"])
     fine = replace(fine, loss=cfg.loss or fine.loss, hint_epochs=0, limit=cfg.limit or fine.limit, ema=cfg.ema)
     fine = replace(fine, online_teacher=fine.online_teacher or teacher is not None, lr=recipe["lr"])
