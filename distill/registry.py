@@ -100,8 +100,8 @@ def listing(kind: str | None = None) -> str:
 
 def _recipe(entry: Entry) -> str:
     """A student's recommended settings, as `distill train` applies them when left unset; a teacher's framing."""
-    if "min_prob" in entry.extra:
-        return f" Detections kept from score {entry.extra['min_prob']}."
+    if "min_prob" in entry.extra:  # a detector ('whole' scores nothing: no threshold to state)
+        return f" Detections kept from score {entry.extra['min_prob']}." if entry.extra["min_prob"] else ""
     if "framing" in entry.extra:
         return f" Framing: crop {entry.extra['framing']} (measured)."
     recipe = entry.extra.get("recommended")

@@ -52,7 +52,7 @@ def student_from_checkpoint(path: Path) -> Student:
     theirs = tuple_preprocess(Preprocess(**ckpt["preprocess"]))
     kwargs = ckpt.get("arch_kwargs", {})
     arch = "vgg_s_bn" if kwargs.get("batch_norm") else "vgg_s"
-    student = Student(arch, ckpt["classes"], theirs.size, theirs.grey, width=kwargs.get("width", 1.0))
+    student = Student(arch, ckpt["classes"], theirs.size, theirs.grey, width=kwargs.get("width", 1.0), crop=theirs.crop)
     if kwargs.get("size", theirs.size) != theirs.size:
         raise DistillError(f"{path} was built for {kwargs['size']} px but preprocesses to {theirs.size} px")
     fit_state(student.net, ckpt["state_dict"], path, arch)

@@ -16,7 +16,7 @@ from distill.training.teacher_run import import_teacher, own_caches, student_fro
 CLASSES = ["anger", "happiness", "neutral"]
 
 
-def small_vgg_s(path, seed: int = 0, batch_norm: bool = False):
+def small_vgg_s(path, seed: int = 0, batch_norm: bool = False, crop: float = 1.0):
     torch.manual_seed(seed)
     net = VGGS(num_classes=3, width=0.05, size=64, batch_norm=batch_norm)
     if batch_norm:  # statistics of a trained net, not the identity of a fresh one
@@ -25,13 +25,14 @@ def small_vgg_s(path, seed: int = 0, batch_norm: bool = False):
                 m.running_mean.uniform_(-0.5, 0.5)
                 m.running_var.uniform_(0.5, 2.0)
     kwargs = {"width": 0.05, "size": 64, "batch_norm": batch_norm}
-    save_checkpoint(path, "vgg_s", net, CLASSES, Preprocess(64, False, **IMAGENET), kwargs)
+    save_checkpoint(path, "vgg_s", net, CLASSES, Preprocess(64, False, crop=crop, **IMAGENET), kwargs)
     return path
 
 
-@pytest.mark.parametrize("batch_norm", [False, True])
-def test_imported_teacher_gives_the_teachers_outputs(tmp_path, batch_norm):
-    path = small_vgg_s(tmp_path / "t.pt", batch_norm=batch_norm)
+@pytest.mark.parametrize(("batch_norm", "crop"), [(False, 1.0), (True, 1.0), (True, 0.8)])
+def test_imported_teacher_gives_the_teachers_outputs(tmp_path, batch_norm, crop):
+    # crop 0.8: a teacher fitted on whole small face crops sees the centre of each stored face, and so must its import
+    path = small_vgg_s(tmp_path / "t.pt", batch_norm=batch_norm, crop=crop)
     teacher, student = build_teacher(f"vgg_s:{path}"), student_from_checkpoint(path)
     faces = torch.rand(4, 3, 80, 80)
     # the ImageNet normalisation is folded into conv1, so the [-1, 1] student input gives the same logits
