@@ -24,7 +24,6 @@ from distill.progress import quiet_libraries
 from distill.students.model import Student, load_student
 
 CLASSES = ["anger", "disgust", "fear", "happiness", "neutral", "sadness", "surprise"]
-EXPORT_SIDE = 112  # the store's side: the graph takes stored faces and frames/resizes them inside
 
 
 def default_students() -> dict[str, Student]:
@@ -45,9 +44,9 @@ def session(path: Path, profile: Path | None = None):
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def median_ms(sessions: dict, batch: int, rounds: int) -> dict[str, float]:
-    """Each session's median ms on one batch of random faces, the sessions taking turns."""
-    x = np.random.default_rng(0).random((batch, 3, EXPORT_SIDE, EXPORT_SIDE), dtype=np.float32)
+def median_ms(sessions: dict, batch: int, rounds: int, side: int) -> dict[str, float]:
+    """Each session's median ms on one batch of random faces cut at the graphs' side, the sessions taking turns."""
+    x = np.random.default_rng(0).random((batch, 3, side, side), dtype=np.float32)
     times: dict[str, list[float]] = {name: [] for name in sessions}
     for turn in range(rounds + 3):
         for name, s in sessions.items():
@@ -58,10 +57,10 @@ def median_ms(sessions: dict, batch: int, rounds: int) -> dict[str, float]:
     return {name: 1000 * statistics.median(t) for name, t in times.items()}
 
 
-def op_split(path: Path, folder: Path, calls: int = 10) -> dict[str, float]:
+def op_split(path: Path, folder: Path, side: int, calls: int = 10) -> dict[str, float]:
     """ms per op type of one batch of 64 (ONNX Runtime's profiler, mean over `calls`)."""
     s = session(path, folder / path.stem)
-    x = np.random.default_rng(1).random((64, 3, EXPORT_SIDE, EXPORT_SIDE), dtype=np.float32)
+    x = np.random.default_rng(1).random((64, 3, side, side), dtype=np.float32)
     for _ in range(calls):
         s.run(None, {s.get_inputs()[0].name: x})
     by_op: dict[str, float] = {}
@@ -98,13 +97,14 @@ def main(argv: list[str] | None = None) -> None:
         splits = {}
         for i, (name, student) in enumerate(students.items()):
             graphs = {"float": folder / f"s{i}.onnx", "int8": folder / f"s{i}.int8.onnx"}
-            export_model(student.eval(), graphs["float"], "onnx", EXPORT_SIDE)
-            export_model(student.eval(), graphs["int8"], "onnx", EXPORT_SIDE, calibration=calibration)
+            export_model(student.eval(), graphs["float"], "onnx")
+            export_model(student.eval(), graphs["int8"], "onnx", calibration=calibration)
             sessions = {kind: session(path) for kind, path in graphs.items()}
+            side = student.preprocess.size  # graphs take faces cut at the student's framing and side
             for batch, rounds in ((1, 4 * args.rounds), (64, args.rounds)):
-                ms = median_ms(sessions, batch, rounds)
+                ms = median_ms(sessions, batch, rounds, side)
                 print(f"| {name} | {batch} | {ms['float']:.2f} | {ms['int8']:.2f} | {ms['float'] / ms['int8']:.2f}x |")
-            splits[name] = {kind: op_split(path, folder) for kind, path in graphs.items()}
+            splits[name] = {kind: op_split(path, folder, side) for kind, path in graphs.items()}
     for name, kinds in splits.items():
         for kind, ops in kinds.items():
             top = ", ".join(f"{op} {ms:.1f}" for op, ms in list(ops.items())[:8])

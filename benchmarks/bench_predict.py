@@ -126,8 +126,8 @@ def runtimes(student_path: Path, pool: Path, tmp: Path) -> tuple[dict, dict]:
     """Models by runtime and their bytes on disk."""
     student = load_student(student_path)
     calibration = FaceStore(pool).pixels(slice(0, 512))
-    export_model(student, tmp / "s.onnx", "onnx", 112)
-    export_model(student, tmp / "s.int8.onnx", "onnx", 112, calibration=calibration)
+    export_model(student, tmp / "s.onnx", "onnx")
+    export_model(student, tmp / "s.int8.onnx", "onnx", calibration=calibration)
     models = {
         "eager float": student,
         "ONNX float": OnnxModel(tmp / "s.onnx", threads=1),

@@ -349,7 +349,6 @@ class ExportConfig(Settings):
     )
     int8: bool = setting(False, "Static int8 ONNX graph (ONNX Runtime's QDQ) calibrated on --calibrate faces.")
     faces: int = setting(512, "Calibration faces.", ge=1)
-    size: int = setting(112, "Input side the graph takes (the face store's crop size).", ge=16, le=1024)
 
     def check(self) -> None:
         super().check()

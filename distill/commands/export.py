@@ -27,4 +27,4 @@ def run(
         store = require_store(calibrate or ws.newest("faces"))
         calibration = store.pixels(slice(0, min(cfg.faces, len(store))))
     out_path = out or exported_path(file, cfg)
-    return export_model(module, out_path, fmt, cfg.size, calibration)
+    return export_model(module, out_path, fmt, calibration)

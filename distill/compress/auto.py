@@ -117,7 +117,7 @@ class Ladder:
         plain_classes = classes_of(student, self.held.pixels) if ratio else self.float_classes  # 0: the reference
         plain = self._candidate(ratio, False, parameters, plain_classes)
         graph = self.work / f"ratio-{ratio:g}.int8.onnx"
-        export_model(student, graph, "onnx", self.held.pixels.shape[1], self.held.calibration)
+        export_model(student, graph, "onnx", self.held.calibration)
         quantised = self._candidate(ratio, True, parameters, classes_of(OnnxModel(graph, 1), self.held.pixels))
         quantised.onnx = str(graph)
         for candidate in (plain, quantised) if ratio else (quantised,):  # the float student is no plan
@@ -228,7 +228,7 @@ def _save(run_dir: Path, out_dir: Path, student, ladder: Ladder, cfg, params_bef
     if chosen.int8:
         deployable = out_dir / "model.int8.onnx"
         shutil.copyfile(chosen.onnx, deployable)
-    speed = _runtime_speed(student, run_dir, deployable, out_dir, ladder.held.pixels.shape[1])
+    speed = _runtime_speed(student, run_dir, deployable, out_dir)
     float_bytes = (run_dir / "student.pt").stat().st_size
     latency = file_latencies(run_dir / "student.pt", model, student.preprocess.size)
     summary = {
@@ -251,20 +251,21 @@ def _save(run_dir: Path, out_dir: Path, student, ladder: Ladder, cfg, params_bef
     return summary | {"plan": plan["chosen"], "why": plan["why"], "curve": f"{out_dir / 'summary.json'} (plan)"}
 
 
-def _runtime_speed(student, run_dir: Path, deployable: Path, out_dir: Path, size: int) -> dict:
+def _runtime_speed(student, run_dir: Path, deployable: Path, out_dir: Path) -> dict:
     """ONNX Runtime ms per batch of 1 and of 64 faces, one thread, the float student's graph and the chosen one
-    taking turns (evaluate.speed.compare_latency_on)."""
+    taking turns (evaluate.speed.compare_latency_on), each fed faces already cut at its input (export.input_cut)."""
     from distill.evaluate.speed import compare_latency_on
     from distill.export import OnnxModel, export_model
     from distill.students.model import load_student
 
     float_graph = out_dir / "rounds" / "float.onnx"
-    export_model(load_student(run_dir / "student.pt").eval(), float_graph, "onnx", size)
+    export_model(load_student(run_dir / "student.pt").eval(), float_graph, "onnx")
     chosen_graph = deployable
     if deployable.suffix != ".onnx":
         chosen_graph = out_dir / "rounds" / "chosen.onnx"
-        export_model(student.eval(), chosen_graph, "onnx", size)
-    models = {"float": OnnxModel(float_graph, 1), "chosen": OnnxModel(chosen_graph, 1)}
+        export_model(student.eval(), chosen_graph, "onnx")
+    models = {"float": OnnxModel(float_graph, 1).at_input, "chosen": OnnxModel(chosen_graph, 1).at_input}
+    size = student.preprocess.size
     one = compare_latency_on(models, torch.rand(1, 3, size, size), rounds=5, per_round=20)
     many = compare_latency_on(models, torch.rand(64, 3, size, size), rounds=3, per_round=3)
     return {

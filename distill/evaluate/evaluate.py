@@ -30,7 +30,7 @@ def evaluate_model(
 
     fast = _inference_form(model)
     with tempfile.TemporaryDirectory() as tmp:
-        onnx = _onnx_form(model, speed_size, Path(tmp), file)
+        onnx = _onnx_form(model, Path(tmp), file)
         scorer = onnx if runtime == "onnx" and onnx is not None else fast
         logits = predict(scorer, evalset.pixels, show_progress=True)
         facts = _facts(model, fast, onnx, file, speed_size)
@@ -52,14 +52,14 @@ def _inference_form(model: torch.nn.Module) -> torch.nn.Module:
     return copy.deepcopy(model).for_inference() if isinstance(model, Student) else model
 
 
-def _onnx_form(model: torch.nn.Module, size: int, folder: Path, file: Path | None = None):
+def _onnx_form(model: torch.nn.Module, folder: Path, file: Path | None = None):
     """A student or compressed model in ONNX Runtime (the runtime predict uses: its int8 graph where one is beside
     `file`), or None: a teacher, or a model with layers the exporter cannot write."""
     from distill.export import OnnxModel, onnx_form
 
     if not hasattr(model, "arch_kwargs"):
         return None
-    onnx = onnx_form(model, folder / "model.onnx", size, model_file=file)
+    onnx = onnx_form(model, folder / "model.onnx", model_file=file)
     return onnx if isinstance(onnx, OnnxModel) else None
 
 

@@ -44,7 +44,7 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def load_classifier(spec: str, runtime: str, out_dir: Path, size: int = 112) -> Classifier:
+def load_classifier(spec: str, runtime: str, out_dir: Path) -> Classifier:
     """The model `spec` names (any artefact eval takes) in `runtime` ('onnx' or 'torch')."""
     from distill.artifacts import load_model
     from distill.export import OnnxModel, onnx_form
@@ -57,7 +57,7 @@ def load_classifier(spec: str, runtime: str, out_dir: Path, size: int = 112) -> 
     if runtime == "onnx" and hasattr(module, "arch_kwargs"):
         # one thread that sleeps between calls: a few faces a frame gain nothing from two, and the detector beside
         # it needs the other core
-        onnx = onnx_form(module, out_dir / "model.onnx", size, threads=1, spin=False, model_file=file)
+        onnx = onnx_form(module, out_dir / "model.onnx", threads=1, spin=False, model_file=file)
         if isinstance(onnx, OnnxModel):
             how = "its int8 graph" if onnx.meta.get("int8") else "exported to"
             return Classifier(onnx, list(module.classes), name, "onnxruntime", [f"{how} {onnx.spec[5:]}"])

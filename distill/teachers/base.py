@@ -26,12 +26,25 @@ class Preprocess:
     crop: float = 1.0
 
     def __call__(self, rgb01: torch.Tensor) -> torch.Tensor:
-        x = rgb01
-        if self.grey:  # first: grey, crop and resize are linear and commute, and one channel costs a third of three
-            x = (x * x.new_tensor(GREY).view(1, 3, 1, 1)).sum(1, keepdim=True)
-        x = centre(x, self.crop)
+        # grey first: grey, crop and resize are linear and commute, and one channel costs a third of three
+        x = _grey(rgb01) if self.grey else rgb01
+        return self._standardise(self._fit(centre(x, self.crop)))
+
+    def frame(self, rgb01: torch.Tensor) -> torch.Tensor:
+        """Stored faces (B,3,S,S) as the model's input wants them cut, still RGB in [0, 1]: its framing at its side."""
+        return self._fit(centre(rgb01, self.crop))
+
+    def normalise(self, framed: torch.Tensor) -> torch.Tensor:
+        """What is left of the preprocessing for faces already cut at the model's framing and side (frame): grey and
+        the model's mean and std, elementwise."""
+        return self._standardise(_grey(framed) if self.grey else framed)
+
+    def _fit(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != self.size or x.shape[-2] != self.size:
             x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False, antialias=True)
+        return x
+
+    def _standardise(self, x: torch.Tensor) -> torch.Tensor:
         mean = x.new_tensor(self.mean).view(1, -1, 1, 1)
         std = x.new_tensor(self.std).view(1, -1, 1, 1)
         return (x - mean) / std
@@ -52,6 +65,11 @@ class Preprocess:
     @property
     def channels(self) -> int:
         return 1 if self.grey else 3
+
+
+def _grey(rgb: torch.Tensor) -> torch.Tensor:
+    """(B,3,H,W) -> (B,1,H,W) luma."""
+    return (rgb * rgb.new_tensor(GREY).view(1, 3, 1, 1)).sum(1, keepdim=True)
 
 
 def centre(x: torch.Tensor, share: float) -> torch.Tensor:

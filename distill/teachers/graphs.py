@@ -1,8 +1,9 @@
 """Teachers a user brings as a graph file: ONNX (run by ONNX Runtime) and TorchScript or torch.export programs.
 
-A graph `distill export` wrote carries its classes and input side in its metadata and takes RGB faces in [0, 1];
-any other graph is described by spec options, as `keras:` is: ?classes=a,b,...&size=S&grey=1&scale=-1,1|0,1|imagenet
-(classes may also come from a sidecar PATH.classes.txt, and 7 outputs default to FER2013's). A graph whose outputs
+A graph `distill export` wrote carries its classes, input side and framing in its metadata and takes RGB faces in
+[0, 1] cut at them; any other graph is described by spec options, as `keras:` is:
+?classes=a,b,...&size=S&grey=1&scale=-1,1|0,1|imagenet (classes may also come from a sidecar PATH.classes.txt, and
+7 outputs default to FER2013's). A graph whose outputs
 are probabilities (every row non-negative, summing to 1) is turned into log-probabilities: logits up to a constant.
 Nothing in these files is unpickled: ONNX is a protobuf, and torch.export and TorchScript archives are read by
 their own loaders."""
@@ -16,7 +17,7 @@ import torch
 from torch import nn
 
 from distill.errors import DistillError
-from distill.export import META, ExportedModel, OnnxSession, onnx_metadata
+from distill.export import META, ExportedModel, OnnxSession, input_cut, onnx_metadata
 from distill.fileio import sha256_file
 from distill.registry import TEACHERS
 from distill.teachers.base import Preprocess, Teacher
@@ -34,6 +35,17 @@ class ProbabilitiesToLogits(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.log(self.net(x).clamp_min(1e-8))
+
+
+class _Framed(nn.Module):
+    """A `.pt2` distill wrote, fed faces its teacher's Preprocess has already cut at the program's framing and side."""
+
+    def __init__(self, exported: ExportedModel):
+        super().__init__()
+        self.exported = exported
+
+    def forward(self, framed: torch.Tensor) -> torch.Tensor:
+        return self.exported.at_input(framed)
 
 
 class OnnxNet(nn.Module):
@@ -97,11 +109,11 @@ def onnx_teacher(
     """Any ONNX graph, run by ONNX Runtime: onnx:PATH[?classes=a,b&size=S&grey=1&scale=-1,1|0,1|imagenet]."""
     path = _file(arg, "onnx")
     meta = onnx_metadata(path)
-    if META in meta:  # written by `distill export`: RGB faces in [0, 1] at its side, normalised inside
-        described = json.loads(meta[META])
-        pre = Preprocess(size=int(described["size"]), grey=False, **UNIT)
+    if META in meta:  # written by `distill export`: RGB faces in [0, 1] at its framing and side, normalised inside
+        side, framing = input_cut(json.loads(meta[META]))
+        pre = Preprocess(size=side, grey=False, crop=framing, **UNIT)
         net = OnnxNet(path)
-        names = list(described["classes"])
+        names = list(json.loads(meta[META])["classes"])
     else:
         channels_last, batch, side, is_grey = _onnx_input(path, size, grey)
         pre = Preprocess(size=side, grey=is_grey, **_scaling(scale))
@@ -146,8 +158,10 @@ def torchscript_teacher(
         except DistillError:
             exported = None
         if exported is not None:
-            pre = Preprocess(size=int(exported.meta["size"]), grey=False, **UNIT)
-            return _teacher(exported, list(exported.classes), classes, pre, path, spec or f"torchscript:{path}")
+            side, framing = input_cut(exported.meta)
+            pre = Preprocess(size=side, grey=False, crop=framing, **UNIT)
+            spec = spec or f"torchscript:{path}"
+            return _teacher(_Framed(exported), list(exported.classes), classes, pre, path, spec)
         net = _program(path)
     else:
         net = _script(path)

@@ -57,7 +57,7 @@ def test_a_lenient_tolerance_takes_the_top_of_the_ladder_in_int8(tiny_run, tmp_p
     model = load_compressed(out / "model.distill")
     assert sum(p.numel() for p in model.net.parameters()) == summary["parameters"]
     # predict and eval run the int8 graph the plan chose, not a float export of model.distill
-    graph = onnx_form(model, tmp_path / "float.onnx", 64, model_file=out / "model.distill")
+    graph = onnx_form(model, tmp_path / "float.onnx", model_file=out / "model.distill")
     assert isinstance(graph, OnnxModel) and graph.meta["int8"] and graph.spec == f"onnx:{out / 'model.int8.onnx'}"
 
 

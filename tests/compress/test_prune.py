@@ -48,5 +48,6 @@ def test_global_channel_pruning_takes_the_weakest_channels_anywhere():
     pruned = [m.out_channels for m in convs]
     assert pruned[3] <= widths[3] // 4 + 1  # all its weak channels went: a per-layer ratio takes 30% of each
     assert all(p >= w * ChannelPruning.MIN_KEPT for p, w in zip(pruned, widths, strict=True))
+    assert all(p % ChannelPruning.ROUND_TO == 0 for p in pruned[:-1])  # int8 kernels: whole blocks
     assert sum(p.numel() for p in student.net.parameters()) < params
     assert student(torch.rand(2, 3, 32, 32)).shape == (2, 2)

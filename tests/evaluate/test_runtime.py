@@ -43,5 +43,5 @@ def test_a_graph_that_differs_from_its_model_is_never_used(tmp_path, monkeypatch
         return {"max_abs_diff_vs_model": 0.5}
 
     monkeypatch.setattr(export, "export_model", differing)
-    note = export.onnx_form(torch.nn.Identity(), tmp_path / "m.onnx", 32)
+    note = export.onnx_form(torch.nn.Identity(), tmp_path / "m.onnx")
     assert isinstance(note, str) and "differs" in note and not (tmp_path / "m.onnx").exists()

@@ -39,7 +39,7 @@ def _faces(n=4, side=40):
 @pytest.mark.parametrize("fmt", ["onnx", "pt2"])
 def test_a_graph_distill_exported_reads_back_as_the_same_teacher(tmp_path, student, fmt):
     path = tmp_path / f"student.{fmt}"
-    export_model(student, path, fmt, 32)
+    export_model(student, path, fmt)
     kind = "onnx" if fmt == "onnx" else "torchscript"
     teacher = build_teacher(f"{kind}:{path}")
     faces = _faces()
@@ -91,7 +91,7 @@ def test_a_file_that_is_not_what_it_claims_is_one_line(tmp_path, kind, name, mes
 @pytest.mark.parametrize("fmt", ["onnx", "pt2"])
 def test_an_exported_graph_labels_a_store_and_teaches_a_student(tmp_path, student, face_store, fmt):
     path = tmp_path / f"teacher.{fmt}"
-    export_model(student, path, fmt, 32)
+    export_model(student, path, fmt)
     spec = f"{'onnx' if fmt == 'onnx' else 'torchscript'}:{path}"
     cache = tmp_path / "cache.h5"
     label(face_store, cache, LabelConfig(teacher=spec, views=0), show_progress=False)
