@@ -6,9 +6,9 @@ The graph takes RGB faces in [0, 1], (B, 3, S, S), any batch, already cut at the
 normalisation stay inside. Cutting and resizing are the caller's (`frame_stored`, which OnnxModel and ExportedModel
 apply to the stored faces eval and predict give them): in the graph they were a float Slice and an antialiased
 Resize that an int8 graph could not shrink, a fixed cost (issue #40). Cutting each face from the picture at the
-graph's framing and side directly would save that work in predict too, but the sharper faces it gives changed 4% of
-a student's answers on 399 unlabelled pool photos (it learnt on faces cut, cropped and resized as stored), so
-predict keeps the stored cut. Graphs written before `framing` existed take stored faces and cut them inside; they
+graph's framing and side directly would save that work in predict too, but the sharper faces it gives changed a
+student's answers on unlabelled pool photos (it learnt on faces cut, cropped and resized as stored; docs/results.md,
+compression), so predict keeps the stored cut. Graphs written before `framing` existed take stored faces and cut them inside; they
 still load.
 TorchScript is deprecated in PyTorch, hence not offered. A `.pt2` file carries the classes and description, so
 `distill eval` scores it like any model.
