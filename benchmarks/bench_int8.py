@@ -1,7 +1,9 @@
 """int8 against float ONNX for both default students, side by side in one run: ms at batch 1 and 64 (ONNX
-Runtime, one thread, interleaved rounds, medians) and where each graph's time goes (ONNX Runtime's profiler, ms
-per op type at batch 64). Speed does not depend on what a student learnt, so the students are untrained unless
---run gives trained ones; the int8 graphs are calibrated on a face store's faces, as `distill export --int8` does.
+Runtime, one thread, interleaved rounds, each graph's fastest: evaluate.speed.compare_latency says why) and where
+each graph's time goes (ONNX Runtime's profiler, ms per op type at batch 64). The graphs take faces cut at the
+student's framing and side (distill/export.py). Speed does not depend on what a student learnt, so the students
+are untrained unless --run gives trained ones; the int8 graphs are calibrated on a face store's faces, as
+`distill export --int8` does.
 
 Usage: OMP_NUM_THREADS=1 python benchmarks/bench_int8.py STORE [--run RUN ...]
 """
@@ -11,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -44,8 +45,8 @@ def session(path: Path, profile: Path | None = None):
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def median_ms(sessions: dict, batch: int, rounds: int, side: int) -> dict[str, float]:
-    """Each session's median ms on one batch of random faces cut at the graphs' side, the sessions taking turns."""
+def fastest_ms(sessions: dict, batch: int, rounds: int, side: int) -> dict[str, float]:
+    """Each session's fastest ms on one batch of random faces cut at the graphs' side, the sessions taking turns."""
     x = np.random.default_rng(0).random((batch, 3, side, side), dtype=np.float32)
     times: dict[str, list[float]] = {name: [] for name in sessions}
     for turn in range(rounds + 3):
@@ -54,7 +55,7 @@ def median_ms(sessions: dict, batch: int, rounds: int, side: int) -> dict[str, f
             s.run(None, {s.get_inputs()[0].name: x})
             if turn >= 3:  # warm-up turns are not timed
                 times[name].append(time.perf_counter() - start)
-    return {name: 1000 * statistics.median(t) for name, t in times.items()}
+    return {name: 1000 * min(t) for name, t in times.items()}
 
 
 def op_split(path: Path, folder: Path, side: int, calls: int = 10) -> dict[str, float]:
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
             sessions = {kind: session(path) for kind, path in graphs.items()}
             side = student.preprocess.size  # graphs take faces cut at the student's framing and side
             for batch, rounds in ((1, 4 * args.rounds), (64, args.rounds)):
-                ms = median_ms(sessions, batch, rounds, side)
+                ms = fastest_ms(sessions, batch, rounds, side)
                 print(f"| {name} | {batch} | {ms['float']:.2f} | {ms['int8']:.2f} | {ms['float'] / ms['int8']:.2f}x |")
             splits[name] = {kind: op_split(path, folder, side) for kind, path in graphs.items()}
     for name, kinds in splits.items():

@@ -8,8 +8,8 @@ apply to the stored faces eval and predict give them): in the graph they were a 
 Resize that an int8 graph could not shrink, a fixed cost (issue #40). Cutting each face from the picture at the
 graph's framing and side directly would save that work in predict too, but the sharper faces it gives changed a
 student's answers on unlabelled pool photos (it learnt on faces cut, cropped and resized as stored; docs/results.md,
-compression), so predict keeps the stored cut. Graphs written before `framing` existed take stored faces and cut them inside; they
-still load.
+compression), so predict keeps the stored cut. Graphs written before `framing` existed take stored faces and cut
+them inside; they still load.
 TorchScript is deprecated in PyTorch, hence not offered. A `.pt2` file carries the classes and description, so
 `distill eval` scores it like any model.
 
@@ -91,7 +91,8 @@ def input_cut(meta: dict) -> tuple[int, float]:
 
 class AtInput(nn.Module):
     """A model from its input on: RGB faces in [0, 1] already cut at its framing and side (B,3,size,size) in,
-    logits out; only grey conversion and normalisation of its preprocessing remain (elementwise)."""
+    logits out; only grey conversion and normalisation of its preprocessing remain (elementwise). Folding them into
+    the first convolution bought little time and moved more int8 answers (docs/results.md, compression)."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
