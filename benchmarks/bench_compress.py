@@ -8,6 +8,7 @@ float student's int8 ONNX graph (`distill export RUN --int8`) is added when --in
 latency in ONNX Runtime at batch 1 and 64 (exported as `distill export --format onnx` does).
 Usage: python benchmarks/bench_compress.py RUN [--workdir W] [--data ../shared/data/expressions-dev] [--int8]
        [--onnx] [--keys TEACHER/test-keys.txt] (VGG-S imported with `distill import-teacher`: only faces it never saw)
+       [--detector whole] (FER2013's 48 px crops, each image whole, as a teacher fitted on them learnt)
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--int8", action="store_true", help="add the run's student.int8.onnx (distill export --int8)")
     ap.add_argument("--onnx", action="store_true", help="also time each model exported to ONNX, in ONNX Runtime")
     ap.add_argument("--keys", type=Path, default=None, help="score only these images (a teacher's test-keys.txt)")
+    ap.add_argument("--detector", default="mtcnn", help="how the labelled faces are cut (whole: FER2013's crops)")
     args = ap.parse_args(argv)
     quiet_libraries()
     ws = Workspace(args.workdir or args.run.parent.parent)
@@ -64,7 +66,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     samples, reader = read_dataset("csv", args.data)
     samples = only_keys(samples, args.keys) if args.keys else samples
     samples, _ = one_label_each(samples)  # as `distill eval` scores them
-    evalset = load_cropped(samples, ws.eval_store(reader, args.data, SIZE), SIZE)
+    store = ws.eval_store(reader, args.data, SIZE, args.detector)
+    evalset = load_cropped(samples, store, SIZE, detector=args.detector)
     models = {name: _loaded(path) for name, path in files.items()}
     ms = compare_latency(models, SIZE, rounds=ROUNDS)
     ms64 = compare_latency_on(models, torch.rand(64, 3, SIZE, SIZE), rounds=5, per_round=1)
