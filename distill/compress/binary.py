@@ -80,7 +80,7 @@ def _binary_inputs(net: nn.Module, names: list[str]) -> None:
         setattr(owner, attr, BinaryInputConv(getattr(owner, attr)))
 
 
-@COMPRESSORS.register("xnor")
+@COMPRESSORS.register("xnor", recommended={"epochs": 10, "lr": 1e-3})
 class XnorNet(BinaryWeights):
     """XNOR-Net (Rastegari et al.): binary weights and activations, BN -> sign -> conv; first/last float."""
 

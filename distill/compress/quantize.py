@@ -137,7 +137,7 @@ class HashedWeight(nn.Module):
         return self.buckets[self.idx] * self.sign
 
 
-@COMPRESSORS.register("hash")
+@COMPRESSORS.register("hash", recommended={"epochs": 10, "lr": 1e-3})
 class HashedNets(Compressor):
     """HashedNets on the inner layers: each keeps `ratio` of its weights' count as shared buckets (the papers
     used 1/8). Stored: the buckets (float32); the hash comes from a per-layer seed."""

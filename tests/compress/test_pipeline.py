@@ -87,4 +87,4 @@ def test_each_method_runs_its_recipe_unless_the_user_sets_a_value():
     assert method_recipe("bwn", CompressConfig("bwn")) == {"epochs": 10, "lr": 1e-3, "stages": None}
     assert method_recipe("prune-ch:0.5", CompressConfig("prune-ch:0.5")) == {"epochs": 20, "lr": 1e-3, "stages": 1}
     assert method_recipe("bwn", CompressConfig("bwn", epochs=2)) == {"epochs": 2, "lr": 1e-3, "stages": None}
-    assert method_recipe("xnor", CompressConfig("xnor")) == FALLBACK_RECIPE  # never measured: the fallback
+    assert method_recipe("binact", CompressConfig("binact")) == FALLBACK_RECIPE  # never measured: the fallback
