@@ -47,8 +47,7 @@ def quantize_onnx(
 
     Calibrated twice: the second pass gives every Concat's inputs and output one shared range (the union of their
     calibrated ones), so ONNX Runtime's QLinearConcat copies bytes instead of requantising each input through a
-    lookup table (SqueezeNet's fire modules end in one: 8 of them took a sixth of the int8 graph's time at batch 1;
-    measured in docs/results.md)."""
+    lookup table (SqueezeNet's fire modules each end in one; docs/results.md, compression)."""
     import onnx
     import onnxruntime as ort
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static

@@ -3,8 +3,8 @@
 A graph `distill export` wrote carries its classes, input side and framing in its metadata and takes RGB faces in
 [0, 1] cut at them; any other graph is described by spec options, as `keras:` is:
 ?classes=a,b,...&size=S&grey=1&scale=-1,1|0,1|imagenet (classes may also come from a sidecar PATH.classes.txt, and
-7 outputs default to FER2013's). A graph whose outputs
-are probabilities (every row non-negative, summing to 1) is turned into log-probabilities: logits up to a constant.
+7 outputs default to FER2013's). A graph whose outputs are probabilities (every row non-negative, summing to 1) is
+turned into log-probabilities: logits up to a constant.
 Nothing in these files is unpickled: ONNX is a protobuf, and torch.export and TorchScript archives are read by
 their own loaders."""
 
@@ -110,10 +110,11 @@ def onnx_teacher(
     path = _file(arg, "onnx")
     meta = onnx_metadata(path)
     if META in meta:  # written by `distill export`: RGB faces in [0, 1] at its framing and side, normalised inside
-        side, framing = input_cut(json.loads(meta[META]))
+        described = json.loads(meta[META])
+        side, framing = input_cut(described)
         pre = Preprocess(size=side, grey=False, crop=framing, **UNIT)
         net = OnnxNet(path)
-        names = list(json.loads(meta[META])["classes"])
+        names = list(described["classes"])
     else:
         channels_last, batch, side, is_grey = _onnx_input(path, size, grey)
         pre = Preprocess(size=side, grey=is_grey, **_scaling(scale))
