@@ -128,13 +128,19 @@ def train(
 @from_settings
 def fit_teacher_cmd(
     cfg: FitConfig,
-    data: Annotated[Path, typer.Option(help="Labelled photo folder (any reader layout) or a labelled face store.")],
+    data: Annotated[
+        Path | None, typer.Option(help="Labelled photo folder (any reader layout) or a labelled face store.")
+    ] = None,
     reader: Annotated[str, typer.Option(help="Dataset reader for a photo folder; 'auto' detects it.")] = "auto",
+    resume: Annotated[
+        Path | None,
+        typer.Option(help="Continue a fit from its checkpoint (TEACHER/checkpoints/last.ckpt), with its settings."),
+    ] = None,
 ):
     """Train a teacher on a labelled set (supervised); saves teacher.pt, the split and held-out test scores."""
     from distill.commands import fit_teacher as command
 
-    print_facts("fit-teacher summary", command.run(ws(), data, reader, cfg, print_facts))
+    print_facts("fit-teacher summary", command.run(ws(), data, reader, cfg, print_facts, resume))
 
 
 @app.command()

@@ -247,7 +247,11 @@ class TrainConfig(DistConfig):
 
 @dataclass
 class FitConfig(Settings):
-    arch: str = setting("vgg_s", "vgg_s, or timm:NAME for any timm architecture.")
+    arch: str = setting(
+        "vgg_s",
+        "vgg_s, timm:NAME for any timm architecture, or a student's network (distill list students) trained on the "
+        "labels themselves.",
+    )
     epochs: int = setting(30, "Training epochs.", ge=1)
     batch_size: int = setting(64, "Mini-batch size.", ge=1)
     lr: float = setting(1e-3, "Peak learning rate (AdamW, one-cycle).", gt=0, le=10)
@@ -271,6 +275,13 @@ class FitConfig(Settings):
     val_fraction: float = setting(0.1, "Validation share (by subject where known).", gt=0, lt=1)
     label_smoothing: float = setting(0.1, "Label smoothing of the cross-entropy.", ge=0, lt=1)
     balanced: bool = setting(True, "Cross-entropy weighted by 1/sqrt(class frequency).")
+    ema: float = setting(0.0, "EMA decay of the weights per step (validated and kept averaged); 0 = off.", ge=0, lt=1)
+    precision: str = setting(
+        "auto",
+        "Lightning's precision; auto = bf16-mixed where the hardware computes bf16 natively (a GPU; a CPU with "
+        "AVX-512 BF16 or AMX), else 32.",
+        choices=PRECISIONS,
+    )
     seed: int = setting(0, "Random seed.")
     workers: int = setting(2, "DataLoader worker processes.", ge=0, le=64)
 
@@ -280,8 +291,9 @@ class FitConfig(Settings):
                 f"--test-fraction {self.test_fraction} + --val-fraction {self.val_fraction}: must leave faces to "
                 "train on (sum < 1)"
             )
-        if self.arch != "vgg_s" and not self.arch.startswith("timm:"):
-            raise DistillError(f"--arch {self.arch}: must be vgg_s or timm:NAME")
+        if self.arch != "vgg_s" and not self.arch.startswith("timm:") and self.arch not in STUDENTS:
+            students = ", ".join(STUDENTS.names())
+            raise DistillError(f"--arch {self.arch}: must be vgg_s, timm:NAME or a student's network ({students})")
 
 
 @dataclass

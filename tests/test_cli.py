@@ -57,7 +57,10 @@ MISUSE = [
     (["eval", "csv", "--data", ".", "--model", "runs/gone/"], r"--model runs/gone/: no such file or folder"),
     (["eval", "csv", "--size", "8"], r"--size 8: must be in \[16, 1024\]"),
     (["fit-teacher", "--data", "x", "--test-fraction", "0.6", "--val-fraction", "0.5"], r"must leave faces to train"),
-    (["fit-teacher", "--data", "x", "--arch", "resnet"], r"--arch resnet: must be vgg_s or timm:NAME"),
+    (
+        ["fit-teacher", "--data", "x", "--arch", "resnet"],
+        r"--arch resnet: must be vgg_s, timm:NAME or a student.s network \(.*squeezenet1_1_bn",
+    ),
     (["train"], r"no cache artefact in .*/caches; make one with `distill label"),
     (["export"], r"no student in .*/runs or .*/compressed; make one with `distill train`"),
     (["label"], r"no faces artefact in .*/faces; make one with `distill crop SRC`"),

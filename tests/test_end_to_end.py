@@ -1,5 +1,6 @@
 """crop -> label -> train (1 epoch) -> eval through the real CLI, on real faces the test writes."""
 
+import csv
 import json
 import re
 import shutil
@@ -10,9 +11,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from distill.faces.store import FaceStore
+from distill.students.model import load_student
 
 
 def _cli(*args, cwd):
@@ -149,6 +152,43 @@ def test_fit_teacher_on_small_face_crops_takes_each_image_whole(tmp_path, face_s
     checkpoint = next((tmp_path / "distill-work" / "teachers").glob("*/teacher.pt"))
     assert build_teacher(f"vgg_s:{checkpoint}").preprocess.crop == pytest.approx(0.8)  # 1 / (1 + margin 0.25)
     assert build_teacher(f"vgg_s:{checkpoint}?crop=1").preprocess.crop == 1.0
+
+    # the papers' second row: the student's network trained on the same labels (weights averaged), a student file
+    _cli(
+        "fit-teacher",
+        "--data",
+        str(labelled),
+        "--arch",
+        "squeezenet1_1_bn",
+        "--size",
+        "32",
+        "--epochs",
+        "1",
+        "--ema",
+        "0.9",
+        "--workers",
+        "0",
+        "--batch-size",
+        "4",
+        "--test-fraction",
+        "0.3",
+        "--val-fraction",
+        "0.3",
+        cwd=tmp_path,
+    )
+    run = next((tmp_path / "distill-work" / "teachers").glob("*-squeezenet1_1_bn"))
+    summary = json.loads((run / "summary.json").read_text())
+    student = load_student(summary["spec"])
+    assert summary["spec"] == str(run / "student.pt") and student.classes == ["happiness", "sadness"]
+    assert student.preprocess.crop == pytest.approx(0.8) and student(torch.rand(2, 3, 48, 48)).shape == (2, 2)
+    # continued from its checkpoint: the same folder, settings and split, the epochs before kept in the log
+    (run / "student.pt").unlink()
+    out = _cli("fit-teacher", "--resume", str(run / "checkpoints" / "last.ckpt"), cwd=tmp_path).stdout
+    assert (run / "student.pt").is_file() and "fit-teacher summary" in out
+    assert list((tmp_path / "distill-work" / "teachers").glob("*-squeezenet1_1_bn")) == [run]
+    assert json.loads((run / "config.json").read_text())["fit"]["ema"] == 0.9
+    logged = list(csv.DictReader((run / "logs" / "metrics.csv").open()))
+    assert any(row["epoch"] == "0" and row.get("val/uar") for row in logged)
 
 
 def test_demo_runs_the_whole_pipeline(tmp_path):

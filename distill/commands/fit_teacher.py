@@ -9,13 +9,20 @@ from distill.datasets.readers import read_dataset
 from distill.errors import DistillError
 from distill.faces.crop import crop
 from distill.provenance import store_name
-from distill.training.supervised import fit_teacher
+from distill.training.supervised import fit_teacher, resume_fit
 from distill.workspace import Workspace
 
 
-def run(ws: Workspace, data: Path, reader: str, cfg: FitConfig, announce=None) -> dict:
+def run(
+    ws: Workspace, data: Path | None, reader: str, cfg: FitConfig, announce=None, resume: Path | None = None
+) -> dict:
     """A labelled folder (cropped first, under teachers/crops/ so that `label` never takes
-    the teacher's own test faces for unlabelled material) or a labelled store, trained in a new teacher folder."""
+    the teacher's own test faces for unlabelled material) or a labelled store, trained in a new teacher folder;
+    or an interrupted fit continued from its checkpoint."""
+    if resume is not None:
+        return resume_fit(resume)
+    if data is None:
+        raise DistillError("give the labelled set with --data PATH (or --resume CHECKPOINT to continue a fit)")
     store = data
     if data.is_dir():
         samples, reader = read_dataset(reader, data)

@@ -16,8 +16,8 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from distill.config import OPTIMIZERS
-from distill.errors import DistillError
-from distill.fileio import atomic_path
+from distill.errors import DistillError, Interrupted
+from distill.fileio import atomic_path, write_text
 from distill.training.bars import progress_callbacks
 
 
@@ -239,3 +239,56 @@ def make_trainer(
         **trainer_kwargs,
     )
     return trainer, ckpt
+
+
+def fit_or_interrupt(trainer: L.Trainer, module: L.LightningModule, resume: Path | None, command: str, **data) -> None:
+    """trainer.fit on `data` (datamodule=, or train_dataloaders= and val_dataloaders=); on Ctrl-C (Lightning saves
+    last.ckpt through SaveOnInterrupt, then exits) an Interrupted error that says how to resume with `command`."""
+    try:
+        trainer.fit(module, **data, ckpt_path=resume, weights_only=True)  # tensors and numbers only
+    except SystemExit:
+        saver = next((c for c in trainer.callbacks if isinstance(c, SaveOnInterrupt)), None)
+        if saver is None or not saver.interrupted:
+            raise
+        raise Interrupted(f"interrupted — continue with: distill {command} --resume {saver.path.resolve()}") from None
+
+
+@contextmanager
+def earlier_epochs_kept(metrics_csv: Path, resuming: bool):
+    """Around a resumed fit: the epochs logged before it stay in metrics.csv, even when it fails or is interrupted."""
+    earlier = set_aside_earlier_epochs(metrics_csv) if resuming else None
+    try:
+        yield
+    finally:
+        if earlier is not None and earlier.is_file():
+            prepend_epochs(metrics_csv, earlier)
+
+
+def set_aside_earlier_epochs(metrics_csv: Path) -> Path:
+    """Lightning's CSV logger deletes metrics.csv when a run resumes; the epochs before the restart wait on disk
+    beside it (so that even a SIGKILL of the resumed run keeps them) and are put back when it ends."""
+    aside = metrics_csv.with_name("metrics-before-resume.csv")
+    if metrics_csv.is_file():
+        if aside.is_file():  # an earlier resume was killed before it could put them back
+            prepend_epochs(metrics_csv, aside)
+        metrics_csv.replace(aside)
+    return aside
+
+
+def prepend_epochs(metrics_csv: Path, earlier: Path) -> None:
+    """metrics.csv := the rows of `earlier` from the epochs before metrics.csv's first, then metrics.csv's;
+    `earlier` is removed."""
+    import csv
+    import io
+
+    old = list(csv.DictReader(io.StringIO(earlier.read_text())))
+    new = list(csv.DictReader(io.StringIO(metrics_csv.read_text()))) if metrics_csv.is_file() else []
+    first_new = min((int(r["epoch"]) for r in new if r.get("epoch")), default=None)
+    rows = [r for r in old if first_new is None or int(r["epoch"]) < first_new] + new
+    columns = list(dict.fromkeys(c for r in (old[:1] + new[:1]) for c in r))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(metrics_csv, out.getvalue())
+    earlier.unlink()

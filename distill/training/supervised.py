@@ -26,8 +26,11 @@ from distill.errors import DistillError
 from distill.faces.store import FaceStore, require_store
 from distill.fileio import write_json, write_text
 from distill.provenance import provenance
+from distill.registry import STUDENTS
+from distill.students.model import Student
 from distill.teachers.base import IMAGENET, Preprocess
-from distill.training.common import SharedStepModule, make_trainer
+from distill.training.common import SharedStepModule, earlier_epochs_kept, fit_or_interrupt, make_trainer
+from distill.training.hardware import auto_precision
 
 
 def split_of(groups: list[str], test: float, val: float) -> np.ndarray:
@@ -64,15 +67,19 @@ class LabelledFaces(Dataset):
 
 
 def build_net(
-    arch: str, n_classes: int, size: int, width: float, batch_norm: bool = False, framing: float = 1.0
+    arch: str, classes: list[str], size: int, width: float, batch_norm: bool = False, framing: float = 1.0
 ) -> tuple[nn.Module, Preprocess, dict]:
-    """(network, preprocessing, arch_kwargs saved in the checkpoint)."""
+    """(network, preprocessing, arch_kwargs saved in the checkpoint; for a student's network, the Student)."""
+    n_classes = len(classes)
     pre = Preprocess(size=size, grey=False, crop=framing, **IMAGENET)
     if arch == "vgg_s":
         from distill.teachers.vgg_s import VGGS
 
         kwargs = {"width": width, "size": size, "batch_norm": batch_norm}
         return VGGS(n_classes, **kwargs), pre, kwargs
+    if arch in STUDENTS:  # the papers' second row: a student's network trained on the labels themselves
+        student = Student(arch, classes, size, crop=framing)
+        return student.net, student.preprocess, {"student": student}
     if arch.startswith("timm:"):
         import timm
 
@@ -80,7 +87,7 @@ def build_net(
             return timm.create_model(arch[5:], pretrained=False, num_classes=n_classes), pre, {}
         except RuntimeError as err:
             raise DistillError(f"unknown timm architecture '{arch[5:]}'") from err
-    raise DistillError(f"unknown teacher architecture '{arch}'; valid: vgg_s, timm:NAME")
+    raise DistillError(f"unknown teacher architecture '{arch}'; valid: vgg_s, timm:NAME, {', '.join(STUDENTS.names())}")
 
 
 class SupervisedModule(SharedStepModule):
@@ -166,15 +173,16 @@ def _class_weights(train_targets: np.ndarray, n: int, balanced: bool) -> torch.T
     return torch.from_numpy(weights / weights.mean())
 
 
-def fit_teacher(store_path: Path, out_dir: Path, cfg: FitConfig, show_progress: bool = True) -> dict:
-    """Train, keep the best (val UAR) weights, save teacher.pt + split + test scores; returns a summary."""
-    from distill.teachers.vgg_s import save_checkpoint
-
+def fit_teacher(
+    store_path: Path, out_dir: Path, cfg: FitConfig, show_progress: bool = True, resume: Path | None = None
+) -> dict:
+    """Train (or continue from the checkpoint `resume` of out_dir), keep the best (val UAR) weights, save
+    teacher.pt + split + test scores; returns a summary."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     store = require_store(store_path)
     idx, classes, targets, split = _labelled_split(store, cfg)
     framing = framing_of(store)
-    net, pre, arch_kwargs = build_net(cfg.arch, len(classes), input_side(cfg), cfg.width, cfg.batch_norm, framing)
+    net, pre, arch_kwargs = build_net(cfg.arch, classes, input_side(cfg), cfg.width, cfg.batch_norm, framing)
     weights = _class_weights(targets[split == "train"], len(classes), cfg.balanced)
     module = SupervisedModule(net, pre, len(classes), cfg, weights)
 
@@ -188,30 +196,66 @@ def fit_teacher(store_path: Path, out_dir: Path, cfg: FitConfig, show_progress: 
             persistent_workers=cfg.workers > 0,
         )
 
-    write_json(
-        out_dir / "config.json",
-        {"fit": asdict(cfg), "store": str(store_path), "classes": classes, "provenance": provenance("fit-teacher")},
-    )
     keys = {part: [store.keys[i] for i in idx[split == part]] for part in ("train", "val", "test")}
-    write_json(out_dir / "split.json", keys)
-    write_text(out_dir / "test-keys.txt", "\n".join(keys["test"]) + "\n")
-    trainer, ckpt = make_trainer(out_dir, cfg.epochs, "val/uar", show_progress, log_every_n_steps=5)
-    trainer.fit(module, loader("train", True), loader("val", False))
-    test = trainer.test(module, loader("test", False), ckpt_path=ckpt.best_model_path or None, verbose=False)[0]
-    save_checkpoint(out_dir / "teacher.pt", cfg.arch.split(":")[0], module.net, classes, pre, arch_kwargs)
+    if resume is None:
+        record = {"fit": asdict(cfg), "store": str(store_path), "classes": classes}
+        write_json(out_dir / "config.json", record | {"provenance": provenance("fit-teacher")})
+        write_json(out_dir / "split.json", keys)
+        write_text(out_dir / "test-keys.txt", "\n".join(keys["test"]) + "\n")
+    precision = auto_precision("auto") if cfg.precision == "auto" else cfg.precision
+    trainer, ckpt = make_trainer(
+        out_dir, cfg.epochs, "val/uar", show_progress, ema=cfg.ema, precision=precision, log_every_n_steps=5
+    )
+    with earlier_epochs_kept(out_dir / "logs" / "metrics.csv", resume is not None):
+        loaders = {"train_dataloaders": loader("train", True), "val_dataloaders": loader("val", False)}
+        fit_or_interrupt(trainer, module, resume, "fit-teacher", **loaders)
+        # inside: the logger then writes the test scores before the earlier epochs are put back, not over them
+        test = trainer.test(module, loader("test", False), ckpt_path=ckpt.best_model_path or None, verbose=False)[0]
+    model_file = _save_model(out_dir, cfg.arch, module.net, classes, pre, arch_kwargs)
     from distill.evaluate.curves import plot_curves
 
     plot_curves(out_dir / "logs" / "metrics.csv", out_dir / "curves.png", ("loss", "uar"))
     summary = {
-        "teacher": str(out_dir / "teacher.pt"),
-        "spec": f"{cfg.arch}:{out_dir / 'teacher.pt'}"
-        if cfg.arch == "vgg_s"
-        else f"timm:{cfg.arch[5:]}?weights={out_dir / 'teacher.pt'}",
+        "teacher": str(model_file),
+        "spec": _spec_of(cfg.arch, model_file),
         "classes": classes,
         "faces": {part: len(v) for part, v in keys.items()},
         "test_keys": str(out_dir / "test-keys.txt"),
         "test": {k: float(v) for k, v in test.items()},
-        "bytes_on_disk": (out_dir / "teacher.pt").stat().st_size,
+        "bytes_on_disk": model_file.stat().st_size,
     }
     write_json(out_dir / "summary.json", summary)
     return json.loads(json.dumps(summary))
+
+
+def _save_model(out_dir: Path, arch: str, net: nn.Module, classes: list[str], pre: Preprocess, kwargs: dict) -> Path:
+    """teacher.pt (vgg_s, timm: a teacher checkpoint), or student.pt for a student's network (eval, export and
+    predict take it as they take a distilled student)."""
+    from distill.teachers.vgg_s import save_checkpoint
+
+    if "student" in kwargs:
+        kwargs["student"].save(out_dir / "student.pt")
+        return out_dir / "student.pt"
+    save_checkpoint(out_dir / "teacher.pt", arch.split(":")[0], net, classes, pre, kwargs)
+    return out_dir / "teacher.pt"
+
+
+def _spec_of(arch: str, model_file: Path) -> str:
+    """How later commands name the fitted model: a teacher spec, or the student file itself."""
+    if arch == "vgg_s":
+        return f"vgg_s:{model_file}"
+    if arch.startswith("timm:"):
+        return f"timm:{arch[5:]}?weights={model_file}"
+    return str(model_file)
+
+
+def resume_fit(checkpoint: Path, show_progress: bool = True) -> dict:
+    """Continue an interrupted fit from one of its checkpoints, with the settings and store it was started with."""
+    if not checkpoint.is_file():
+        raise DistillError(f"checkpoint {checkpoint} not found")
+    out_dir = checkpoint.parent.parent
+    record = out_dir / "config.json"
+    if not record.is_file():
+        raise DistillError(f"{out_dir} is not a fit-teacher folder (no config.json)")
+    saved = json.loads(record.read_text())
+    return fit_teacher(Path(saved["store"]), out_dir, FitConfig.known(saved["fit"]), show_progress, checkpoint)

@@ -11,12 +11,12 @@ import torch
 
 from distill.config import TrainConfig
 from distill.distributed import announce_run_dir, is_global_zero, per_process_batch
-from distill.errors import DistillError, Interrupted
-from distill.fileio import write_json, write_text
+from distill.errors import DistillError
+from distill.fileio import write_json
 from distill.provenance import provenance
 from distill.specs import LossSpec
 from distill.students.model import Student
-from distill.training.common import make_trainer
+from distill.training.common import earlier_epochs_kept, fit_or_interrupt, make_trainer
 from distill.training.data import DistillData
 from distill.training.module import DistillModule
 
@@ -164,14 +164,9 @@ def _fit(
         **cfg.dist().lightning_kwargs(),
     )
     data.batch_size = per_process_batch(cfg.batch_size, trainer.world_size)
-    metrics_csv = run_dir / "logs" / "metrics.csv"
-    earlier = _set_aside_earlier_epochs(metrics_csv) if resume and trainer.is_global_zero else None
-    try:
+    with earlier_epochs_kept(run_dir / "logs" / "metrics.csv", bool(resume) and trainer.is_global_zero):
         with announce_run_dir(run_dir):
-            fit_or_interrupt(trainer, module, data, resume)
-    finally:  # an interrupted or failed resume keeps the epochs before it too
-        if earlier is not None and earlier.is_file():
-            _prepend_epochs(metrics_csv, earlier)
+            fit_or_interrupt(trainer, module, resume, "train", datamodule=data)
     if not trainer.is_global_zero:
         return {"run": str(run_dir), "rank": trainer.global_rank}
     best = ckpt.best_model_path or ckpt.last_model_path
@@ -202,50 +197,6 @@ def _resolved(cfg: TrainConfig, sources: list[tuple[Path, Path]], say: bool) -> 
 
         console.print("settings: " + "; ".join(notes), highlight=False)
     return cfg
-
-
-def fit_or_interrupt(trainer: L.Trainer, module: L.LightningModule, data, resume: Path | None) -> None:
-    """trainer.fit; on Ctrl-C (Lightning saves last.ckpt through SaveOnInterrupt, then exits) an Interrupted error
-    that says how to resume."""
-    from distill.training.common import SaveOnInterrupt
-
-    try:
-        trainer.fit(module, datamodule=data, ckpt_path=resume, weights_only=True)  # tensors and numbers only
-    except SystemExit:
-        saver = next((c for c in trainer.callbacks if isinstance(c, SaveOnInterrupt)), None)
-        if saver is None or not saver.interrupted:
-            raise
-        raise Interrupted(f"interrupted — continue with: distill train --resume {saver.path.resolve()}") from None
-
-
-def _set_aside_earlier_epochs(metrics_csv: Path) -> Path:
-    """Lightning's CSV logger deletes metrics.csv when a run resumes; the epochs before the restart wait on disk
-    beside it (so that even a SIGKILL of the resumed run keeps them) and are put back when it ends."""
-    aside = metrics_csv.with_name("metrics-before-resume.csv")
-    if metrics_csv.is_file():
-        if aside.is_file():  # an earlier resume was killed before it could put them back
-            _prepend_epochs(metrics_csv, aside)
-        metrics_csv.replace(aside)
-    return aside
-
-
-def _prepend_epochs(metrics_csv: Path, earlier: Path) -> None:
-    """metrics.csv := the rows of `earlier` from the epochs before metrics.csv's first, then metrics.csv's;
-    `earlier` is removed."""
-    import csv
-    import io
-
-    old = list(csv.DictReader(io.StringIO(earlier.read_text())))
-    new = list(csv.DictReader(io.StringIO(metrics_csv.read_text()))) if metrics_csv.is_file() else []
-    first_new = min((int(r["epoch"]) for r in new if r.get("epoch")), default=None)
-    rows = [r for r in old if first_new is None or int(r["epoch"]) < first_new] + new
-    columns = list(dict.fromkeys(c for r in (old[:1] + new[:1]) for c in r))
-    out = io.StringIO()
-    writer = csv.DictWriter(out, columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(metrics_csv, out.getvalue())
-    earlier.unlink()
 
 
 def load_run_config(run_dir: Path) -> dict:

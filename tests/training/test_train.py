@@ -249,15 +249,15 @@ def test_a_resume_interrupted_again_keeps_the_epochs_before_it(tmp_path, two_sou
 
 
 def test_a_resume_killed_before_it_put_the_earlier_epochs_back_loses_none_of_them(tmp_path):
-    from distill.training.train import _prepend_epochs, _set_aside_earlier_epochs
+    from distill.training.common import prepend_epochs, set_aside_earlier_epochs
 
     metrics = tmp_path / "metrics.csv"
     aside = tmp_path / "metrics-before-resume.csv"
     aside.write_text("epoch,step,val/agreement\n0,9,0.5\n1,19,0.6\n")  # set aside by the first resume, then SIGKILL
     metrics.write_text("epoch,step,val/agreement\n1,19,0.61\n2,29,0.7\n")  # what that killed resume had logged
-    assert _set_aside_earlier_epochs(metrics) == aside and not metrics.exists()
+    assert set_aside_earlier_epochs(metrics) == aside and not metrics.exists()
     metrics.write_text("epoch,step,val/agreement\n3,39,0.8\n")  # the next resume's epochs
-    _prepend_epochs(metrics, aside)
+    prepend_epochs(metrics, aside)
     assert metrics.read_text().splitlines()[1:] == ["0,9,0.5", "1,19,0.61", "2,29,0.7", "3,39,0.8"]
     assert not aside.exists()
 
