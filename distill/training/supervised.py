@@ -216,7 +216,7 @@ def fit_teacher(
 
     plot_curves(out_dir / "logs" / "metrics.csv", out_dir / "curves.png", ("loss", "uar"))
     summary = {
-        "teacher": str(model_file),
+        model_file.stem: str(model_file),  # teacher (a teacher checkpoint) or student (a student's network)
         "spec": _spec_of(cfg.arch, model_file),
         "classes": classes,
         "faces": {part: len(v) for part, v in keys.items()},

@@ -1,0 +1,56 @@
+"""fit-teacher's training: interrupted and resumed where it stood."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+import torch
+from PIL import Image
+
+from distill.config import CropConfig, FitConfig
+from distill.errors import Interrupted
+from distill.faces.crop import crop
+from distill.faces.store import FaceStore
+from distill.training.supervised import SupervisedModule, fit_teacher, resume_fit
+
+
+@pytest.fixture
+def labelled_store(tmp_path, face_store):
+    """24 FER2013-like 48 px grey faces with two labels, each image stored whole."""
+    folder = tmp_path / "labelled"
+    (folder / "images").mkdir(parents=True)
+    faces, rows = FaceStore(face_store), ["image,emotion"]
+    for i in range(24):
+        Image.fromarray(faces.pixels(i % len(faces))).resize((48, 48)).convert("L").save(folder / "images" / f"{i}.jpg")
+        rows.append(f"{i}.jpg,{('happy', 'sad')[i % 2]}")
+    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
+    store = tmp_path / "labelled.h5"
+    crop(folder, store, CropConfig(detector="whole"), show_progress=False)
+    return store
+
+
+def test_an_interrupted_fit_resumes_where_it_stood(tmp_path, labelled_store, monkeypatch):
+    real, stopped = SupervisedModule.training_step, []
+
+    def step(self, batch, index):
+        if self.global_step == 2 and not stopped:
+            stopped.append(True)
+            raise KeyboardInterrupt  # what Ctrl-C raises mid-epoch
+        return real(self, batch, index)
+
+    monkeypatch.setattr(SupervisedModule, "training_step", step)
+    cfg = FitConfig(width=0.05, size=32, epochs=2, batch_size=2, workers=0, test_fraction=0.2, val_fraction=0.2)
+    out = tmp_path / "teacher"
+    out.mkdir()
+    with pytest.raises(Interrupted, match="continue with: distill fit-teacher --resume .*last.ckpt"):
+        fit_teacher(labelled_store, out, cfg, show_progress=False)
+    last = out / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["global_step"] == 2 and not (out / "teacher.pt").exists()
+
+    summary = resume_fit(last, show_progress=False)
+    steps_an_epoch = -(-summary["faces"]["train"] // cfg.batch_size)
+    assert (out / "teacher.pt").is_file() and 0 <= summary["test"]["test/accuracy"] <= 1
+    logged = list(csv.DictReader((out / "logs" / "metrics.csv").open()))
+    validated = [(r["epoch"], int(r["step"])) for r in logged if r.get("val/uar")]
+    assert validated == [("0", steps_an_epoch), ("1", 2 * steps_an_epoch)]  # the epoch before the stop kept, none twice
