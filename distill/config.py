@@ -261,7 +261,7 @@ class FitConfig(Settings):
         "Teacher input side, px.",
         ge=32,
         le=1024,
-        none="224 on a GPU (the papers' VGG-S), 64 on a CPU (what its time allows)",
+        none="224 on a GPU (the papers' VGG-S), 96 on a CPU (what its time allows; conv3-5 then see 7x7, not 4x4)",
     )
     width: float = setting(1.0, "VGG-S channel multiplier (1.0 = the paper's ~377 MiB).", gt=0, le=4)
     batch_norm: bool = setting(True, "VGG-S with BatchNorm after every conv in place of LRN (trains from scratch).")
