@@ -276,6 +276,11 @@ class FitConfig(Settings):
     label_smoothing: float = setting(0.1, "Label smoothing of the cross-entropy.", ge=0, lt=1)
     balanced: bool = setting(True, "Cross-entropy weighted by 1/sqrt(class frequency).")
     ema: float = setting(0.0, "EMA decay of the weights per step (validated and kept averaged); 0 = off.", ge=0, lt=1)
+    mirror: bool = setting(
+        True,
+        "A fitted teacher averages each face's posterior with its mirror image's (validated, tested and later labelling"
+        " so; twice the inference). A student's network (--arch) stays one pass.",
+    )
     precision: str = setting(
         "auto",
         "Lightning's precision; auto = bf16-mixed where the hardware computes bf16 natively (a GPU; a CPU with "

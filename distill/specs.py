@@ -17,7 +17,8 @@ MIN_CROP = 0.5  # the store keeps the box x 1.25: half its side is well inside t
 
 @dataclass(frozen=True)
 class TeacherMember:
-    """One '+'-joined member of a teacher spec: 'NAME[:ARG][?k=v&k=v][@WEIGHT]'; ?crop=F is its framing."""
+    """One '+'-joined member of a teacher spec: 'NAME[:ARG][?k=v&k=v][@WEIGHT]'; ?crop=F is its framing, ?mirror=1
+    (or 0) averages each face's posterior with its mirror image's (or not)."""
 
     text: str  # as written, weight included
     name: str
@@ -25,6 +26,7 @@ class TeacherMember:
     options: dict[str, str]
     weight: float
     framing: float | None  # None: the teacher's own (a fitted checkpoint records the framing it learnt at)
+    mirror: bool | None = None  # None: the teacher's own (a fitted checkpoint records whether it was scored so)
 
     @property
     def spec(self) -> str:
@@ -77,7 +79,15 @@ def _member(text: str) -> TeacherMember:
     name, arg, options, weight = parse_member(text)
     TEACHERS.entry(name)
     framing = _framing(name, options.pop("crop", None))
-    return TeacherMember(text, name, arg, options, weight, framing)
+    return TeacherMember(text, name, arg, options, weight, framing, _mirror(name, options.pop("mirror", None)))
+
+
+def _mirror(name: str, given: str | None) -> bool | None:
+    if given is None:
+        return None
+    if given not in ("0", "1"):
+        raise DistillError(f"teacher '{name}': mirror={given} must be 1 (average with the mirror image) or 0")
+    return given == "1"
 
 
 def _framing(name: str, given: str | None) -> float | None:

@@ -14,7 +14,7 @@ from distill.datasets.emotions import canonical
 from distill.faces.store import FaceStore
 from distill.teachers.spec import build_teacher
 
-t = build_teacher(f"vgg_s:{sys.argv[1]}")
+t = build_teacher(f"vgg_s:{sys.argv[1]}?mirror=0")  # one pass; the mirror average is made below
 store = FaceStore(sys.argv[2])
 keys = set(open(sys.argv[3]).read().split())
 idx = [i for i, k in enumerate(store.keys) if k in keys]

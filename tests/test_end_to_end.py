@@ -152,6 +152,7 @@ def test_fit_teacher_on_small_face_crops_takes_each_image_whole(tmp_path, face_s
     checkpoint = next((tmp_path / "distill-work" / "teachers").glob("*/teacher.pt"))
     assert build_teacher(f"vgg_s:{checkpoint}").preprocess.crop == pytest.approx(0.8)  # 1 / (1 + margin 0.25)
     assert build_teacher(f"vgg_s:{checkpoint}?crop=1").preprocess.crop == 1.0
+    assert build_teacher(f"vgg_s:{checkpoint}").mirror  # scored, and later labels, averaged with mirror images
 
     # the papers' second row: the student's network trained on the same labels (weights averaged), a student file
     _cli(

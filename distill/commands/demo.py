@@ -23,7 +23,7 @@ The real thing (the papers' Table 3; the defaults are the measured recipe, docs/
   distill crop data/pubfig83
   distill label            # mini_xception+face_api (the strongest offline teacher), or --teacher ...
   distill train --loss kld
-  distill compress --method bwn
+  distill compress         # no flags: pruned as far as held-out faces allow, then int8
   distill eval rafd --data data/RaFD --model mini_xception \\
       --model distill-work/runs/<run> --model distill-work/compressed/<run>
   distill report

@@ -33,6 +33,8 @@ def build_teacher(spec: str, combine: str = "prob", class_map: str | None = None
             raise DistillError(f"teacher '{member.name}' does not take options {sorted(member.options)}") from err
         if member.framing is not None:
             teacher.preprocess = replace(teacher.preprocess, crop=member.framing)
+        if member.mirror is not None:
+            teacher.mirror = member.mirror
         built.append(teacher)
         weights.append(member.weight)
     if len(built) == 1 and weights[0] == 1.0 and not class_map:

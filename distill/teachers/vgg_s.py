@@ -67,9 +67,16 @@ class VGGS(nn.Module):
 
 
 def save_checkpoint(
-    path: Path, arch: str, net: nn.Module, classes: list[str], preprocess: Preprocess, arch_kwargs: dict
+    path: Path,
+    arch: str,
+    net: nn.Module,
+    classes: list[str],
+    preprocess: Preprocess,
+    arch_kwargs: dict,
+    mirror: bool = False,
 ) -> None:
-    """A teacher checkpoint: plain tensors and JSON-able metadata, loadable with weights_only=True."""
+    """A teacher checkpoint: plain tensors and JSON-able metadata, loadable with weights_only=True; mirror: the
+    teacher averages each face with its mirror image (Teacher.mirror), as its held-out scores were measured."""
     from distill.fileio import atomic_path
 
     payload = {
@@ -78,6 +85,7 @@ def save_checkpoint(
         "classes": list(classes),
         "preprocess": preprocess.to_dict(),
         "state_dict": net.state_dict(),
+        "mirror": mirror,
     }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
@@ -114,7 +122,7 @@ def vgg_s(arg: str | None = None, weights: str | None = None, spec: str = "vgg_s
     net = VGGS(num_classes=len(ckpt["classes"]), **kwargs)
     _load_state(net, ckpt, path)
     pre = Preprocess(**{**ckpt.get("preprocess", {"size": 224, **IMAGENET})})
-    return Teacher(net, ckpt["classes"], tuple_preprocess(pre), spec, sha256_file(path))
+    return Teacher(net, ckpt["classes"], tuple_preprocess(pre), spec, sha256_file(path), ckpt.get("mirror", False))
 
 
 def tuple_preprocess(pre: Preprocess) -> Preprocess:
@@ -136,4 +144,5 @@ def timm_teacher(arg: str | None = None, weights: str | None = None, spec: str =
     except RuntimeError as err:
         raise DistillError(f"unknown timm architecture '{arg}'") from err
     _load_state(net, ckpt, Path(weights))
-    return Teacher(net, ckpt["classes"], pre, f"timm:{arg}:{weights}", sha256_file(weights))
+    spec = f"timm:{arg}:{weights}"
+    return Teacher(net, ckpt["classes"], pre, spec, sha256_file(weights), ckpt.get("mirror", False))

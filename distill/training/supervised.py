@@ -28,7 +28,7 @@ from distill.fileio import write_json, write_text
 from distill.provenance import provenance
 from distill.registry import STUDENTS
 from distill.students.model import Student
-from distill.teachers.base import IMAGENET, Preprocess
+from distill.teachers.base import IMAGENET, Preprocess, mirror_averaged
 from distill.training.common import SharedStepModule, earlier_epochs_kept, fit_or_interrupt, make_trainer
 from distill.training.hardware import auto_precision
 
@@ -93,9 +93,19 @@ def build_net(
 class SupervisedModule(SharedStepModule):
     """A network with its preprocessing, cross-entropy to ground truth, accuracy/UAR/macro-F1; one shared step."""
 
-    def __init__(self, net: nn.Module, preprocess: Preprocess, n: int, cfg: FitConfig, class_weights: torch.Tensor):
+    def __init__(
+        self,
+        net: nn.Module,
+        preprocess: Preprocess,
+        n: int,
+        cfg: FitConfig,
+        class_weights: torch.Tensor,
+        mirror: bool = False,
+    ):
+        """mirror: validation and test score each face averaged with its mirror image, as the saved teacher runs."""
         super().__init__()
         self.net, self.preprocess, self.cfg = net.to(memory_format=torch.channels_last), preprocess, cfg
+        self.mirror = mirror
         self.lr, self.weight_decay, self.warmup = cfg.lr, cfg.weight_decay, 0.2
         self.register_buffer("class_weights", class_weights)
         self.metrics = nn.ModuleDict(
@@ -113,7 +123,8 @@ class SupervisedModule(SharedStepModule):
     def shared_step(self, batch: dict, stage: str) -> torch.Tensor:
         # views made at the side whose framing gives the input side (label makes a teacher's views so too)
         x = augment.views_at(augment.to_float(batch["pixels"]), batch["params"], self.preprocess.source_side)
-        logits = self.net(self.preprocess(x).contiguous(memory_format=torch.channels_last))
+        x = self.preprocess(x).contiguous(memory_format=torch.channels_last)
+        logits = mirror_averaged(self.net, x) if self.mirror and stage != "train" else self.net(x)
         loss = F.cross_entropy(
             logits, batch["target"], weight=self.class_weights, label_smoothing=self.cfg.label_smoothing
         )
@@ -185,7 +196,8 @@ def fit_teacher(
     framing = framing_of(store)
     net, pre, arch_kwargs = build_net(cfg.arch, classes, input_side(cfg), cfg.width, cfg.batch_norm, framing)
     weights = _class_weights(targets[split == "train"], len(classes), cfg.balanced)
-    module = SupervisedModule(net, pre, len(classes), cfg, weights)
+    mirror = cfg.mirror and "student" not in arch_kwargs  # a Student runs one pass: its scores are measured so
+    module = SupervisedModule(net, pre, len(classes), cfg, weights, mirror)
 
     def loader(part: str, train: bool) -> DataLoader:
         sel = split == part
@@ -212,7 +224,7 @@ def fit_teacher(
         fit_or_interrupt(trainer, module, resume, "fit-teacher", **loaders)
         # inside: the logger then writes the test scores before the earlier epochs are put back, not over them
         test = trainer.test(module, loader("test", False), ckpt_path=ckpt.best_model_path or None, verbose=False)[0]
-    model_file = _save_model(out_dir, cfg.arch, module.net, classes, pre, arch_kwargs)
+    model_file = _save_model(out_dir, cfg.arch, module.net, classes, pre, arch_kwargs, mirror)
     from distill.evaluate.curves import plot_curves
 
     plot_curves(out_dir / "logs" / "metrics.csv", out_dir / "curves.png", ("loss", "uar"))
@@ -223,13 +235,16 @@ def fit_teacher(
         "faces": {part: len(v) for part, v in keys.items()},
         "test_keys": str(out_dir / "test-keys.txt"),
         "test": {k: float(v) for k, v in test.items()},
+        "mirror": mirror,  # the test scores, and the teacher's later posteriors, average each face with its mirror
         "bytes_on_disk": model_file.stat().st_size,
     }
     write_json(out_dir / "summary.json", summary)
     return json.loads(json.dumps(summary))
 
 
-def _save_model(out_dir: Path, arch: str, net: nn.Module, classes: list[str], pre: Preprocess, kwargs: dict) -> Path:
+def _save_model(
+    out_dir: Path, arch: str, net: nn.Module, classes: list[str], pre: Preprocess, kwargs: dict, mirror: bool
+) -> Path:
     """teacher.pt (vgg_s, timm: a teacher checkpoint), or student.pt for a student's network (eval, export and
     predict take it as they take a distilled student)."""
     from distill.teachers.vgg_s import save_checkpoint
@@ -237,7 +252,7 @@ def _save_model(out_dir: Path, arch: str, net: nn.Module, classes: list[str], pr
     if "student" in kwargs:
         kwargs["student"].save(out_dir / "student.pt")
         return out_dir / "student.pt"
-    save_checkpoint(out_dir / "teacher.pt", arch.split(":")[0], net, classes, pre, kwargs)
+    save_checkpoint(out_dir / "teacher.pt", arch.split(":")[0], net, classes, pre, kwargs, mirror)
     return out_dir / "teacher.pt"
 
 

@@ -68,6 +68,26 @@ def test_ensemble_drops_and_lacks_classes_only_when_told():
         Ensemble([rafd, fer], [1, 1], "logit", mapping={"fear": "-"})
 
 
+class LeftHeavy(nn.Module):
+    """Logits that tell a face from its mirror image: (left half's mean - right half's mean) x (1, -1)."""
+
+    def forward(self, x):
+        side = x.shape[-1]
+        d = x[..., : side // 2].mean((1, 2, 3)) - x[..., side // 2 :].mean((1, 2, 3))
+        return torch.stack([d, -d], 1)
+
+
+def test_a_mirrored_teacher_averages_each_face_with_its_mirror_image():
+    x = torch.rand(3, 3, 8, 8)
+    teacher = Teacher(LeftHeavy(), ["a", "b"], Preprocess(8), "left", "0", mirror=True)
+    plain, flipped = LeftHeavy()(x).softmax(1), LeftHeavy()(x.flip(-1)).softmax(1)
+    assert not torch.allclose(plain, flipped)  # the check below can fail
+    torch.testing.assert_close(teacher(x).exp(), (plain + flipped) / 2)
+    torch.testing.assert_close(teacher(x).exp(), torch.full((3, 2), 0.5))  # this net's mirror undoes it exactly
+    assert teacher.describe()["mirror"] is True
+    assert "mirror" not in Teacher(LeftHeavy(), ["a", "b"], Preprocess(8), "left", "0").describe()  # old caches
+
+
 def test_vgg_s_refuses_without_weights(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(DistillError, match="fit-teacher"):
@@ -79,7 +99,12 @@ def test_vgg_s_checkpoint_round_trip_and_unsafe_pickle(tmp_path):
     path = tmp_path / "t.pt"
     save_checkpoint(path, "vgg_s", net, ["anger", "happiness", "neutral"], Preprocess(64), {"width": 0.05, "size": 64})
     teacher = build_teacher(f"vgg_s:{path}")
-    assert teacher(torch.rand(2, 3, 112, 112)).shape == (2, 3)
+    assert teacher(torch.rand(2, 3, 112, 112)).shape == (2, 3) and not teacher.mirror
+    save_checkpoint(path, "vgg_s", net, ["a", "b", "c"], Preprocess(64), {"width": 0.05, "size": 64}, mirror=True)
+    assert build_teacher(f"vgg_s:{path}").mirror and not build_teacher(f"vgg_s:{path}?mirror=0").mirror
+    assert build_teacher("mini_xception?mirror=1").mirror and not build_teacher("mini_xception").mirror
+    with pytest.raises(DistillError, match="mirror=yes must be 1"):
+        build_teacher(f"vgg_s:{path}?mirror=yes")
 
     class Evil:
         def __reduce__(self):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from distill.config import CropConfig, FitConfig
+from distill.datasets.emotions import canonical
 from distill.errors import Interrupted
 from distill.faces.crop import crop
 from distill.faces.store import FaceStore
@@ -54,3 +56,23 @@ def test_an_interrupted_fit_resumes_where_it_stood(tmp_path, labelled_store, mon
     logged = list(csv.DictReader((out / "logs" / "metrics.csv").open()))
     validated = [(r["epoch"], int(r["step"])) for r in logged if r.get("val/uar")]
     assert validated == [("0", steps_an_epoch), ("1", 2 * steps_an_epoch)]  # the epoch before the stop kept, none twice
+
+
+def test_a_fitted_teacher_scores_its_held_out_faces_as_the_fit_reported(tmp_path, labelled_store):
+    """The saved teacher averages each face with its mirror image, as validation and test did: its accuracy on the
+    held-out faces is the fit's reported one (the whole image framed as fit-teacher framed it)."""
+    from distill import augment
+    from distill.teachers.spec import build_teacher
+
+    cfg = FitConfig(width=0.05, size=32, epochs=1, batch_size=4, workers=0, precision="32", test_fraction=0.3)
+    summary = fit_teacher(labelled_store, tmp_path / "t", cfg, show_progress=False)
+    teacher = build_teacher(summary["spec"])
+    store = FaceStore(labelled_store)
+    held_out = set((tmp_path / "t" / "test-keys.txt").read_text().split())
+    rows = [i for i, key in enumerate(store.keys) if key in held_out]
+    pixels = augment.to_float(torch.from_numpy(np.stack([store.pixels(i) for i in rows])))
+    truth = torch.tensor([teacher.classes.index(canonical(store.labels[i])) for i in rows])
+    with torch.no_grad():
+        accuracy = (teacher(pixels).argmax(1) == truth).float().mean().item()
+    assert teacher.mirror and summary["faces"]["test"] == len(rows) > 0
+    assert accuracy == pytest.approx(summary["test"]["test/accuracy"], abs=1e-6)
