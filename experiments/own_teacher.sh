@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The papers' second scenario with a real big teacher (issue #41): VGG-S fitted on FER2013's 28,705 labelled
-# training faces with no flags (BatchNorm, 96 px on a CPU, 30 epochs, mirror-averaged), then compressed itself (the papers' Table 2
-# on the teacher: each compressor fine-tuned on pool faces the teacher labelled), its SqueezeNet students (Table 3's
-# own-teacher row), every model scored on the FER2013 faces the teacher never saw (its test-keys.txt) and on
-# expressions-dev.
+# training faces with no flags (BatchNorm, 96 px on a CPU, 30 epochs, mirror-averaged), then compressed itself (the
+# papers' Table 2 on the teacher: each compressor fine-tuned on pool faces the teacher labelled), its SqueezeNet
+# students (Table 3's own-teacher row), every model scored on the FER2013 faces the teacher never saw (its
+# test-keys.txt) and on expressions-dev.
 # Usage: experiments/own_teacher.sh WORKDIR POOL   (POOL: a folder linking both unlabelled pools' images)
 set -euo pipefail
 W=${1:?workdir}; POOL=${2:?pool folder}; SHARED=${SHARED:-../shared}
