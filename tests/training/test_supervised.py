@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -73,6 +74,11 @@ def test_a_fitted_teacher_scores_its_held_out_faces_as_the_fit_reported(tmp_path
     pixels = augment.to_float(torch.from_numpy(np.stack([store.pixels(i) for i in rows])))
     truth = torch.tensor([teacher.classes.index(canonical(store.labels[i])) for i in rows])
     with torch.no_grad():
-        accuracy = (teacher(pixels).argmax(1) == truth).float().mean().item()
-    assert teacher.mirror and summary["faces"]["test"] == len(rows) > 0
+        averaged, one_pass = teacher(pixels), build_teacher(summary["spec"] + "?mirror=0")(pixels)
+    accuracy = (averaged.argmax(1) == truth).float().mean().item()
+    assert teacher.mirror and summary["mirror"] and summary["faces"]["test"] == len(rows) > 0
+    assert not torch.allclose(averaged, one_pass.log_softmax(1))  # the saved teacher really runs a second pass
     assert accuracy == pytest.approx(summary["test"]["test/accuracy"], abs=1e-6)
+
+    one_pass_fit = fit_teacher(labelled_store, tmp_path / "u", replace(cfg, mirror=False), show_progress=False)
+    assert not one_pass_fit["mirror"] and not build_teacher(one_pass_fit["spec"]).mirror  # --no-mirror: one pass
