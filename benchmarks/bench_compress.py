@@ -1,6 +1,7 @@
 """The compression table: every compressed model of a trained student against that float student, in one
 run — bytes on disk, parameters, CPU latency at batch 1 and 64 (measured interleaved, same process, so the ratios
-compare like with like), accuracy and UAR on a labelled set (expressions-dev, MTCNN crops as in training).
+compare like with like), training ms per batch of 64 (forward and backward of the model's compressed structure,
+weights decoded), accuracy and UAR on a labelled set (expressions-dev, MTCNN crops as in training).
 
 The compressed models come from `distill compress RUN --method ...` (experiments/table3_mini_xception.sh makes
 them) and `distill compress RUN` (the no-flag plan, scored as it deploys: its int8 graph where it chose one); the
@@ -25,7 +26,7 @@ from distill.artifacts import load_model
 from distill.datasets.readers import read_dataset
 from distill.evaluate.evalset import load_cropped, one_label_each, only_keys
 from distill.evaluate.scores import predict, score
-from distill.evaluate.speed import compare_latency, compare_latency_on
+from distill.evaluate.speed import compare_latency, compare_latency_on, compare_training_step
 from distill.export import OnnxModel
 from distill.progress import quiet_libraries
 from distill.workspace import Workspace
@@ -71,6 +72,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     models = {name: _loaded(path) for name, path in files.items()}
     ms = compare_latency(models, SIZE, rounds=ROUNDS)
     ms64 = compare_latency_on(models, torch.rand(64, 3, SIZE, SIZE), rounds=5, per_round=1)
+    trainable = {name: m for name, m in models.items() if not isinstance(m, OnnxModel)}  # a graph only infers
+    train_ms = compare_training_step(trainable, torch.rand(64, 3, SIZE, SIZE))
     onnx_ms, onnx_ms64 = onnx_latencies(models) if args.onnx else ({}, {})
     rows = []
     for name, model in models.items():
@@ -85,6 +88,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 "layers_ratio": _layers_ratio(files[name]),
                 "ms": ms[name],
                 "ms64": ms64[name],
+                "train_ms": train_ms.get(name),
                 "onnx_ms": onnx_ms.get(name),
                 "onnx_ms64": onnx_ms64.get(name),
                 "acc": 100 * scores["accuracy"],
@@ -152,15 +156,15 @@ def _print(rows: list[dict], faces: int) -> None:
     base = rows[0]
     print(f"\n{faces} labelled faces; CPU threads {torch.get_num_threads()}")
     print(
-        "| model | bytes on disk | x smaller | layers x smaller | params | CPU ms b1 | x faster | CPU ms b64 "
-        "| ONNX RT ms b1 | x faster | ONNX RT ms b64 | x faster | accuracy % | Δ acc 95% CI | UAR % |"
+        "| model | bytes on disk | x smaller | layers x smaller | params | train ms b64 | CPU ms b1 | x faster "
+        "| CPU ms b64 | ONNX RT ms b1 | x faster | ONNX RT ms b64 | x faster | accuracy % | Δ acc 95% CI | UAR % |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         layers = f"{r['layers_ratio']:.1f}" if r["layers_ratio"] else "-"
         print(
             f"| {r['model']} | {r['bytes']:,} | {base['bytes'] / r['bytes']:.1f} | {layers} | {r['params']:,} | "
-            f"{r['ms']:.2f} | {base['ms'] / r['ms']:.2f} | {r['ms64']:.1f} | "
+            f"{_ms(r['train_ms'])} | {r['ms']:.2f} | {base['ms'] / r['ms']:.2f} | {r['ms64']:.1f} | "
             f"{_ms(r['onnx_ms'])} | {_ms(base['onnx_ms'] / r['onnx_ms'] if r['onnx_ms'] else None)} | "
             f"{_ms(r['onnx_ms64'])} | {_ms(base['onnx_ms64'] / r['onnx_ms64'] if r['onnx_ms64'] else None)} | "
             f"{r['acc']:.2f} ({r['acc'] - base['acc']:+.2f}) | "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import statistics
 import time
@@ -56,6 +57,25 @@ def compare_latency_on(models: dict[str, Forward], x: torch.Tensor, rounds: int,
                 for _ in range(per_round):
                     m(x)
                 times[name].append((time.perf_counter() - start) / per_round * 1000)
+    return {name: min(t) for name, t in times.items()}
+
+
+def compare_training_step(models: dict[str, nn.Module], x: torch.Tensor, rounds: int = 3) -> dict[str, float]:
+    """ms per training step (forward, cross-entropy on random classes, backward; train mode) of each model on the
+    batch x, in its fastest of `rounds` interleaved rounds as compare_latency does: what fine-tuning or retraining
+    the model's structure costs (the papers' Table 2 training column). Copies are trained, so the models' weights
+    and BatchNorm statistics stay as they were, ready to be scored."""
+    copies = {name: copy.deepcopy(model).train() for name, model in models.items()}
+    times: dict[str, list[float]] = {name: [] for name in models}
+    for i in range(rounds + 1):  # the first round warms up (allocator, kernels), untimed
+        for name, model in copies.items():
+            start = time.perf_counter()
+            logits = model(x)  # (batch, classes)
+            target = torch.randint(0, logits.shape[1], (logits.shape[0],), generator=torch.Generator().manual_seed(i))
+            nn.functional.cross_entropy(logits, target).backward()
+            if i:
+                times[name].append((time.perf_counter() - start) * 1000)
+            model.zero_grad(set_to_none=True)
     return {name: min(t) for name, t in times.items()}
 
 

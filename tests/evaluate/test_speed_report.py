@@ -3,10 +3,11 @@
 import json
 import os
 
+import torch
 from torch import nn
 
 from distill.evaluate.report import eval_rows
-from distill.evaluate.speed import compare_latency
+from distill.evaluate.speed import compare_latency, compare_training_step
 from distill.torchfile import parameter_count
 from distill.workspace import Workspace
 
@@ -28,6 +29,17 @@ def test_compare_latency_keeps_each_models_fastest_round():
 
     ms = compare_latency({"model": slowed_by_a_neighbour_at_first}, 8, rounds=3, per_round=2)
     assert ms["model"] < 5  # a mean or a first-round reading would be 20 ms
+
+
+def test_a_training_step_is_timed_on_copies_and_leaves_the_scored_models_as_they_were():
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.LazyLinear(7))
+    net(torch.rand(2, 3, 8, 8))  # the lazy layer takes its shape
+    net.eval()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    ms = compare_training_step({"net": net, "same": net}, torch.rand(4, 3, 8, 8) * 5, rounds=2)
+    assert set(ms) == {"net", "same"} and all(v > 0 for v in ms.values())
+    assert not net.training and all(p.grad is None for p in net.parameters())
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())  # BatchNorm's statistics too
 
 
 def test_a_parameter_shared_under_two_names_counts_once():
