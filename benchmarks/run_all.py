@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_crop  # noqa: E402
 import bench_ddp  # noqa: E402
+import bench_fit_teacher  # noqa: E402
 import bench_label  # noqa: E402
 import bench_scale  # noqa: E402
 import bench_train  # noqa: E402
@@ -30,6 +31,7 @@ if __name__ == "__main__":
         lambda: bench_label.main(["--views", "4", "--n", "512"]),
         lambda: bench_train.main([]),
         lambda: bench_ddp.main([]),
+        lambda: bench_fit_teacher.main([]),
         lambda: bench_scale.main([]),
     ]
     rows = [row for run in runs for row in _rows(run())]

@@ -261,7 +261,8 @@ class FitConfig(Settings):
         "Teacher input side, px.",
         ge=32,
         le=1024,
-        none="224 on a GPU (the papers' VGG-S), 96 on a CPU (what its time allows; conv3-5 then see 7x7, not 4x4)",
+        none="what this machine's time allows: 224 on a GPU (the papers' VGG-S); on a CPU 96 where it computes bf16 "
+        "natively, else 64",
     )
     width: float = setting(1.0, "VGG-S channel multiplier (1.0 = the paper's ~377 MiB).", gt=0, le=4)
     batch_norm: bool = setting(True, "VGG-S with BatchNorm after every conv in place of LRN (trains from scratch).")

@@ -1,46 +1,66 @@
 #!/usr/bin/env bash
 # The papers' second scenario with a real big teacher (issue #41): VGG-S fitted on FER2013's 28,705 labelled
-# training faces with no flags (BatchNorm, 96 px on a CPU, 30 epochs, mirror-averaged), then compressed itself (the
-# papers' Table 2 on the teacher: each compressor fine-tuned on pool faces the teacher labelled), its SqueezeNet
-# students (Table 3's own-teacher row), every model scored on the FER2013 faces the teacher never saw (its
-# test-keys.txt) and on expressions-dev.
-# Usage: experiments/own_teacher.sh WORKDIR POOL   (POOL: a folder linking both unlabelled pools' images)
+# training faces with no flags (mirror-averaged; 96 px in bf16 where the CPU computes it natively, about 100 min on 2
+# cores; 64 px on a CPU without, where `--size 96` takes over 4 hours: benchmarks/bench_fit_teacher.py), then its
+# SqueezeNet students (Table 3's own-teacher row) or its compressed forms (Table 2 on the teacher), every model
+# scored on the FER2013 faces the teacher never saw (its test-keys.txt) and on expressions-dev.
+# Each part fits a 3-hour session of a 2-core CPU with native bf16 when started first; the work of a part that does
+# not depend on another runs side by side, one thread each. The supervised SqueezeNet row needs no teacher.
+# Usage: experiments/own_teacher.sh WORKDIR POOL PART   (POOL: a folder linking both unlabelled pools' images;
+#        PART: table3, table2 or supervised)
 set -euo pipefail
-W=${1:?workdir}; POOL=${2:?pool folder}; SHARED=${SHARED:-../shared}
+W=${1:?workdir}; POOL=${2:?pool folder}; PART=${3:?table3, table2 or supervised}; SHARED=${SHARED:-../shared}
 FER="$SHARED/data/fer2013-train"; DEV="$SHARED/data/expressions-dev"
 D="distill --workdir $W"
-ls "$W"/teachers/*-vgg_s/teacher.pt >/dev/null 2>&1 || $D fit-teacher --arch vgg_s --data "$FER"
+one() { OMP_NUM_THREADS=1 $D "$@"; }   # a job beside another: one thread each
+
+if [ "$PART" = supervised ]; then     # the papers' second row: SqueezeNet on the labels themselves, the same split
+  $D fit-teacher --arch squeezenet1_1_bn --data "$FER"   # unset, its side is the VGG-S fit's on this machine
+  S=$(ls -d "$W"/teachers/*-squeezenet1_1_bn | tail -1)
+  $D eval auto --data "$FER" --keys "$S/test-keys.txt" --detector whole --model "$S/student.pt"
+  $D eval csv --data "$DEV" --model "$S/student.pt"
+  exit 0
+fi
+
+# the teacher, and beside it what does not need it: the pool's crops and FER2013's unlabelled training images
+ls "$W"/teachers/*-vgg_s/teacher.pt >/dev/null 2>&1 || $D fit-teacher --arch vgg_s --data "$FER" &
+one crop "$POOL" &
+wait
 T=$(dirname "$(ls "$W"/teachers/*-vgg_s/teacher.pt | tail -1)")
-$D crop "$POOL"
-$D label --teacher "vgg_s:$T/teacher.pt"        # over the newest store (the pool); 4 cached views a face
-POOL_CACHE=$(ls -t "$W"/caches/*vgg_s*.h5 | head -1)
-# FER2013's training images the teacher did not hold out, without their labels: faces like the teacher's own
-UNLABELLED="$W/fer2013-unlabelled" && mkdir -p "$UNLABELLED"
+UNLABELLED="$W/fer2013-unlabelled" && mkdir -p "$UNLABELLED"    # the images it did not hold out, without labels
 comm -23 <(ls "$FER/images" | sort) <(sort "$T/test-keys.txt") \
   | while read -r f; do ln -sf "$(realpath "$FER/images/$f")" "$UNLABELLED/$f"; done
 $D crop "$UNLABELLED" --detector whole
-$D label --teacher "vgg_s:$T/teacher.pt"        # the newest store: those images; 2 cached views a face
-FER_CACHE=$(ls -t "$W"/caches/*vgg_s*.h5 | head -1)
-$D import-teacher "$T/teacher.pt"               # fine-tunes on both caches: pool and FER2013-like faces
-RUN=$(ls -d "$W"/runs/*vgg_s-imported | tail -1)
-for m in svd+hybrid:0.8 svd+hybrid:0.9 hybrid:0.9; do
-  $D compress "$RUN" --method "$m" --epochs 2 --limit 4000 --lr 1e-4
-done
-for m in quant bwn prune-ch:0.5 cp xnor hash; do
-  $D compress "$RUN" --method "$m" --epochs 1 --limit 2000 --lr 1e-4
-done
-$D export "$RUN" --format onnx --int8
-OMP_NUM_THREADS=1 python benchmarks/bench_compress.py "$RUN" --workdir "$W" --data "$FER" --keys "$T/test-keys.txt" \
-  --detector whole --onnx --int8
-# Table 3's own-teacher row: the teacher's students over the pool, with no flags, scored on both sets
-$D train "$POOL_CACHE" --loss kld
-$D train "$POOL_CACHE" --loss label
-$D train "$POOL_CACHE" "$FER_CACHE" --loss kld   # with FER2013's unlabelled training images pooled in
-$D train "$POOL_CACHE" "$FER_CACHE" --loss label
-# the papers' second row: SqueezeNet on the teacher's labelled training faces themselves, its split and side
-$D fit-teacher --arch squeezenet1_1_bn --size 64 --data "$W/teachers/crops/$(basename "$FER")-labelled-whole.h5"
-STUDENTS=$(for r in "$W"/runs/*squeezenet1_1_bn-kld "$W"/runs/*squeezenet1_1_bn-label \
-  "$W"/teachers/*-squeezenet1_1_bn/student.pt; do echo --model "$r"; done)
-$D eval auto --data "$FER" --keys "$T/test-keys.txt" --detector whole --model "vgg_s:$T/teacher.pt" $STUDENTS
-$D eval csv --data "$DEV" --model "vgg_s:$T/teacher.pt" $STUDENTS --model mini_xception --model mini_xception+face_api
+POOL_STORE=$(ls -t "$W"/faces/*.h5 | grep -v fer2013-unlabelled | head -1)
+FER_STORE=$(ls -t "$W"/faces/fer2013-unlabelled*.h5 | head -1)
+one label --teacher "vgg_s:$T/teacher.pt" "$POOL_STORE" &       # 4 cached views a face (VGG-S is big)
+one label --teacher "vgg_s:$T/teacher.pt" "$FER_STORE" &        # 2 views a face
+wait
+POOL_CACHE=$(ls -t "$W"/caches/"$(basename "$POOL_STORE" .h5)"--vgg_s*.h5 | head -1)
+FER_CACHE=$(ls -t "$W"/caches/"$(basename "$FER_STORE" .h5)"--vgg_s*.h5 | head -1)
+
+if [ "$PART" = table3 ]; then         # the students, no flags: over both caches (FER2013-like faces pooled in)
+  one train "$POOL_CACHE" "$FER_CACHE" --loss kld &
+  one train "$POOL_CACHE" "$FER_CACHE" --loss label &
+  wait
+  STUDENTS=$(for r in "$W"/runs/*squeezenet1_1_bn-kld "$W"/runs/*squeezenet1_1_bn-label; do echo --model "$r"; done)
+  $D eval auto --data "$FER" --keys "$T/test-keys.txt" --detector whole --model "vgg_s:$T/teacher.pt" $STUDENTS
+  $D eval csv --data "$DEV" --model "vgg_s:$T/teacher.pt" $STUDENTS --model mini_xception+face_api \
+    --model "vgg_s:$T/teacher.pt+mini_xception+face_api"
+elif [ "$PART" = table2 ]; then       # the teacher compressed, each fine-tuned on its own posteriors of both caches
+  $D import-teacher "$T/teacher.pt"
+  RUN=$(ls -d "$W"/runs/*vgg_s-imported | tail -1)
+  one compress "$RUN" --method svd+hybrid:0.8 --epochs 2 --limit 4000 --lr 1e-4 &
+  one compress "$RUN" --method hybrid:0.9 --epochs 2 --limit 4000 --lr 1e-4 &
+  wait
+  for pair in "quant bwn" "prune-ch:0.5 cp" "xnor hash"; do
+    for m in $pair; do one compress "$RUN" --method "$m" --epochs 1 --limit 2000 --lr 1e-4 & done
+    wait
+  done
+  $D export "$RUN" --format onnx --int8
+  OMP_NUM_THREADS=1 python benchmarks/bench_compress.py "$RUN" --workdir "$W" --data "$FER" \
+    --keys "$T/test-keys.txt" --detector whole --onnx --int8
+else
+  echo "PART must be table3, table2 or supervised, not '$PART'" >&2; exit 2
+fi
 $D report

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import lightning as L
@@ -25,6 +25,7 @@ from distill.datasets.emotions import CANONICAL, canonical
 from distill.errors import DistillError
 from distill.faces.store import FaceStore, require_store
 from distill.fileio import write_json, write_text
+from distill.progress import console
 from distill.provenance import provenance
 from distill.registry import STUDENTS
 from distill.students.model import Student
@@ -137,10 +138,16 @@ class SupervisedModule(SharedStepModule):
         return loss
 
 
-def input_side(cfg: FitConfig) -> int:
-    """--size, else 224 where a GPU trains (the papers' input) and 96 on a CPU (what its time allows; at 64 px VGG-S's
-    conv3-5 saw a 4x4 map and the teacher scored lower: docs/results.md)."""
-    return cfg.size or (224 if torch.cuda.is_available() else 96)
+def default_side() -> tuple[int, str]:
+    """The input side an unset --size takes, and why: what this machine's time allows. 224 where a GPU trains (the
+    papers' input); on a CPU 96 where it computes bf16 natively (conv3-5 then see 7x7, not 4x4: the better teacher,
+    about 100 minutes for VGG-S on 2 cores), else 64 (in fp32 a 96 px step costs about 2.1x a 64 px one, a 96 px fit
+    over 4 hours there): docs/results.md."""
+    if torch.cuda.is_available():
+        return 224, "a GPU"
+    if auto_precision("cpu") == "bf16-mixed":
+        return 96, "a CPU with native bf16"
+    return 64, "a CPU without native bf16: --size 96 fits a better teacher in about twice the time"
 
 
 def framing_of(store: FaceStore) -> float:
@@ -192,9 +199,14 @@ def fit_teacher(
     teacher.pt + split + test scores; returns a summary."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     store = require_store(store_path)
+    if cfg.size is None:  # resolved once and recorded in config.json, so a resumed fit keeps it on any machine
+        side, why = default_side()
+        cfg = replace(cfg, size=side)
+        if show_progress:
+            console.print(f"settings: size {side} ({why})", highlight=False)
     idx, classes, targets, split = _labelled_split(store, cfg)
     framing = framing_of(store)
-    net, pre, arch_kwargs = build_net(cfg.arch, classes, input_side(cfg), cfg.width, cfg.batch_norm, framing)
+    net, pre, arch_kwargs = build_net(cfg.arch, classes, cfg.size, cfg.width, cfg.batch_norm, framing)
     weights = _class_weights(targets[split == "train"], len(classes), cfg.balanced)
     mirror = cfg.mirror and "student" not in arch_kwargs  # a Student runs one pass: its scores are measured so
     module = SupervisedModule(net, pre, len(classes), cfg, weights, mirror)

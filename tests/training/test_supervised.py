@@ -82,3 +82,22 @@ def test_a_fitted_teacher_scores_its_held_out_faces_as_the_fit_reported(tmp_path
 
     one_pass_fit = fit_teacher(labelled_store, tmp_path / "u", replace(cfg, mirror=False), show_progress=False)
     assert not one_pass_fit["mirror"] and not build_teacher(one_pass_fit["spec"]).mirror  # --no-mirror: one pass
+
+
+@pytest.mark.parametrize(("precision", "side"), [("32", 64), ("bf16-mixed", 96)])
+def test_an_unset_size_is_what_this_cpu_computes_fast_and_is_recorded_for_a_resume(
+    tmp_path, labelled_store, monkeypatch, precision, side
+):
+    """96 px where the CPU computes bf16 natively, 64 where a 96 px fit would take twice as long; the chosen side is
+    written into config.json, so --resume on another machine keeps it."""
+    import json
+
+    from distill.teachers.spec import build_teacher
+    from distill.training import supervised
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(supervised, "auto_precision", lambda accelerator: precision)
+    cfg = FitConfig(width=0.05, epochs=1, batch_size=4, workers=0, precision="32", test_fraction=0.3)
+    summary = fit_teacher(labelled_store, tmp_path / "t", cfg, show_progress=False)
+    assert json.loads((tmp_path / "t" / "config.json").read_text())["fit"]["size"] == side
+    assert build_teacher(summary["spec"]).preprocess.size == side
