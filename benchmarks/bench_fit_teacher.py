@@ -67,27 +67,21 @@ def main(argv: list[str] | None = None) -> list[dict]:
         minutes = seconds * steps / 60
         print(f"{args.arch} {s} px {precision}: {seconds * 1000:,.0f} ms a step; {steps:,} steps: {minutes:,.0f} min")
     small, large = min(args.sides), max(args.sides)
-    rows = [
-        {
-            "bench": f"fit-teacher step, {args.arch} {large} vs {small} px ({p}, batch {args.batch})",
-            "ours": best[large, p] * 1000,
-            "bare": best[small, p] * 1000,
-            "unit": "ms",
-        }
-        for p in precisions
-    ]
+    rows = [ms_row(f"{args.arch} {large} vs {small} px ({p})", best[large, p], best[small, p]) for p in precisions]
     if "bf16-mixed" in precisions:
-        rows.append(
-            {
-                "bench": f"fit-teacher step at {large} px, bf16-mixed vs fp32",
-                "ours": best[large, "bf16-mixed"] * 1000,
-                "bare": best[large, "32"] * 1000,
-                "unit": "ms",
-            }
-        )
-    for row in rows:
-        row["ratio"] = row["ours"] / row["bare"]
+        rows.append(ms_row(f"{args.arch} {large} px, bf16-mixed vs fp32", best[large, "bf16-mixed"], best[large, "32"]))
     return rows
+
+
+def ms_row(what: str, ours: float, bare: float) -> dict:
+    """A run_all row: a fit-teacher step's ms against another's, and their ratio."""
+    return {
+        "bench": f"fit-teacher step, {what}",
+        "ours": ours * 1e3,
+        "bare": bare * 1e3,
+        "unit": "ms",
+        "ratio": ours / bare,
+    }
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@
 # cores; 64 px on a CPU without, where `--size 96` takes over 4 hours: benchmarks/bench_fit_teacher.py), then its
 # SqueezeNet students (Table 3's own-teacher row) or its compressed forms (Table 2 on the teacher), every model
 # scored on the FER2013 faces the teacher never saw (its test-keys.txt) and on expressions-dev.
-# Each part fits a 3-hour session of a 2-core CPU with native bf16 when started first; the work of a part that does
-# not depend on another runs side by side, one thread each. The supervised SqueezeNet row needs no teacher.
+# Each part is one sitting, work that does not depend on other work side by side (one thread each): on a 2-core CPU
+# with native bf16 about 3.5 hours (fit 103 min, labelling the pool 4 views a face about 30, the students or the
+# compressed rows about an hour or more). The supervised SqueezeNet row needs no teacher: about 1.5 hours.
 # Usage: experiments/own_teacher.sh WORKDIR POOL PART   (POOL: a folder linking both unlabelled pools' images;
 #        PART: table3, table2 or supervised)
 set -euo pipefail
