@@ -140,14 +140,13 @@ class SupervisedModule(SharedStepModule):
 
 def default_side() -> tuple[int, str]:
     """The input side an unset --size takes, and why: what this machine's time allows. 224 where a GPU trains (the
-    papers' input); on a CPU 96 where it computes bf16 natively (conv3-5 then see 7x7, not 4x4: the better teacher,
-    about 100 minutes for VGG-S on 2 cores), else 64 (in fp32 a 96 px step costs about 2.1x a 64 px one, a 96 px fit
-    over 4 hours there): docs/results.md."""
+    papers' input); on a CPU 96 where it computes bf16 natively (conv3-5 then see 7x7, not 4x4: the better teacher),
+    else 64, as a 96 px step in fp32 costs about twice a 64 px one (benchmarks/bench_fit_teacher.py)."""
     if torch.cuda.is_available():
         return 224, "a GPU"
     if auto_precision("cpu") == "bf16-mixed":
         return 96, "a CPU with native bf16"
-    return 64, "a CPU without native bf16: --size 96 fits a better teacher in about twice the time"
+    return 64, "a CPU without native bf16: --size 96 fits a better teacher, much more slowly"
 
 
 def framing_of(store: FaceStore) -> float:
