@@ -141,7 +141,7 @@ class SupervisedModule(SharedStepModule):
 def default_side() -> tuple[int, str]:
     """The input side an unset --size takes, and why: what this machine's time allows. 224 where a GPU trains (the
     papers' input); on a CPU 96 where it computes bf16 natively (conv3-5 then see 7x7, not 4x4: the better teacher),
-    else 64, as a 96 px step in fp32 costs about twice a 64 px one (benchmarks/bench_fit_teacher.py)."""
+    else 64, as a 96 px step in fp32 costs far more than a 64 px one (benchmarks/bench_fit_teacher.py)."""
     if torch.cuda.is_available():
         return 224, "a GPU"
     if auto_precision("cpu") == "bf16-mixed":
