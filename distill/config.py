@@ -26,7 +26,8 @@ AUTO_RECIPE = {"epochs": 2, "lr": 3e-4, "teach": "float"}
 COMBINE = ("prob", "logit", "geometric")  # how an ensemble joins its members (teachers/ensemble.py)
 OPTIMIZERS = ("adamw", "sgd")
 PRECISIONS = ("auto", "32", "bf16-mixed", "16-mixed")
-TEACH = ("cache", "float")  # what compress fine-tunes on
+TEACH = ("cache", "float")
+TEACHER_RUNTIMES = ("auto", "onnx", "torch")  # what compress fine-tunes on
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,7 @@ class TrainConfig(DistConfig):
         None,
         "Training epochs.",
         ge=1,
-        none="by the pool's size: the student's budget of face-steps (SqueezeNet: the recipe's 60 epochs of 13.8k "
+        none="by the pool's size: the student's budget of face-steps (SqueezeNet: the recipe's 30 epochs of 13.8k "
         "faces), 3-60 epochs",
     )
     patience: int = setting(
@@ -173,6 +174,20 @@ class TrainConfig(DistConfig):
     weight_decay: float = setting(5e-4, "Weight decay.", ge=0, le=1)
     optimizer: str = setting("adamw", "adamw, or sgd (Nesterov momentum 0.9); either one-cycle.", choices=OPTIMIZERS)
     size: int | None = setting(None, "Student input side, px.", ge=16, le=1024, none="the teacher's, at most 112")
+    start_size: int | None = setting(
+        None,
+        "Progressive resizing: the student's input side for the first quarter of the epochs, grown linearly to --size "
+        "by the last quarter (validation is always at --size); = --size turns it off.",
+        ge=32,
+        le=1024,
+        none="the student's recipe (SqueezeNet: 64 px), else --size",
+    )
+    teacher_runtime: str = setting(
+        "auto",
+        "Where a teacher run every step computes: onnx (ONNX Runtime), torch, or auto (on a CPU each member where it "
+        "computes a training batch faster, timed when the run starts; on a GPU torch).",
+        choices=TEACHER_RUNTIMES,
+    )
     grey: bool | None = setting(None, "Grey student input.", none="as the teacher (grey for mini_xception)")
     small_input: bool | None = setting(None, "Stride-1 stem for small faces.", none="the student's recommendation")
     framing: float | None = setting(
@@ -238,6 +253,8 @@ class TrainConfig(DistConfig):
             raise DistillError("--max-steps 0: must be -1 (all epochs) or >= 1")
         if self.hint_epochs and self.epochs is not None and self.hint_epochs >= self.epochs:
             raise DistillError(f"--hint-epochs {self.hint_epochs}: must be < --epochs {self.epochs}")
+        if self.start_size is not None and self.size is not None and self.start_size > self.size:
+            raise DistillError(f"--start-size {self.start_size}: must be at most --size {self.size}")
         if self.mixup and self.online_teacher is False:
             raise DistillError("--mixup needs --online-teacher: the cache holds no posteriors of mixed faces")
 

@@ -235,6 +235,23 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, points: np.ndarray) -> D
     return Detections(np.array(keep_boxes), np.array(keep_scores), np.array(keep_points))
 
 
+def one_box_a_face(found: Detections) -> Detections:
+    """`found` without any box that holds the centres of two smaller boxes: a box over two neighbouring heads, which
+    the two models and the tiles can give beside each head's own box (they overlap it too little to be merged)."""
+    boxes = found.boxes
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2  # (N, 2)
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    holds = (  # (N boxes, N centres)
+        (centres[None, :, 0] > boxes[:, None, 0])
+        & (centres[None, :, 0] < boxes[:, None, 2])
+        & (centres[None, :, 1] > boxes[:, None, 1])
+        & (centres[None, :, 1] < boxes[:, None, 3])
+        & (areas[None, :] < areas[:, None])
+    )
+    keep = holds.sum(1) < 2
+    return Detections(boxes[keep], found.probs[keep], found.landmarks[keep])
+
+
 def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """Intersection over union of one (4,) box with each of (N, 4) boxes, x1, y1, x2, y2."""
     w = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
@@ -279,6 +296,7 @@ class BlazeFace:
         if not len(boxes):
             return None
         merged = weighted_nms(boxes, np.concatenate([f[1] for f in found]), np.concatenate([f[2] for f in found]))
+        merged = one_box_a_face(merged)
         return Detections(merged.boxes / scale, merged.probs.astype(np.float64), five_points(merged.landmarks) / scale)
 
 

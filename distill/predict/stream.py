@@ -26,7 +26,7 @@ from distill.fileio import write_json
 from distill.predict.faces import Face, FaceFinder
 from distill.predict.model import Classifier
 from distill.predict.outputs import Rows, annotate, read_frames
-from distill.predict.tracks import Tracker, appearance, colour_histogram, is_cut
+from distill.predict.tracks import CutDetector, Tracker, appearance, signature
 from distill.predict.video import Background, VideoWriter, WriterThread, audio_stream, frames
 from distill.progress import progress_bar
 
@@ -70,7 +70,7 @@ class Resume:
     csv_bytes: int
     faces: int
     tracker: Tracker
-    histogram: np.ndarray | None
+    cuts: CutDetector  # as it was after the last finished frame
 
 
 def _load_resume(out_dir: Path, job: VideoJob) -> Resume | None:
@@ -83,13 +83,12 @@ def _load_resume(out_dir: Path, job: VideoJob) -> Resume | None:
             f"{out_dir} holds a stopped run of {saved['job']['source']} with other settings or another model; "
             "give another --out, or the same command as that run to go on"
         )
-    hist = saved["histogram"]
     return Resume(
         saved["frames"],
         saved["csv_bytes"],
         saved["faces"],
         Tracker.from_state(saved["tracker"]),
-        None if hist is None else np.array(hist, np.float32),
+        CutDetector.from_state(saved.get("cuts")),
     )
 
 
@@ -118,19 +117,18 @@ class FrameLoop:
         self.rows = Rows(self.out_dir, self.clf.classes, resume.csv_bytes if resume else None)
         self.rows.faces = resume.faces if resume else 0
         self.tracker = resume.tracker if resume else Tracker(self.cfg.smooth)
-        self.histogram = resume.histogram if resume else None  # the last finished frame's
-        self.submitted = self.histogram  # the last submitted frame's
+        self.cuts = resume.cuts if resume else CutDetector()  # run on each frame as it is submitted
+        self.finished_cuts = CutDetector(self.cuts.last, list(self.cuts.changes))  # as after the last finished frame
         self.first = resume.frames if resume else 0
         self.saved = self.snapshot(self.first)
 
     def submit(self, index: int, img: Image.Image) -> None:
         """Queue a frame; its detection starts now if it is due (every --detect-every frames, and after a cut)."""
         t0 = time.perf_counter()
-        histogram = colour_histogram(img)
-        cut = is_cut(self.submitted, histogram)
-        self.submitted = histogram
+        cut = self.cuts(signature(img))
+        after = (self.cuts.last, tuple(self.cuts.changes))  # what a resume from this frame on needs
         due = index % self.cfg.detect_every == 0 or cut
-        self.pending.append((index, img, histogram, cut, self.pool.submit(self._find, img) if due else None))
+        self.pending.append((index, img, after, cut, self.pool.submit(self._find, img) if due else None))
         self.clock["tracking and rows"] += time.perf_counter() - t0
 
     def full(self) -> bool:
@@ -153,11 +151,11 @@ class FrameLoop:
 
     def finish(self) -> tuple[int, tuple]:
         """Classify, track and write the rows of the oldest queued frame: (its index, what its picture shows)."""
-        index, img, histogram, cut, found = self.pending.popleft()
+        index, img, (last, changes), cut, found = self.pending.popleft()
         t0 = time.perf_counter()
-        self.histogram = histogram
+        self.finished_cuts = CutDetector(last, list(changes))
         if cut:
-            self.tracker.cut()
+            self.tracker.cut(index)
         t1 = time.perf_counter()
         if found is not None:  # detected and classified on a worker
             faces, now, (detecting, classifying) = found.result()
@@ -190,8 +188,8 @@ class FrameLoop:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
     def snapshot(self, frames: int) -> dict:
-        histogram = None if self.histogram is None else self.histogram.tolist()
-        state = {"frames": frames, "csv_bytes": self.rows.written, "faces": self.rows.faces, "histogram": histogram}
+        cuts = self.finished_cuts.state()
+        state = {"frames": frames, "csv_bytes": self.rows.written, "faces": self.rows.faces, "cuts": cuts}
         return {"job": asdict(self.job), **state, "tracker": self.tracker.state()}
 
     def save(self) -> None:
@@ -352,7 +350,7 @@ def _finish(loop: FrameLoop, done: int, seconds: float, threads: dict, error: st
     """Close the rows (JSON twin with the tracks), drop progress.json, and the summary: frames/s, the ratio to the
     video's rate, and ms a frame of each thread's stages, each figure saying what it counts."""
     track_rows = loop.tracker.summary(loop.fps)
-    loop.rows.close({"source": loop.label, "fps": loop.fps, "tracks": track_rows})
+    loop.rows.close({"source": loop.label, "fps": loop.fps, "scene_cuts": loop.tracker.cuts, "tracks": track_rows})
     (loop.out_dir / PROGRESS).unlink(missing_ok=True)
     frames_now = max(done - loop.first, 1)
     waiting = ("waiting for frames", "waiting for the workers", "waiting for the writer")
@@ -362,6 +360,7 @@ def _finish(loop: FrameLoop, done: int, seconds: float, threads: dict, error: st
         "frames": done,
         "faces": loop.rows.faces,
         "tracks": len(track_rows),
+        "scene_cuts": len(loop.tracker.cuts),
         "frames_per_s": round(frames_now / seconds, 2),
         "of_the_video_rate": f"{frames_now / seconds / loop.fps:.2f}x its {loop.fps:g} frames/s",
         "detection_share": f"detection took {working['detection'] / sum(working.values()):.0%} of the busy time "

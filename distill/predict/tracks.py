@@ -1,10 +1,11 @@
-"""Faces followed across video frames: matched by box overlap and appearance, never across a scene cut, moved
+"""Faces followed across video frames: matched by box overlap and appearance (no jump from the track's own
+history), never across a scene cut (a jump in the pixels or the colours of a small copy of the frame), moved
 between detections by their own speed, their probabilities smoothed over time. A face seen in one detection round
 only stays unconfirmed: it gets no track id and no summary row (a one-frame false detection is not a person)."""
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,7 +14,10 @@ from PIL import Image
 from distill.faces.detectors import box_iou
 
 MATCH_IOU = 0.3  # a detection continues a track whose (moved) box it overlaps this much (intersection over union)
-MIN_SIMILARITY = 0.5  # ... and whose face looks alike (cosine of the appearance vectors below)
+MIN_SIMILARITY = 0.5  # ... and whose face looks alike (cosine of the appearance vectors below) ...
+LIKENESS_DROP = 0.3  # ... not this much less alike than the track's faces have been frame to frame, ...
+SPREADS = 4.0  # ... nor more than this many times their usual spread below it
+LIKENESS_MEMORY = 0.8  # the track's usual likeness and spread: this much of the old estimate, the rest from the new
 MAX_MISSED = 3  # detection rounds a confirmed track may go unseen before it ends
 CONFIRM_HITS = 2  # detection rounds that make a face a track
 CUT_DISTANCE = 0.45  # a colour-histogram jump this large between two frames is a scene cut (0: same, 1: disjoint)
@@ -29,17 +33,77 @@ def appearance(pixels: np.ndarray) -> np.ndarray:
     return small / (np.linalg.norm(small) + 1e-6)
 
 
-def colour_histogram(img: Image.Image) -> np.ndarray:
-    """(3, 16) per-channel histograms of 64x36 pixels sampled across the frame, each summing to 1: cheap at any
-    size (nearest-neighbour sampling reads 2,304 pixels), and blind to small motion."""
-    thumb = np.asarray(img.resize((64, 36), Image.NEAREST)).reshape(-1, 3)
-    hist = np.stack([np.bincount(thumb[:, c] // 16, minlength=16) for c in range(3)]).astype(np.float32)
-    return hist / hist.sum(1, keepdims=True)
+THUMB = (64, 36)  # a frame's signature is read off a copy this small: cheap at any size, blind to sensor noise
+PIXEL_JUMP = 4.0  # a cut: the frame's pixel change this many times the clip's typical change between frames ...
+PIXEL_MIN = 10.0  # ... and at least this much (mean absolute grey difference, of 255)
+TYPICAL_FRAMES = 30  # the typical change: the median of the changes of this many frames before
+SHIFT = 2  # thumbnail pixels the pixel change is searched over either way: a pan or a shaken camera is no cut
 
 
-def is_cut(before: np.ndarray | None, now: np.ndarray) -> bool:
-    """Whether two frames' colour histograms differ by a scene cut (mean total variation distance)."""
-    return before is not None and float(0.5 * np.abs(before - now).sum(1).mean()) > CUT_DISTANCE
+@dataclass
+class Signature:
+    """What a cut is told by: colour histograms (3, 16), each summing to 1, and a grey thumbnail (36, 64)."""
+
+    histogram: np.ndarray
+    grey: np.ndarray
+
+
+def signature(img: Image.Image) -> Signature:
+    """A frame's Signature, from one 64x36 copy of it (box-filtered: every pixel counts, none is noise)."""
+    thumb = np.asarray(img.convert("RGB").resize(THUMB, Image.BOX, reducing_gap=2.0))
+    hist = np.stack([np.bincount(thumb[..., c].ravel() // 16, minlength=16) for c in range(3)]).astype(np.float32)
+    grey = thumb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    return Signature(hist / hist.sum(1, keepdims=True), grey)
+
+
+def colour_distance(before: np.ndarray, now: np.ndarray) -> float:
+    """Mean total variation distance of two frames' colour histograms (0: the same colours, 1: disjoint)."""
+    return float(0.5 * np.abs(before - now).sum(1).mean())
+
+
+def pixel_change(before: np.ndarray, now: np.ndarray) -> float:
+    """Mean absolute difference of two grey thumbnails, at the best shift of up to SHIFT pixels either way: a pan
+    or a shaken camera moves the picture a little and changes few pixels once moved back; a cut changes them all."""
+    h, w = now.shape
+    inner = now[SHIFT : h - SHIFT, SHIFT : w - SHIFT]
+    return min(
+        float(np.abs(inner - before[SHIFT + dy : h - SHIFT + dy, SHIFT + dx : w - SHIFT + dx]).mean())
+        for dy in range(-SHIFT, SHIFT + 1)
+        for dx in range(-SHIFT, SHIFT + 1)
+    )
+
+
+class CutDetector:
+    """Scene cuts in a stream of frame signatures: a pixel change far above the clip's typical change between
+    frames (shots of look-alike colours: a stage and its audience, both lit gold), or colours that jump (CUT_DISTANCE).
+    Its state after any frame can be saved and resumed (state / from_state)."""
+
+    def __init__(self, last: Signature | None = None, changes: list[float] | None = None):
+        self.last = last
+        self.changes: deque[float] = deque(changes or [], maxlen=TYPICAL_FRAMES)
+
+    def __call__(self, now: Signature) -> bool:
+        """Whether `now` starts a new shot; it becomes the frame the next one is compared with."""
+        before, self.last = self.last, now
+        if before is None:
+            return False
+        change = pixel_change(before.grey, now.grey)
+        typical = float(np.median(self.changes)) if self.changes else None
+        self.changes.append(change)
+        jump = typical is not None and change > max(PIXEL_MIN, PIXEL_JUMP * typical)
+        return jump or colour_distance(before.histogram, now.histogram) > CUT_DISTANCE
+
+    def state(self) -> dict:
+        last = self.last
+        saved = None if last is None else {"histogram": last.histogram.tolist(), "grey": last.grey.tolist()}
+        return {"last": saved, "changes": list(self.changes)}
+
+    @classmethod
+    def from_state(cls, state: dict | None) -> CutDetector:
+        if not state or state.get("last") is None:
+            return cls(None, (state or {}).get("changes"))
+        last = Signature(np.array(state["last"]["histogram"], np.float32), np.array(state["last"]["grey"], np.float32))
+        return cls(last, state["changes"])
 
 
 @dataclass
@@ -56,6 +120,22 @@ class Track:
     probs: np.ndarray | None = None  # the smoothed probabilities (float64)
     seen: int = -1  # the last frame it was classified in (detected or carried)
     labels: Counter = field(default_factory=Counter)  # frames per (smoothed) label
+    likeness: float | None = None  # the usual similarity of its faces from one detection to the next
+    spread: float = 0.0  # the usual distance of that similarity from `likeness`
+
+    def accepts(self, similarity: float) -> bool:
+        """Whether a face this similar to the track's last one continues it: alike in general, and no jump against
+        the track's own history (a cut to a look-alike person in the same place drops the similarity at once)."""
+        if similarity < MIN_SIMILARITY:
+            return False
+        return self.likeness is None or similarity >= self.likeness - max(LIKENESS_DROP, SPREADS * self.spread)
+
+    def remember(self, similarity: float) -> None:
+        if self.likeness is None:
+            self.likeness = similarity
+            return
+        self.spread = LIKENESS_MEMORY * self.spread + (1 - LIKENESS_MEMORY) * abs(similarity - self.likeness)
+        self.likeness = LIKENESS_MEMORY * self.likeness + (1 - LIKENESS_MEMORY) * similarity
 
     def box_at(self, frame: int) -> np.ndarray:
         """Where the face is expected at `frame`, moving at its speed since its last detection."""
@@ -69,11 +149,13 @@ class Tracker:
         self.ended: list[Track] = []
         self.keys = 0  # candidates made so far
         self.ids = 0  # tracks confirmed so far
+        self.cuts: list[int] = []  # the frames that began a new shot
 
-    def cut(self) -> None:
-        """A scene cut: every track ends (the next detections start new ones)."""
+    def cut(self, frame: int) -> None:
+        """A scene cut before `frame`: every track ends (the next detections start new ones)."""
         self.ended += [t for t in self.live if t.id is not None]
         self.live = []
+        self.cuts.append(frame)
 
     def match(self, boxes: list[np.ndarray], looks: list[np.ndarray], frame: int) -> list[Track]:
         """The track of each detected face (greedy, best overlap first, among faces that look alike); unmatched
@@ -91,8 +173,10 @@ class Tracker:
         for overlap, ti, bi in pairs:
             if overlap < MATCH_IOU or ti in used or bi in chosen:
                 continue
-            if float(self.live[ti].look @ looks[bi]) < MIN_SIMILARITY:
+            similarity = float(self.live[ti].look @ looks[bi])
+            if not self.live[ti].accepts(similarity):
                 continue
+            self.live[ti].remember(similarity)
             used.add(ti)
             chosen[bi] = self.live[ti]
             self._update(self.live[ti], boxes[bi], looks[bi], frame)
@@ -148,6 +232,7 @@ class Tracker:
             "smooth": self.smooth,
             "keys": self.keys,
             "ids": self.ids,
+            "cuts": self.cuts,
             "live": [_track_state(t) for t in self.live],
             "ended": [_track_state(t) for t in self.ended],
         }
@@ -155,7 +240,7 @@ class Tracker:
     @classmethod
     def from_state(cls, state: dict) -> Tracker:
         tracker = cls(state["smooth"])
-        tracker.keys, tracker.ids = state["keys"], state["ids"]
+        tracker.keys, tracker.ids, tracker.cuts = state["keys"], state["ids"], state.get("cuts", [])
         tracker.live = [_track_of(s) for s in state["live"]]
         tracker.ended = [_track_of(s) for s in state["ended"]]
         return tracker
@@ -164,6 +249,7 @@ class Tracker:
 def _track_state(t: Track) -> dict:
     arrays = {k: None if v is None else np.asarray(v).tolist() for k, v in (("box", t.box), ("look", t.look))}
     more = {"speed": t.speed.tolist(), "probs": None if t.probs is None else t.probs.tolist(), "seen": t.seen}
+    more |= {"likeness": t.likeness, "spread": t.spread}
     return {"key": t.key, "first": t.first, "last": t.last, "id": t.id, "hits": t.hits, "missed": t.missed} | (
         arrays | more | {"labels": dict(t.labels)}
     )
@@ -183,4 +269,6 @@ def _track_of(s: dict) -> Track:
         None if s["probs"] is None else np.array(s["probs"]),
         s["seen"],
         Counter(s["labels"]),
+        s.get("likeness"),
+        s.get("spread", 0.0),
     )

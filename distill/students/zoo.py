@@ -44,7 +44,14 @@ def _batchnorm_after_convs(module: nn.Module) -> None:
 # budget of face-views (epochs = budget / pool size), function matching (a cheap teacher run on a fresh mixed view
 # each step) and each teacher class drawn equally often; MobileNetV3-small with a stride-1 stem, function matching
 # and no weight average; the other MobileNets: the stride-1 stem only
-SQUEEZENET_BN = {"ema_epochs": 2, "budget": 828_000, "online_teacher": True, "mixup": 0.4, "balance": 1.0}
+SQUEEZENET_BN = {
+    "ema_epochs": 2,
+    "budget": 414_000,
+    "online_teacher": True,
+    "mixup": 0.4,
+    "balance": 1.0,
+    "start_size": 64,
+}
 
 
 @STUDENTS.register("squeezenet1_1_bn", recommended=SQUEEZENET_BN)

@@ -50,11 +50,13 @@ class _Framed(nn.Module):
 
 class OnnxNet(nn.Module):
     """An ONNX Runtime session as a frozen module: NCHW in, its first output out (an NHWC graph gets NHWC; a graph
-    of a fixed batch gets its faces in runs of that batch, the last one padded)."""
+    of a fixed batch gets its faces in runs of that batch, the last one padded). threads and spin: as OnnxSession's."""
 
-    def __init__(self, path: Path, channels_last: bool = False, batch: int | None = None):
+    def __init__(
+        self, path: Path, channels_last: bool = False, batch: int | None = None, threads: int = 0, spin: bool = True
+    ):
         super().__init__()
-        self.session, self.channels_last, self.batch = OnnxSession(path), channels_last, batch
+        self.session, self.channels_last, self.batch = OnnxSession(path, threads, spin), channels_last, batch
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.detach().float().cpu()

@@ -80,6 +80,12 @@ def _unset(cfg: TrainConfig, recipe: dict, cache: PosteriorCache) -> tuple[dict,
     if chosen.get("online_teacher") and not _cheap(cache):
         chosen["online_teacher"] = False
         notes[-1] = "online_teacher False (the teacher is too big to run every step)"
+    if cfg.start_size is None:  # progressive resizing, never past the student's own side
+        size = chosen.get("size", cfg.size)
+        chosen["start_size"] = min(recipe.get("start_size", size), size)
+        growing = chosen["start_size"] < size
+        why = f"{cfg.student}'s recipe: progressive resizing" if growing else "no progressive resizing"
+        notes.append(f"start_size {chosen['start_size']} ({why})")
     if cfg.mixup is None:  # the recipe's mixup comes with its online teaching, never without
         online = chosen.get("online_teacher", cfg.online_teacher)
         chosen["mixup"] = recipe.get("mixup", 0.0) if online else 0.0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +43,22 @@ def default_hint_layer(teacher: nn.Module, n_classes: int) -> str:
     return candidates[-1]
 
 
+RAMP = (0.25, 0.75)  # progressive resizing: the share of the epochs where the side starts growing, and where it ends
+
+
+def progressive_side(start: int, end: int, epoch: int, epochs: int) -> int:
+    """The student's input side in `epoch` (0-based) of `epochs`: `start` for the first quarter, grown linearly (in
+    steps of 8 px) to `end`, reached for the last quarter. Small faces early are cheap (64 px: a third of 112 px's
+    convolution work) and teach the coarse function; the last epochs at the full side let the weights, their BatchNorm
+    statistics and the weight average settle at the side the student is deployed at (FixRes, Touvron et al. 2019)."""
+    if start >= end or epochs <= 1:
+        return end
+    share = min(max((epoch / (epochs - 1) - RAMP[0]) / (RAMP[1] - RAMP[0]), 0.0), 1.0)
+    if share >= 1:
+        return end
+    return min(end, max(start, 8 * round((start + share * (end - start)) / 8)))
+
+
 def mix(x: torch.Tensor, alpha: float) -> torch.Tensor:
     """Mixup of the inputs only (function matching, Beyer et al. 2022): the teacher labels the mixed faces, so
     no label mixing is needed. x (B,C,H,W); one Beta(alpha, alpha) weight per face."""
@@ -57,7 +73,9 @@ class DistillModule(SharedStepModule):
         super().__init__()
         self.save_hyperparameters({"train": asdict(cfg)})
         self.student, self.lr, self.weight_decay, self.epochs = student, cfg.lr, cfg.weight_decay, cfg.epochs
+        self.size = student.preprocess.size
         self.side = side or cfg.size  # the views' side (training/defaults.working_side)
+        self.start_size = min(cfg.start_size or self.size, self.size)  # progressive resizing's first side
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.optimizer = cfg.optimizer
         self.hint_epochs, self.online, self.mixup = cfg.hint_epochs, cfg.online_teacher, cfg.mixup
@@ -152,6 +170,20 @@ class DistillModule(SharedStepModule):
                 sync_dist=True,
             )
         return terms["loss"]
+
+    def student_side(self, side: int) -> None:
+        """The student's input side (its Preprocess resizes each view to it); its saved size is untouched."""
+        if self.student.preprocess.size != side:
+            self.student.preprocess = replace(self.student.preprocess, size=side)
+
+    def on_train_epoch_start(self) -> None:
+        self.student_side(progressive_side(self.start_size, self.size, self.current_epoch, self.epochs))
+
+    def on_validation_epoch_start(self) -> None:  # agreement, the best checkpoint and early stopping: the full side
+        self.student_side(self.size)
+
+    def on_fit_end(self) -> None:
+        self.student_side(self.size)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """The frozen teacher is rebuilt from its spec, never saved again (VGG-S alone is ~377 MiB)."""

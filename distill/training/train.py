@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import lightning as L
@@ -63,11 +63,29 @@ def make_data(sources: list[tuple[Path, Path]], cfg: TrainConfig) -> DistillData
 
 
 def build_module(
-    cfg: TrainConfig, data: DistillData, student: Student, teacher: torch.nn.Module | None = None
+    cfg: TrainConfig, data: DistillData, student: Student, teacher: torch.nn.Module | None = None, say: bool = False
 ) -> DistillModule:
     """The LightningModule for `cfg` over `data` (the teacher itself only when the loss or online teaching needs
-    it; `teacher` replaces the cache's own)."""
-    return DistillModule(student, cfg, teacher if teacher is not None else _live_teacher(cfg, data), data.side)
+    it; `teacher` replaces the cache's own), the teacher moved to ONNX Runtime where cfg.teacher_runtime says."""
+    teacher = teacher if teacher is not None else _live_teacher(cfg, data)
+    if teacher is not None and _teacher_in_onnx(cfg):
+        from distill.teachers.runtime import in_onnx_runtime
+
+        bf16 = cfg.precision == "bf16-mixed"
+        note = in_onnx_runtime(teacher, torch.get_num_threads(), bf16, force=cfg.teacher_runtime == "onnx")
+        if say and note and is_global_zero():
+            from distill.progress import console
+
+            console.print(f"settings: {note}", highlight=False)
+    return DistillModule(student, cfg, teacher, data.side)
+
+
+def _teacher_in_onnx(cfg: TrainConfig) -> bool:
+    """ONNX Runtime for a teacher that only labels each step's views (hints need its PyTorch layers), by
+    --teacher-runtime: auto where the step runs on the CPU."""
+    if not cfg.online_teacher or "teacher" in LossSpec.parse(cfg.loss).needs() or cfg.teacher_runtime == "torch":
+        return False
+    return cfg.teacher_runtime == "onnx" or cfg.accelerator == "cpu" or not torch.cuda.is_available()
 
 
 def train(
@@ -103,7 +121,7 @@ def fine_tune(
     saves it. `teacher`: a frozen network of the cache's classes that labels each training view in place of the
     cache (it needs cfg.online_teacher; validation still measures agreement with the cache's teacher)."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    cfg = _resolved(cfg, sources, False)
+    cfg = replace(_resolved(cfg, sources, False), start_size=None)  # a short fine-tune: the full side throughout
     data = _checked_data(sources, cfg)
     if student.classes != data.classes:
         raise DistillError(f"the student's classes {student.classes} are not the cache's {data.classes}")
@@ -137,7 +155,7 @@ def _fit(
 ) -> dict:
     """What training and fine-tuning share: the config record, the Trainer, the fit (resumable, interruptible),
     the best weights put back into `student`, the curves; returns the summary (a non-zero rank: its rank only)."""
-    module = build_module(cfg, data, student, teacher)
+    module = build_module(cfg, data, student, teacher, say=show_progress)
     if is_global_zero():  # ranks Lightning starts later re-run this function with the same config
         write_json(
             run_dir / "config.json",

@@ -1,13 +1,15 @@
 """The detector registry: BlazeFace (LiteRT) finds the faces MTCNN finds, in MTCNN's framing and with the eyes in
 MTCNN's order, so a crop or a prediction is cut the same way whichever found the face."""
 
+from pathlib import Path
+
 import h5py
 import numpy as np
 import pytest
 from PIL import Image
 
 from distill.demo_data import demo_samples
-from distill.faces.detectors import box_iou, make_detector, min_face_for
+from distill.faces.detectors import Detections, box_iou, make_detector, min_face_for, one_box_a_face
 from tests.test_cli import run_cli
 
 
@@ -66,3 +68,33 @@ def test_crop_with_blazeface_records_its_detector_and_lists_detectors(face_photo
         assert f.attrs["detector"] == "blazeface" and len(f["pixels"]) >= 10
     code, _, err = run_cli(["crop", str(face_photos), "--detector", "nosuch"], tmp_path / "w", capsys, monkeypatch)
     assert code == 2 and "unknown detector 'nosuch'; valid detectors: blazeface, mtcnn" in err
+
+
+def _holds_two_centres(boxes: np.ndarray) -> bool:
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+    return any(
+        sum(b[0] < c[0] < b[2] and b[1] < c[1] < b[3] for j, c in enumerate(centres) if j != i) >= 2
+        for i, b in enumerate(boxes)
+    )
+
+
+def test_a_box_over_two_faces_is_dropped_and_each_face_keeps_its_own():
+    boxes = np.array([[290, 30, 428, 175], [295, 40, 355, 110], [365, 45, 425, 115], [600, 40, 660, 110.0]])
+    found = one_box_a_face(Detections(boxes, np.array([0.9, 0.8, 0.8, 0.7]), np.zeros((4, 5, 2))))
+    assert found.boxes.tolist() == boxes[1:].tolist() and found.probs.tolist() == [0.8, 0.8, 0.7]
+    big = np.array([[0, 0, 200, 200], [80, 80, 120, 120.0]])  # a face with one small false box inside: both stay
+    assert len(one_box_a_face(Detections(big, np.ones(2), np.zeros((2, 5, 2)))).boxes) == 2
+
+
+CLIP = Path(__file__).resolve().parents[3] / "shared" / "data" / "videos" / "people-1080p.mp4"
+
+
+@pytest.mark.skipif(not CLIP.exists(), reason=f"no {CLIP}")
+def test_no_box_holds_two_other_faces_on_real_crowd_frames():
+    av = pytest.importorskip("av")
+    blaze = make_detector("blazeface")
+    with av.open(str(CLIP)) as container:
+        frames = [f.to_image() for i, f in enumerate(container.decode(video=0)) if i % 20 == 0]
+    found = [blaze.detect([frame])[0] for frame in frames]
+    assert sum(len(f.boxes) for f in found if f is not None) >= 2 * len(frames)  # a crowd: faces in every frame
+    assert not any(_holds_two_centres(f.boxes) for f in found if f is not None)

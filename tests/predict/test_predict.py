@@ -265,3 +265,27 @@ def test_a_full_disk_keeps_the_rows_and_is_one_line_exit_2(student, tmp_path, ca
     assert code == 2 and len(message) == 1 and message[0].startswith("error: ")
     assert "No space left on device" in err and str(out.resolve()) in err and "go on from frame 12" in err
     assert {int(r["frame"]) for r in _rows(out)} == set(range(12))
+
+
+CROWD = Path(__file__).resolve().parents[3] / "shared" / "data" / "videos" / "people-1080p.mp4"
+
+
+@pytest.mark.skipif(not CROWD.exists(), reason=f"no {CROWD}")
+def test_a_real_splice_of_look_alike_shots_ends_every_track(student, tmp_path, capsys, monkeypatch):
+    from distill.predict.video import VideoWriter
+
+    with av.open(str(CROWD)) as container:
+        frames = [f.to_image().resize((640, 360), Image.BILINEAR) for f in container.decode(video=0)]
+    writer = VideoWriter(tmp_path / "spliced.mp4", 25, (640, 360))
+    for frame in frames[:25] + frames[-25:]:  # the first and the last second: one palette, other people
+        writer.write(frame)
+    writer.close()
+    out = tmp_path / "out"
+    args = [str(tmp_path / "spliced.mp4"), "--model", str(student), "--out", str(out)]
+    code, _, _ = _predict(args, tmp_path, capsys, monkeypatch)
+    assert code == 0
+    rows = [r for r in _rows(out) if r["track"]]
+    assert json.loads((out / "predictions.json").read_text())["scene_cuts"] == [25]  # the splice, nothing else
+    before = {r["track"] for r in rows if int(r["frame"]) < 25}
+    after = {r["track"] for r in rows if int(r["frame"]) >= 25}
+    assert before and after and not before & after

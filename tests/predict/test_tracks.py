@@ -1,12 +1,15 @@
 """Tracks: a face seen once is no track, a scene cut ends every track, a face that looks different is not joined
 to a track it overlaps, boxes move at their track's speed, and a saved tracker goes on as the one it was saved from."""
 
+from pathlib import Path
+
 import numpy as np
-from PIL import Image
+import pytest
+from PIL import Image, ImageOps
 
 from distill.predict.faces import Face, clip_box
 from distill.predict.outputs import _free_place, _overlap
-from distill.predict.tracks import Tracker, appearance, colour_histogram, is_cut
+from distill.predict.tracks import CutDetector, Tracker, appearance, signature
 
 CLASSES = ["happiness", "neutral"]
 rng = np.random.default_rng(0)
@@ -40,16 +43,72 @@ def test_a_different_face_in_the_same_place_starts_its_own_track():
     assert ids == [[None], [0], [None], [1]]
 
 
+def _cuts(frames) -> list[int]:
+    """The indices of `frames` a fresh CutDetector calls cuts."""
+    detector = CutDetector()
+    return [i for i, frame in enumerate(frames) if detector(signature(frame))]
+
+
 def test_a_cut_ends_every_track_and_is_told_by_the_colours():
     tracker = Tracker(0.5)
     _run(tracker, [[(10, LOOK_A)], [(10, LOOK_A)]])
-    tracker.cut()
+    tracker.cut(2)
     assert tracker.live == [] and [t["last_frame"] for t in tracker.summary(10)] == [1]
+    assert tracker.cuts == [2] and Tracker.from_state(tracker.state()).cuts == [2]
     green, grey = Image.new("RGB", (320, 240), (40, 90, 60)), Image.new("RGB", (320, 240), (200, 190, 180))
     shifted = Image.new("RGB", (320, 240), (40, 90, 60))
     shifted.paste(Image.new("RGB", (40, 40), (200, 0, 0)), (10, 10))  # a small change: no cut
-    assert is_cut(colour_histogram(green), colour_histogram(grey))
-    assert not is_cut(colour_histogram(green), colour_histogram(shifted)) and not is_cut(None, colour_histogram(grey))
+    assert _cuts([green, grey]) == [1] and _cuts([green, shifted]) == [] and _cuts([grey]) == []
+
+
+CLIP = Path(__file__).resolve().parents[3] / "shared" / "data" / "videos" / "people-1080p.mp4"
+
+
+@pytest.fixture(scope="module")
+def crowd():
+    """The shared crowd clip's frames at 640x360 (a real, continuous shot of many people)."""
+    if not CLIP.exists():
+        pytest.skip(f"no {CLIP}")
+    av = pytest.importorskip("av")
+    with av.open(str(CLIP)) as container:
+        return [frame.to_image().resize((640, 360), Image.BILINEAR) for frame in container.decode(video=0)]
+
+
+def test_real_cuts_between_look_alike_shots_are_seen_and_the_shot_itself_is_no_cut(crowd):
+    assert _cuts(crowd) == []  # the shot: people moving, the camera still
+    assert _cuts(crowd[:25] + crowd[-25:]) == [25]  # the first and last second joined: the same palette, others
+    assert _cuts(crowd[:30] + [ImageOps.mirror(f) for f in crowd[30:60]]) == [30]  # mirrored: every pixel moves
+
+
+def test_a_pan_over_a_real_frame_is_no_cut(crowd):
+    frame = crowd[0].resize((1280, 720))
+    for speed in (4, 16):  # px a frame: a slow pan, a quick one
+        assert _cuts([frame.crop((speed * i, 0, speed * i + 640, 360)) for i in range(30)]) == []
+
+
+def test_a_saved_cut_detector_goes_on_as_the_one_it_was_saved_from(crowd):
+    whole = CutDetector()
+    for frame in crowd[:20]:
+        whole(signature(frame))
+    again = CutDetector.from_state(whole.state())
+    later = crowd[20:25] + crowd[-10:]
+    assert (
+        [whole(signature(f)) for f in later]
+        == [again(signature(f)) for f in later]
+        == [False] * 5 + [True] + [False] * 9
+    )
+
+
+def test_a_face_whose_look_jumps_against_its_tracks_history_starts_a_new_track():
+    base = rng.integers(0, 255, (112, 112, 3)).astype(np.float32)
+    other = rng.integers(0, 255, (112, 112, 3)).astype(np.float32)
+    like = lambda share: appearance(((1 - share) * base + share * other).astype(np.uint8))  # noqa: E731
+    steady = [[(10 + i, like(0.02 * (i % 2)))] for i in range(6)]  # the same face, frame to frame alike
+    jumped = like(0.55)  # still above the fixed MIN_SIMILARITY to the last face, far below this track's usual
+    assert 0.5 < float(jumped @ like(0.02)) < float(like(0.0) @ like(0.02)) - 0.3
+    tracker = Tracker(0.5)
+    ids = _run(tracker, [*steady, [(16, jumped)], [(17, jumped)]])
+    assert ids[-3][0] == 0 and ids[-2] == [None] and ids[-1] == [1]
 
 
 def test_a_track_moves_at_its_speed_and_a_saved_tracker_goes_on_alike():

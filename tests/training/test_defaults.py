@@ -6,6 +6,7 @@ import distill.teachers.spec as spec
 import distill.training.defaults as defaults
 from distill.cache import PosteriorCache
 from distill.config import LabelConfig, TrainConfig
+from distill.errors import DistillError
 from distill.label import label, resolved_label
 
 MINI = "mini_xception"
@@ -28,6 +29,17 @@ def test_squeezenet_gets_the_teachers_input_and_its_recipe(cache):
     assert defaults.unresolved(cfg) == []
     assert cfg.epochs == defaults.EPOCHS[1]  # a dozen faces: the budget's epochs are capped
     assert any("the pool is small" in n for n in notes) and any("grey True (the teacher's input)" in n for n in notes)
+
+
+def test_progressive_resizing_starts_at_the_recipes_side_never_above_the_students(cache):
+    cfg, notes = defaults.resolve(TrainConfig(), [cache])  # mini_xception's 64 px: the recipe's start already
+    assert cfg.start_size == cfg.size == 64 and "start_size 64 (no progressive resizing)" in notes
+    cfg, notes = defaults.resolve(TrainConfig(size=112), [cache])
+    assert cfg.start_size == 64 and "start_size 64 (squeezenet1_1_bn's recipe: progressive resizing)" in notes
+    cfg, notes = defaults.resolve(TrainConfig(size=112, start_size=96), [cache])
+    assert cfg.start_size == 96 and not any(n.startswith("start_size") for n in notes)
+    with pytest.raises(DistillError, match="--start-size 96: must be at most --size 80"):
+        TrainConfig(size=80, start_size=96)
 
 
 def test_mobilenet_recipe_and_flags_that_win(cache):
@@ -59,7 +71,7 @@ def test_epochs_follow_the_pools_size():
     for faces in (4_000, 15_319, 40_000, 100_000):
         cfg, _ = defaults.resolve(TrainConfig(val_fraction=0.1), [_FakeCache(faces)])
         epochs[faces], ema[faces] = cfg.epochs, cfg.ema
-    assert epochs == {4_000: 60, 15_319: 60, 40_000: 23, 100_000: 9}  # 828,000 face-steps, 3-60 epochs
+    assert epochs == {4_000: 60, 15_319: 30, 40_000: 12, 100_000: 5}  # 414,000 face-steps, 3-60 epochs
     assert ema[15_319] == 0.9977 and ema[4_000] < ema[15_319] < ema[100_000]  # the recipe's 0.998 on its pool
 
 

@@ -7,13 +7,16 @@ import numpy as np
 import pytest
 import torch
 
+from distill.cache import PosteriorCache
 from distill.config import CropConfig, LabelConfig, TrainConfig
 from distill.datasets.readers import read_folder
 from distill.errors import DistillError
 from distill.faces.crop import crop
 from distill.label import label
-from distill.training.module import mix
-from distill.training.train import train
+from distill.students.model import Student, load_student
+from distill.training.defaults import resolve
+from distill.training.module import mix, progressive_side
+from distill.training.train import fine_tune, train
 
 TINY = {"epochs": 1, "batch_size": 4, "size": 32, "grey": True, "workers": 0}
 
@@ -286,3 +289,61 @@ def test_a_loss_that_is_not_finite_stops_the_run_with_one_line_and_no_student(tm
     with pytest.raises(DistillError, match=r"the training loss is not a finite number at step 3 \(epoch 1\)"):
         train(two_sources, tmp_path / "run", TrainConfig(**TINY), show_progress=False)
     assert not (tmp_path / "run" / "student.pt").exists() and not (tmp_path / "run" / "summary.json").exists()
+
+
+def test_progressive_side_grows_from_the_first_quarter_to_the_last():
+    sides = [progressive_side(64, 112, epoch, 30) for epoch in range(30)]
+    assert sides[:8] == [64] * 8 and sides[-7:] == [112] * 7  # epochs 0-7: under 25%; 22-29: past 75%
+    assert sides == sorted(sides) and all(s % 8 == 0 for s in sides) and len(set(sides)) > 4
+    assert progressive_side(64, 100, 29, 30) == 100  # the full side exactly, even off the 8 px grid
+    assert progressive_side(112, 112, 0, 30) == progressive_side(64, 112, 0, 1) == 112  # off; a single epoch
+
+
+def _sides_seen(monkeypatch) -> list[tuple[str, int]]:
+    """(stage, the student's input side) of every step DistillModule takes from now on."""
+    from distill.training.module import DistillModule
+
+    seen, step = [], DistillModule.shared_step
+
+    def recording(self, batch, stage):
+        seen.append((stage, self.student.preprocess.size))
+        return step(self, batch, stage)
+
+    monkeypatch.setattr(DistillModule, "shared_step", recording)
+    return seen
+
+
+def test_progressive_resizing_trains_small_first_and_validates_and_saves_at_the_full_side(
+    tmp_path, two_sources, monkeypatch
+):
+    seen = _sides_seen(monkeypatch)
+    cfg = TrainConfig(**(TINY | {"epochs": 4, "size": 48, "start_size": 32, "online_teacher": True}))
+    train(two_sources, tmp_path, cfg, show_progress=False)
+    trained = [side for stage, side in seen if stage == "train"]
+    assert trained[0] == 32 and trained[-1] == 48 and trained == sorted(trained)
+    assert {side for stage, side in seen if stage == "val"} == {48}
+    assert load_student(tmp_path / "student.pt").preprocess.size == 48
+    assert json.loads((tmp_path / "config.json").read_text())["train"]["start_size"] == 32
+
+
+def test_a_fine_tune_stays_at_the_full_side(tmp_path, two_sources, monkeypatch):
+    seen = _sides_seen(monkeypatch)
+    student = Student("squeezenet1_1_bn", PosteriorCache(two_sources[0][1]).classes, 48, grey=True, crop=0.8)
+    cfg = TrainConfig(**(TINY | {"epochs": 3, "size": 48, "start_size": 32}))
+    fine_tune(student, two_sources, tmp_path, cfg, None, False)
+    assert {side for _, side in seen} == {48}
+
+
+@pytest.mark.parametrize(
+    ("runtime", "loss", "in_onnx"), [("onnx", "kld", True), ("torch", "kld", False), ("onnx", "kld+hint", False)]
+)
+def test_the_online_teacher_runs_where_teacher_runtime_says_and_hints_keep_pytorch(two_sources, runtime, loss, in_onnx):
+    from distill.teachers.graphs import OnnxNet
+    from distill.training.train import build_module, make_data
+
+    cfg = TrainConfig(**(TINY | {"online_teacher": True, "teacher_runtime": runtime, "loss": loss}))
+    cfg, _ = resolve(cfg, [PosteriorCache(c) for _, c in two_sources])
+    data = make_data(two_sources, cfg)
+    student = Student(cfg.student, data.classes, cfg.size, cfg.grey, crop=cfg.framing)
+    module = build_module(cfg, data, student)
+    assert isinstance(module.teacher.net, OnnxNet) is in_onnx
