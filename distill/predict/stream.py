@@ -361,6 +361,7 @@ def _finish(loop: FrameLoop, done: int, seconds: float, threads: dict, error: st
         "faces": loop.rows.faces,
         "tracks": len(track_rows),
         "scene_cuts": len(loop.tracker.cuts),
+        "label_flips_per_track_second": loop.tracker.flips_per_track_second(loop.fps),
         "frames_per_s": round(frames_now / seconds, 2),
         "of_the_video_rate": f"{frames_now / seconds / loop.fps:.2f}x its {loop.fps:g} frames/s",
         "detection_share": f"detection took {working['detection'] / sum(working.values()):.0%} of the busy time "

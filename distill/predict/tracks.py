@@ -120,6 +120,8 @@ class Track:
     probs: np.ndarray | None = None  # the smoothed probabilities (float64)
     seen: int = -1  # the last frame it was classified in (detected or carried)
     labels: Counter = field(default_factory=Counter)  # frames per (smoothed) label
+    shown: str | None = None  # the (smoothed) label of the frame it was last classified in
+    flips: int = 0  # frames whose (smoothed) label differs from the frame's before
     likeness: float | None = None  # the usual similarity of its faces from one detection to the next
     spread: float = 0.0  # the usual distance of that similarity from `likeness`
 
@@ -206,7 +208,10 @@ class Tracker:
         probs = np.asarray(probs, np.float64)
         track.probs = probs if track.probs is None else self.smooth * track.probs + (1 - self.smooth) * probs
         track.seen = frame
-        track.labels[classes[int(track.probs.argmax())]] += 1
+        label = classes[int(track.probs.argmax())]
+        track.flips += bool(track.labels) and label != track.shown
+        track.labels[label] += 1
+        track.shown = label
         return track.probs
 
     def summary(self, fps: float) -> list[dict]:
@@ -221,10 +226,17 @@ class Tracker:
                     "last_frame": max(t.seen, t.last),
                     "seconds": round((max(t.seen, t.last) - t.first + 1) / fps, 3),
                     "dominant": t.labels.most_common(1)[0][0],
+                    "label_flips_per_s": round(t.flips * fps / frames, 3),
                     "share": {k: round(v / frames, 4) for k, v in t.labels.most_common()},
                 }
             )
         return rows
+
+    def flips_per_track_second(self, fps: float) -> float | None:
+        """How often a confirmed track's shown label changes, per second it is seen, over all tracks (None: none)."""
+        tracks = [t for t in self.live + self.ended if t.id is not None]
+        frames = sum(sum(t.labels.values()) for t in tracks)
+        return round(sum(t.flips for t in tracks) * fps / frames, 3) if frames else None
 
     def state(self) -> dict:
         """Everything needed to go on from here (JSON-able): predict saves it to resume a stopped run."""
@@ -249,7 +261,7 @@ class Tracker:
 def _track_state(t: Track) -> dict:
     arrays = {k: None if v is None else np.asarray(v).tolist() for k, v in (("box", t.box), ("look", t.look))}
     more = {"speed": t.speed.tolist(), "probs": None if t.probs is None else t.probs.tolist(), "seen": t.seen}
-    more |= {"likeness": t.likeness, "spread": t.spread}
+    more |= {"likeness": t.likeness, "spread": t.spread, "flips": t.flips, "shown": t.shown}
     return {"key": t.key, "first": t.first, "last": t.last, "id": t.id, "hits": t.hits, "missed": t.missed} | (
         arrays | more | {"labels": dict(t.labels)}
     )
@@ -269,6 +281,8 @@ def _track_of(s: dict) -> Track:
         None if s["probs"] is None else np.array(s["probs"]),
         s["seen"],
         Counter(s["labels"]),
+        s.get("shown"),
+        s.get("flips", 0),
         s.get("likeness"),
         s.get("spread", 0.0),
     )

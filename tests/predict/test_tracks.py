@@ -132,3 +132,18 @@ def test_boxes_stay_inside_the_picture_and_labels_never_cover_each_other():
         taken.append(rect)
     face = Face(np.array([0.0, 0, 10, 10]), np.zeros((5, 2)), 0.9)
     assert face.eye_angle == 0.0
+
+
+def test_label_flips_are_counted_per_track_second_and_smoothing_lowers_them():
+    flickering = [np.array([0.9, 0.1]) if i % 2 else np.array([0.2, 0.8]) for i in range(10)]
+    rates = {}
+    for smooth in (0.0, 0.8):
+        tracker = Tracker(smooth)
+        tracks = [tracker.match([_box(10)], [LOOK_A], i)[0] for i in range(10)]
+        for i, (track, probs) in enumerate(zip(tracks, flickering, strict=True)):
+            tracker.observe(track, probs, i, CLASSES)
+        (row,) = tracker.summary(10)
+        rates[smooth] = tracker.flips_per_track_second(10)
+        assert row["label_flips_per_s"] == rates[smooth]
+    assert rates[0.0] == 9.0 and rates[0.8] <= rates[0.0] / 3  # 9 changes in 10 frames at 10 frames/s; smoothed: few
+    assert Tracker(0.5).flips_per_track_second(10) is None
