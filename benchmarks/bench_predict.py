@@ -77,7 +77,11 @@ def video_rows(video: Path, student: Path, tmp: Path, baseline: Path | None) -> 
         if baseline:
             runs["the code before (MTCNN)"] = run_predict(path, student, tmp / f"{name}-before", None, baseline)
         for detector, s in runs.items():
-            print(f"{name} {detector}: {s['frames_per_s']} frames/s; {s['faces']} faces, {s['tracks']} tracks")
+            flips = s.get("label_flips_per_track_second", "not reported")
+            print(
+                f"{name} {detector}: {s['frames_per_s']} frames/s; {s['faces']} faces, {s['tracks']} tracks, "
+                f"{s.get('scene_cuts', 'no count of')} scene cuts, label flips per track-second: {flips}"
+            )
             for stage, ms in stage_ms(s).items():
                 print(f"    {stage}: {ms:.1f} ms a frame")
         new = runs["blazeface"]["frames_per_s"]
