@@ -8,7 +8,7 @@ its own process on the same machine; an older side may be timed over --base-epoc
 its recipe runs (its per-epoch cost is constant), this side runs whole (progressive resizing makes early epochs
 cheaper than late ones). Both sides' wall times, epochs and best validation agreement are printed.
 
-Usage: python benchmarks/bench_train_recipe.py CACHE [--base be87e77 [--base-epochs 3]] [--steps 8]
+Usage: python benchmarks/bench_train_recipe.py CACHE [--base be87e77 [--base-epochs 3]] [--steps 8] [--skip-parts]
 Run it with the threads the comparison is about (OMP_NUM_THREADS=1 for single-threaded runs side by side).
 """
 
@@ -19,6 +19,7 @@ import csv
 import json
 import os
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
@@ -113,12 +114,11 @@ def parts(cache_path: Path, steps: int) -> list[tuple[str, float]]:
     return rows
 
 
-def run_train(code: Path | None, cache: Path, work: Path, epochs: int | None) -> dict:
+def run_train(code: Path | None, cache: Path, work: Path, epochs: int | None, more: list[str]) -> dict:
     """`distill train --loss kld CACHE` (plus --epochs when given) from this checkout or the one at `code`, timed:
     wall seconds, the epochs it resolved and ran, each epoch's seconds (training and validation), best agreement."""
-    args = ["--workdir", str(work), "train", "--loss", "kld", str(cache)] + (
-        ["--epochs", str(epochs)] if epochs else []
-    )
+    args = ["--workdir", str(work), "train", "--loss", "kld", str(cache), *more]
+    args += ["--epochs", str(epochs)] if epochs else []
     start = time.perf_counter()
     if code is None:
         subprocess.run([sys.executable, "-m", "distill.cli", *args], check=True, capture_output=True, text=True)
@@ -148,19 +148,24 @@ def run_train_epochs(code: Path, cache: Path) -> int:
     )
     env = {**os.environ, "PYTHONPATH": str(code)}
     done = subprocess.run(
-        [sys.executable, "-c", script, str(cache)], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", script, str(cache.resolve())],
+        env=env,
+        cwd=code,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return int(done.stdout.split()[-1])
 
 
-def whole(cache: Path, base: str, base_epochs: int) -> None:
+def whole(cache: Path, base: str, base_epochs: int, more: list[str]) -> None:
     """The older commit over base_epochs epochs, scaled to its recipe's epochs (its cost per epoch is constant);
     this checkout's whole no-flag run."""
     resolved, _ = resolve(TrainConfig(), [PosteriorCache(cache)])
     with tempfile.TemporaryDirectory() as tmp, worktree(base) as old_code:
-        old = run_train(old_code, cache, Path(tmp) / "old", base_epochs)
+        old = run_train(old_code, cache, Path(tmp) / "old", base_epochs, more)
         old_recipe = run_train_epochs(old_code, cache)
-        new = run_train(None, cache, Path(tmp) / "new", None)
+        new = run_train(None, cache, Path(tmp) / "new", None, more)
     per_epoch = statistics.mean(old["epoch_seconds"])
     start_up = old["seconds"] - sum(old["epoch_seconds"])
     print("| side | epochs | min per epoch | wall min | best val agreement |\n|---|---|---|---|---|")
@@ -185,14 +190,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--steps", type=int, default=8, help="timed repetitions of each part")
     ap.add_argument("--base", help="an older commit to time the whole no-flag train against")
     ap.add_argument("--base-epochs", type=int, default=3, help="epochs the older side is timed over, then scaled")
+    ap.add_argument("--more", default="", help="more train flags for both sides (a smoke test: --more='--limit 300')")
+    ap.add_argument("--skip-parts", action="store_true", help="time the whole runs only")
     args = ap.parse_args(argv)
     print(f"CPU: {cpu_kind()}; torch threads {torch.get_num_threads()}")
-    rows = parts(args.cache, args.steps)
-    print("| part of a default step (batch 64) | ms |\n|---|---|")
-    for name, ms in rows:
-        print(f"| {name} | {ms:.1f} |")
+    if not args.skip_parts:
+        print("| part of a default step (batch 64) | ms |\n|---|---|")
+        for name, ms in parts(args.cache, args.steps):
+            print(f"| {name} | {ms:.1f} |")
     if args.base:
-        whole(args.cache, args.base, args.base_epochs)
+        whole(args.cache, args.base, args.base_epochs, shlex.split(args.more))
 
 
 if __name__ == "__main__":

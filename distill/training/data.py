@@ -222,6 +222,7 @@ class DistillData(L.LightningDataModule):
         # indices to FacePool.__getitems__ at once. Training drops a last, partial batch where full ones exist: a
         # batch of one face would stop BatchNorm ("expected more than 1 value per channel")
         ranks = self.trainer.world_size if self.trainer is not None else 1
+        on_gpu = self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
@@ -231,6 +232,7 @@ class DistillData(L.LightningDataModule):
             collate_fn=_as_is,
             num_workers=self.workers,
             persistent_workers=self.workers > 0,
+            pin_memory=on_gpu,  # page-locked batches: the copy to the card overlaps the step before
         )
 
     def teacher_classes(self, dataset: FacePool) -> np.ndarray:
