@@ -225,8 +225,10 @@ def load_run_config(run_dir: Path) -> dict:
 
 
 def run_train_config(saved: dict) -> TrainConfig:
-    """The TrainConfig a run saved (keys of older versions that no longer exist are ignored)."""
-    return TrainConfig.known(saved["train"])
+    """The TrainConfig a run saved (keys of older versions that no longer exist are ignored; a run saved before
+    progressive resizing existed goes on at its own side)."""
+    train = saved["train"]
+    return TrainConfig.known(train if "start_size" in train else train | {"start_size": train.get("size")})
 
 
 def run_name(cfg: TrainConfig) -> str:

@@ -347,3 +347,11 @@ def test_the_online_teacher_runs_where_teacher_runtime_says_and_hints_keep_pytor
     student = Student(cfg.student, data.classes, cfg.size, cfg.grey, crop=cfg.framing)
     module = build_module(cfg, data, student)
     assert isinstance(module.teacher.net, OnnxNet) is in_onnx
+
+
+def test_a_run_saved_before_progressive_resizing_goes_on_at_its_own_side():
+    from distill.training.train import run_train_config
+
+    older = {"train": {"student": "squeezenet1_1_bn", "size": 112, "epochs": 60}}  # no start_size yet
+    assert run_train_config(older).start_size == 112
+    assert run_train_config({"train": older["train"] | {"start_size": 64}}).start_size == 64
