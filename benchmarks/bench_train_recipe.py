@@ -45,8 +45,6 @@ from distill.training.common import make_optimizer  # noqa: E402
 from distill.training.defaults import resolve  # noqa: E402
 from distill.training.module import mix  # noqa: E402
 
-BATCH = 64
-
 
 def cpu_kind() -> str:
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
@@ -65,16 +63,18 @@ def median_ms(fn, steps: int) -> float:
     return statistics.median(times) * 1000
 
 
-def parts(cache_path: Path, steps: int) -> list[tuple[str, float]]:
-    """(part, median ms) of one default step on random faces at the store's side."""
+def parts(cache_path: Path, steps: int, batch: int | None = None) -> list[tuple[str, float]]:
+    """(part, median ms) of one default step (of `batch` faces: the recipe's without) on random faces at the store's
+    side."""
     cache = PosteriorCache(cache_path)
     cfg, _ = resolve(TrainConfig(), [cache])
+    n = batch or cfg.batch_size
     made = json.loads(cache.attrs["config"])
     teacher = build_teacher(made["teacher"], made.get("combine", "prob"), made.get("class_map")).eval()
     bf16 = cfg.precision == "bf16-mixed"
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
-    pixels = torch.randint(0, 256, (BATCH, 112, 112, 3), dtype=torch.uint8)
-    params = torch.from_numpy(augment.sample_params(BATCH, augment.AugmentConfig(), np.random.default_rng(0)))
+    pixels = torch.randint(0, 256, (n, 112, 112, 3), dtype=torch.uint8)
+    params = torch.from_numpy(augment.sample_params(n, augment.AugmentConfig(), np.random.default_rng(0)))
     x = augment.views_at(augment.to_float(pixels), params, 112).contiguous(memory_format=torch.channels_last)
     rows = [
         (
@@ -86,7 +86,7 @@ def parts(cache_path: Path, steps: int) -> list[tuple[str, float]]:
     for member in members(teacher):
         with torch.no_grad(), autocast:
             rows.append((f"teacher {member.spec}, PyTorch", median_ms(lambda m=member: m(x), steps)))
-    in_onnx_runtime(teacher, torch.get_num_threads())
+    in_onnx_runtime(teacher, torch.get_num_threads(), bf16, force=True, batch=n)
     for member in members(teacher):
         with torch.no_grad():
             rows.append((f"teacher {member.spec}, ONNX Runtime", median_ms(lambda m=member: m(x), steps)))
@@ -192,11 +192,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--base-epochs", type=int, default=3, help="epochs the older side is timed over, then scaled")
     ap.add_argument("--more", default="", help="more train flags for both sides (a smoke test: --more='--limit 300')")
     ap.add_argument("--skip-parts", action="store_true", help="time the whole runs only")
+    ap.add_argument("--batch", type=int, help="the parts at this batch (default: the recipe's)")
     args = ap.parse_args(argv)
     print(f"CPU: {cpu_kind()}; torch threads {torch.get_num_threads()}")
     if not args.skip_parts:
-        print("| part of a default step (batch 64) | ms |\n|---|---|")
-        for name, ms in parts(args.cache, args.steps):
+        rows = parts(args.cache, args.steps, args.batch)
+        print(f"| part of a default step (batch {args.batch or 'of the recipe'}) | ms |\n|---|---|")
+        for name, ms in rows:
             print(f"| {name} | {ms:.1f} |")
     if args.base:
         whole(args.cache, args.base, args.base_epochs, shlex.split(args.more))

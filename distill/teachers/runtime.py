@@ -21,7 +21,6 @@ from distill.export import ONNX_TOLERANCE
 from distill.teachers.graphs import OnnxNet
 
 CHECK_BATCH = 4  # random inputs each graph is compared with its network on
-TIMING_BATCH = 64  # a training batch, on which the two runtimes are timed
 
 
 def members(teacher: nn.Module) -> list[nn.Module]:
@@ -29,11 +28,11 @@ def members(teacher: nn.Module) -> list[nn.Module]:
     return list(teacher.members) if hasattr(teacher, "members") else [teacher]
 
 
-def in_onnx_runtime(teacher: nn.Module, threads: int, bf16: bool = False, force: bool = False) -> str:
+def in_onnx_runtime(teacher: nn.Module, threads: int, bf16: bool = False, force: bool = False, batch: int = 64) -> str:
     """Swap, in place, each member's network (`.net`, fed its Preprocess's output) for an ONNX Runtime session of
-    `threads` intra-op threads where that computes a training batch faster than PyTorch does (in bf16 autocast when
-    `bf16`, as the step runs it), or always with `force`; returns a note saying what runs where and why. A member
-    whose network cannot be exported, or whose graph differs from it, keeps running in PyTorch."""
+    `threads` intra-op threads where that computes a training batch (`batch` faces) faster than PyTorch does (in
+    bf16 autocast when `bf16`, as the step runs it), or always with `force`; returns a note saying what runs where
+    and why. A member whose network cannot be exported, or whose graph differs from it, keeps running in PyTorch."""
     notes = []
     with tempfile.TemporaryDirectory(prefix="distill-teacher-") as tmp:  # a session holds its graph once made
         for i, member in enumerate(members(teacher)):
@@ -43,14 +42,15 @@ def in_onnx_runtime(teacher: nn.Module, threads: int, bf16: bool = False, force:
             except (DistillError, RuntimeError, TypeError, ValueError, AttributeError) as err:
                 notes.append(f"{name} in PyTorch ({str(err).splitlines()[0][:100]})")
                 continue
-            batch = torch.rand(TIMING_BATCH, member.preprocess.channels, member.preprocess.size, member.preprocess.size)
+            pre = member.preprocess
+            faces = torch.rand(batch, pre.channels, pre.size, pre.size)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                eager = _ms(member.net, batch)
-            graph = _ms(session, batch)
+                eager = _ms(member.net, faces)
+            graph = _ms(session, faces)
             if force or graph < eager:
                 member.net = session
             where = "ONNX Runtime" if member.net is session else "PyTorch"
-            notes.append(f"{name} in {where} ({graph:.0f} ms a batch of {TIMING_BATCH} there, {eager:.0f} in PyTorch)")
+            notes.append(f"{name} in {where} ({graph:.0f} ms a batch of {batch} there, {eager:.0f} in PyTorch)")
     return "teacher " + "; ".join(notes)
 
 

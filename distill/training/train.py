@@ -72,7 +72,8 @@ def build_module(
         from distill.teachers.runtime import in_onnx_runtime
 
         bf16 = cfg.precision == "bf16-mixed"
-        note = in_onnx_runtime(teacher, torch.get_num_threads(), bf16, force=cfg.teacher_runtime == "onnx")
+        force = cfg.teacher_runtime == "onnx"
+        note = in_onnx_runtime(teacher, torch.get_num_threads(), bf16, force, cfg.batch_size)
         if say and note and is_global_zero():
             from distill.progress import console
 
