@@ -158,11 +158,12 @@ def run_train_epochs(code: Path, cache: Path) -> int:
     return int(done.stdout.split()[-1])
 
 
-def whole(cache: Path, base: str, base_epochs: int, more: list[str]) -> None:
+def whole(cache: Path, base: str, base_epochs: int, more: list[str], keep: Path | None) -> None:
     """The older commit over base_epochs epochs, scaled to its recipe's epochs (its cost per epoch is constant);
     this checkout's whole no-flag run."""
     resolved, _ = resolve(TrainConfig(), [PosteriorCache(cache)])
     with tempfile.TemporaryDirectory() as tmp, worktree(base) as old_code:
+        tmp = keep or tmp  # --keep: the runs stay there, to be scored
         old = run_train(old_code, cache, Path(tmp) / "old", base_epochs, more)
         old_recipe = run_train_epochs(old_code, cache)
         new = run_train(None, cache, Path(tmp) / "new", None, more)
@@ -193,6 +194,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--more", default="", help="more train flags for both sides (a smoke test: --more='--limit 300')")
     ap.add_argument("--skip-parts", action="store_true", help="time the whole runs only")
     ap.add_argument("--batch", type=int, help="the parts at this batch (default: the recipe's)")
+    ap.add_argument("--keep", type=Path, help="a folder to keep both sides' runs in (default: deleted)")
     args = ap.parse_args(argv)
     print(f"CPU: {cpu_kind()}; torch threads {torch.get_num_threads()}")
     if not args.skip_parts:
@@ -201,7 +203,7 @@ def main(argv: list[str] | None = None) -> None:
         for name, ms in rows:
             print(f"| {name} | {ms:.1f} |")
     if args.base:
-        whole(args.cache, args.base, args.base_epochs, shlex.split(args.more))
+        whole(args.cache, args.base, args.base_epochs, shlex.split(args.more), args.keep)
 
 
 if __name__ == "__main__":
