@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -56,9 +57,19 @@ def resolved_label(cfg: LabelConfig, faces: int) -> tuple[LabelConfig, list[str]
     return cfg, notes
 
 
-def default_cache_path(workdir: Path, store: Path, teacher: str, views: int) -> Path:
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", teacher.replace("+", "__"))[:80].strip("_")
-    return workdir / "caches" / f"{store.stem}--{slug}{f'--v{views}' if views else ''}.h5"
+SLUG = 80  # characters of the teacher's spec a cache's file name keeps
+
+
+def default_cache_path(
+    workdir: Path, store: Path, teacher: str, views: int, combine: str = "prob", class_map: str | None = None
+) -> Path:
+    """caches/STORE--TEACHER[--vN].h5, the teacher's spec as typed; a spec too long to keep whole, another ensemble
+    combination or a class map add a short hash of all three, so two teachers never share (and overwrite) a file."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", teacher.replace("+", "__"))
+    name = slug[:SLUG].strip("_")
+    if len(slug) > SLUG or combine != "prob" or class_map:
+        name += "--" + hashlib.sha1(json.dumps([teacher, combine, class_map]).encode()).hexdigest()[:8]
+    return workdir / "caches" / f"{store.stem}--{name}{f'--v{views}' if views else ''}.h5"
 
 
 def _teacher_forward(

@@ -13,7 +13,7 @@ from distill.datasets.readers import read_folder
 from distill.errors import DistillError
 from distill.faces.crop import NoFaces, crop
 from distill.faces.store import FaceStore
-from distill.label import label
+from distill.label import default_cache_path, label
 from tests.conftest import requires_face_api
 from tests.killing import killed_on_call
 
@@ -124,3 +124,15 @@ def test_a_teacher_that_gives_non_finite_logits_stops_the_labelling(tmp_path, fa
     with pytest.raises(DistillError, match=r"the teacher gave non-finite logits for 1 of \d+ faces \(the first: "):
         label(face_store, tmp_path / "c.h5", LabelConfig(teacher=MINI, views=0), show_progress=False)
     assert not (tmp_path / "c.h5").exists()
+
+
+def test_a_caches_name_is_unique_to_what_made_it():
+    stamp = "compressed/20261207-220302-20261207-220302-squeezenet1_1_bn-kld-auto"
+    one = default_cache_path(Path("w"), Path("pool.h5"), f"onnx:{stamp}/model.int8.onnx", 0)
+    two = default_cache_path(Path("w"), Path("pool.h5"), f"onnx:{stamp}/rounds/ratio-0.1.int8.onnx", 0)
+    assert one != two  # long specs that share their first 80 characters
+    plain = default_cache_path(Path("w"), Path("pool.h5"), "mini_xception", 0)
+    assert plain == Path("w/caches/pool--mini_xception.h5")  # a short spec keeps its plain name
+    mapped = default_cache_path(Path("w"), Path("pool.h5"), "mini_xception", 0, class_map="fear=-")
+    other = default_cache_path(Path("w"), Path("pool.h5"), "mini_xception+face_api", 0, combine="logit")
+    assert len({plain, mapped, other, default_cache_path(Path("w"), Path("pool.h5"), "mini_xception+face_api", 0)}) == 4

@@ -47,5 +47,5 @@ def run(
         from distill.progress import console
 
         console.print("settings: " + "; ".join(notes), highlight=False)
-    cache = out or default_cache_path(ws.root, store, typed or cfg.teacher, cfg.views)
+    cache = out or default_cache_path(ws.root, store, typed or cfg.teacher, cfg.views, cfg.combine, cfg.class_map)
     return label(store, cache, cfg, fresh=fresh, dist=dist)

@@ -81,7 +81,7 @@ def read_csv_labels(root: Path, label_file: str = "labels.csv") -> list[Sample]:
         raise DistillError(f"{root} has no {label_file} (expected columns image,emotion)")
     image_dir = root / "images" if (root / "images").is_dir() else root
     samples, unknown = [], set()
-    with open(labels, newline="") as f:
+    with open(labels, newline="", encoding="utf-8-sig") as f:  # -sig: a spreadsheet's byte-order mark is no column
         reader = csv.DictReader(f)
         if not reader.fieldnames or not {"image", "emotion"} <= set(reader.fieldnames):
             raise DistillError(f"{labels} must have columns image,emotion (found {reader.fieldnames})")

@@ -67,6 +67,12 @@ def test_csv_reader_and_unknown_labels(tmp_path):
         read_csv_labels(tmp_path)
 
 
+def test_a_labels_csv_with_a_byte_order_mark_reads_as_without(tmp_path):
+    _img(tmp_path / "images" / "x.jpg")
+    (tmp_path / "labels.csv").write_bytes("\ufeffimage,emotion\nx.jpg,happy\n".encode())  # as spreadsheets save
+    assert [(s.key, s.label) for s in read_csv_labels(tmp_path)] == [("x.jpg", "happiness")]
+
+
 def test_fer2013_csv(tmp_path):
     pixels = " ".join(str(v) for v in range(16))
     (tmp_path / "fer2013.csv").write_text(f"emotion,pixels,Usage\n3,{pixels},Training\n6,{pixels},PublicTest\n")
