@@ -125,6 +125,9 @@ def test_fit_teacher_then_label_and_score_only_held_out_faces(tmp_path, face_pho
     _cli("eval", "csv", "--data", str(labelled), "--keys", str(keys), "--model", "vgg_s", cwd=tmp_path)
     report = json.loads(next((tmp_path / "distill-work" / "evals").glob("*/eval.json")).read_text())
     assert report["results"][0]["scores"]["n_scored"] == len(split["test"])
+    # a subset is a dataset of its own: `report` never shows its score as the whole set's
+    assert report["dataset"].endswith(f"the {len(split['test'])} faces of --keys test-keys.txt")
+    assert report["dataset_path"] == f"{labelled.resolve()}?keys={keys.resolve()}"
 
 
 def test_fit_teacher_on_small_face_crops_takes_each_image_whole(tmp_path, face_store):

@@ -48,7 +48,9 @@ def run(
         evaluate_model(spec, net, evalset, cfg.class_map, file, cfg.size, load_args, cfg.runtime)
         for spec, (net, file) in zip(specs, models, strict=True)
     ]
-    name = f"{store_name(root)} ({reader})"
+    name, where = f"{store_name(root)} ({reader})", str(root.resolve())
+    if keys is not None:  # a subset is its own dataset: `report` never shows its score as the whole set's
+        name, where = f"{name}, the {len(evalset.keys)} faces of --keys {keys.name}", f"{where}?keys={keys.resolve()}"
     out_dir = ws.new_run_dir("eval", f"{reader}-{store_name(root)}")
-    write_eval(out_dir, name, results, evalset, str(root.resolve()))
+    write_eval(out_dir, name, results, evalset, where)
     return (out_dir / "eval.md").read_text().split("\n## ")[0], out_dir / "eval.md"
