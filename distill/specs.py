@@ -15,6 +15,16 @@ from distill.settings import out_of_range, valid_range
 MIN_CROP = 0.5  # the store keeps the box x 1.25: half its side is well inside the face
 
 
+def joined(text: str, flag: str, example: str) -> list[str]:
+    """The '+'-joined parts of a spec, each stripped; an empty one (a dangling or doubled '+') is refused."""
+    parts = [part.strip() for part in text.split("+")]
+    if not any(parts):
+        raise DistillError(f"{flag}: empty; e.g. {flag} {example}")
+    if not all(parts):
+        raise DistillError(f"{flag} {text}: an empty part between '+' signs; e.g. {flag} {example}")
+    return parts
+
+
 @dataclass(frozen=True)
 class TeacherMember:
     """One '+'-joined member of a teacher spec: 'NAME[:ARG][?k=v&k=v][@WEIGHT]'; ?crop=F is its framing, ?mirror=1
@@ -43,10 +53,7 @@ class TeacherSpec:
     @classmethod
     def parse(cls, text: str) -> TeacherSpec:
         """Checked without building anything (a known teacher, a finite positive weight, a framing in range)."""
-        members = [m.strip() for m in text.split("+") if m.strip()]
-        if not members:
-            raise DistillError("empty teacher spec; e.g. --teacher mini_xception")
-        return cls(tuple(_member(m) for m in members))
+        return cls(tuple(_member(m) for m in joined(text, "--teacher", "mini_xception+face_api")))
 
 
 def names_a_teacher(text: str) -> bool:
@@ -70,7 +77,11 @@ def parse_member(text: str) -> tuple[str, str | None, dict[str, str], float]:
     options: dict[str, str] = {}
     if "?" in text:
         text, query = text.split("?", 1)
-        options = dict(parse_qsl(query, keep_blank_values=True))
+        pairs = parse_qsl(query, keep_blank_values=True)
+        options = dict(pairs)
+        if len(options) < len(pairs):
+            twice = sorted({k for k, _ in pairs if sum(k == other for other, _ in pairs) > 1})
+            raise DistillError(f"teacher '{text}': option {', '.join(twice)} given twice in '?{query}'")
     name, _, arg = text.partition(":")
     return name, arg or None, options, weight
 
@@ -114,8 +125,10 @@ class LossSpec:
     @classmethod
     def parse(cls, text: str) -> LossSpec:
         terms = []
-        for part in text.split("+"):
-            name, _, weight = part.strip().partition(":")
+        for part in joined(text, "--loss", "kld:0.9+label:0.1"):
+            name, _, weight = part.partition(":")
+            if name in (term for term, _ in terms):
+                raise DistillError(f"--loss {text}: {name} given twice (one term, with its weight: {name}:2)")
             LOSSES.entry(name)  # an unknown name lists the valid ones
             try:
                 value = float(weight) if weight else 1.0
@@ -165,9 +178,7 @@ class CompressPlan:
 
     @classmethod
     def parse(cls, text: str) -> CompressPlan:
-        methods = tuple(m.strip() for m in text.split("+") if m.strip())
-        if not methods:
-            raise DistillError("no compression method given (distill list compressors)")
+        methods = tuple(joined(text, "--method", "prune-ch:0.5+quant"))
         for method in methods:
             MethodSpec.parse(method)
         if any(m.startswith("prune-ch") for m in methods[1:]):
