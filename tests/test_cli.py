@@ -143,3 +143,20 @@ def test_eval_help_sends_the_user_to_the_list_of_readers(tmp_path, capsys, monke
     _, out, _ = run_cli(["eval", "--help"], tmp_path, capsys, monkeypatch)
     _, listing, _ = run_cli(["list", "datasets"], tmp_path, capsys, monkeypatch)
     assert "distill list datasets" in out and "pubfig83" in listing
+
+
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [
+        ("happiness=joy", r"--class-map happiness=happiness: maps the class onto itself \(the names are synonyms\)"),
+        ("anger=bored", r"--class-map anger=bored: the labelled set has no class bored \(its classes: happiness, "),
+        ("nosuchclass=happiness", r"--class-map nosuchclass=happiness: no model has a class nosuchclass \(theirs: "),
+    ],
+)
+def test_a_class_map_that_maps_nothing_is_refused_before_any_crop(mapping, message, tmp_path, capsys, monkeypatch):
+    (tmp_path / "set" / "images").mkdir(parents=True)
+    (tmp_path / "set" / "labels.csv").write_text("image,emotion\na.jpg,happy\nb.jpg,sad\n")
+    args = ["eval", "csv", "--data", str(tmp_path / "set"), "--model", "mini_xception", "--class-map", mapping]
+    code, _, err = run_cli(args, tmp_path / "w", capsys, monkeypatch)
+    assert code == 2 and re.search(message, err) and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "w" / "evals").exists()

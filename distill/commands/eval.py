@@ -7,7 +7,7 @@ from pathlib import Path
 
 from distill.artifacts import load_models, model_file
 from distill.config import EvalConfig
-from distill.datasets.emotions import parse_mapping
+from distill.datasets.emotions import canonical_classes, parse_mapping
 from distill.datasets.readers import dataset_root, read_dataset
 from distill.errors import DistillError
 from distill.evaluate.evalset import load_cropped, load_uncropped, one_label_each, only_keys
@@ -36,6 +36,7 @@ def run(
     if keys is not None:
         samples = only_keys(samples, keys)
     samples, ambiguous = one_label_each(samples)
+    _check_class_map(cfg.class_map, [net.classes for net, _ in models], {s.label for s in samples if s.label})
     root = dataset_root(dataset, data)
     store = ws.eval_store(reader, root, cfg.size, cfg.detector)
     evalset = load_cropped(samples, store, cfg.size, detector=cfg.detector) if cfg.crop else None
@@ -54,3 +55,19 @@ def run(
     out_dir = ws.new_run_dir("eval", f"{reader}-{store_name(root)}")
     write_eval(out_dir, name, results, evalset, where)
     return (out_dir / "eval.md").read_text().split("\n## ")[0], out_dir / "eval.md"
+
+
+def _check_class_map(text: str | None, model_classes: list[list[str]], data_classes: set[str]) -> None:
+    """--class-map maps a class of one of the models onto one of the labelled set's; anything else is a typo that
+    would silently score the same as no map."""
+    mapping = parse_mapping(text)
+    theirs = {c for classes in model_classes for c in canonical_classes(classes)}
+    for src, dst in mapping.items():
+        if src == dst:
+            raise DistillError(f"--class-map {src}={dst}: maps the class onto itself (synonyms): no change")
+        if src not in theirs:
+            known = ", ".join(sorted(theirs))
+            raise DistillError(f"--class-map {src}={dst}: no model has a class {src} (theirs: {known})")
+        if dst not in data_classes:
+            known = ", ".join(sorted(data_classes))
+            raise DistillError(f"--class-map {src}={dst}: the labelled set has no class {dst} (its classes: {known})")
