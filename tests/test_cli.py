@@ -148,7 +148,7 @@ def test_eval_help_sends_the_user_to_the_list_of_readers(tmp_path, capsys, monke
 @pytest.mark.parametrize(
     ("mapping", "message"),
     [
-        ("happiness=joy", r"--class-map happiness=happiness: maps the class onto itself \(the names are synonyms\)"),
+        ("happiness=joy", r"--class-map happiness=happiness: maps the class onto itself \(synonyms\)"),
         ("anger=bored", r"--class-map anger=bored: the labelled set has no class bored \(its classes: happiness, "),
         ("nosuchclass=happiness", r"--class-map nosuchclass=happiness: no model has a class nosuchclass \(theirs: "),
     ],
