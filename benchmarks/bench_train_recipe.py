@@ -86,7 +86,7 @@ def parts(cache_path: Path, steps: int, batch: int | None = None) -> list[tuple[
     for member in members(teacher):
         with torch.no_grad(), autocast:
             rows.append((f"teacher {member.spec}, PyTorch", median_ms(lambda m=member: m(x), steps)))
-    in_onnx_runtime(teacher, torch.get_num_threads(), bf16, force=True, batch=n)
+    in_onnx_runtime(teacher, torch.get_num_threads())
     for member in members(teacher):
         with torch.no_grad():
             rows.append((f"teacher {member.spec}, ONNX Runtime", median_ms(lambda m=member: m(x), steps)))
@@ -158,7 +158,7 @@ def run_train_epochs(code: Path, cache: Path) -> int:
     return int(done.stdout.split()[-1])
 
 
-def whole(cache: Path, base: str, base_epochs: int, more: list[str], keep: Path | None) -> None:
+def whole(cache: Path, base: str, base_epochs: int, more: list[str], keep: Path | None, base_only: bool) -> None:
     """The older commit over base_epochs epochs, scaled to its recipe's epochs (its cost per epoch is constant);
     this checkout's whole no-flag run."""
     resolved, _ = resolve(TrainConfig(), [PosteriorCache(cache)])
@@ -166,7 +166,7 @@ def whole(cache: Path, base: str, base_epochs: int, more: list[str], keep: Path 
         tmp = keep or tmp  # --keep: the runs stay there, to be scored
         old = run_train(old_code, cache, Path(tmp) / "old", base_epochs, more)
         old_recipe = run_train_epochs(old_code, cache)
-        new = run_train(None, cache, Path(tmp) / "new", None, more)
+        new = None if base_only else run_train(None, cache, Path(tmp) / "new", None, more)
     per_epoch = statistics.mean(old["epoch_seconds"])
     start_up = old["seconds"] - sum(old["epoch_seconds"])
     print("| side | epochs | min per epoch | wall min | best val agreement |\n|---|---|---|---|---|")
@@ -174,6 +174,8 @@ def whole(cache: Path, base: str, base_epochs: int, more: list[str], keep: Path 
         f"| {base} (timed over {base_epochs} epochs, scaled) | {old_recipe} | {per_epoch / 60:.2f} | "
         f"{(start_up + old_recipe * per_epoch) / 60:.1f} | - |"
     )
+    if new is None:
+        return
     print(
         f"| this checkout, no flags ({resolved.start_size}->{resolved.size} px) | {new['epochs_run']} of "
         f"{new['epochs_resolved']} | {statistics.mean(new['epoch_seconds']) / 60:.2f} | {new['seconds'] / 60:.1f} | "
@@ -194,6 +196,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--more", default="", help="more train flags for both sides (a smoke test: --more='--limit 300')")
     ap.add_argument("--skip-parts", action="store_true", help="time the whole runs only")
     ap.add_argument("--batch", type=int, help="the parts at this batch (default: the recipe's)")
+    ap.add_argument("--base-only", action="store_true", help="time the older commit's side only")
     ap.add_argument("--keep", type=Path, help="a folder to keep both sides' runs in (default: deleted)")
     args = ap.parse_args(argv)
     print(f"CPU: {cpu_kind()}; torch threads {torch.get_num_threads()}")
@@ -203,7 +206,7 @@ def main(argv: list[str] | None = None) -> None:
         for name, ms in rows:
             print(f"| {name} | {ms:.1f} |")
     if args.base:
-        whole(args.cache, args.base, args.base_epochs, shlex.split(args.more), args.keep)
+        whole(args.cache, args.base, args.base_epochs, shlex.split(args.more), args.keep, args.base_only)
 
 
 if __name__ == "__main__":

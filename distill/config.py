@@ -27,7 +27,7 @@ COMBINE = ("prob", "logit", "geometric")  # how an ensemble joins its members (t
 OPTIMIZERS = ("adamw", "sgd")
 PRECISIONS = ("auto", "32", "bf16-mixed", "16-mixed")
 TEACH = ("cache", "float")
-TEACHER_RUNTIMES = ("auto", "onnx", "torch")  # what compress fine-tunes on
+TEACHER_RUNTIMES = ("torch", "onnx")  # what compress fine-tunes on
 
 
 @dataclass(frozen=True)
@@ -183,9 +183,8 @@ class TrainConfig(DistConfig):
         none="the student's recipe (SqueezeNet: 64 px), else --size",
     )
     teacher_runtime: str = setting(
-        "auto",
-        "Where a teacher run every step computes: onnx (ONNX Runtime), torch, or auto (on a CPU each member where it "
-        "computes a training batch faster, timed when the run starts; on a GPU torch).",
+        "torch",
+        "Where a teacher run every step computes: torch, or onnx (ONNX Runtime's graph of each member's network).",
         choices=TEACHER_RUNTIMES,
     )
     grey: bool | None = setting(None, "Grey student input.", none="as the teacher (grey for mini_xception)")

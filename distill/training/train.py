@@ -71,10 +71,8 @@ def build_module(
     if teacher is not None and _teacher_in_onnx(cfg):
         from distill.teachers.runtime import in_onnx_runtime
 
-        bf16 = cfg.precision == "bf16-mixed"
-        force = cfg.teacher_runtime == "onnx"
-        note = in_onnx_runtime(teacher, torch.get_num_threads(), bf16, force, cfg.batch_size)
-        if say and note and is_global_zero():
+        note = in_onnx_runtime(teacher, torch.get_num_threads())
+        if say and is_global_zero():
             from distill.progress import console
 
             console.print(f"settings: {note}", highlight=False)
@@ -82,11 +80,9 @@ def build_module(
 
 
 def _teacher_in_onnx(cfg: TrainConfig) -> bool:
-    """ONNX Runtime for a teacher that only labels each step's views (hints need its PyTorch layers), by
-    --teacher-runtime: auto where the step runs on the CPU."""
-    if not cfg.online_teacher or "teacher" in LossSpec.parse(cfg.loss).needs() or cfg.teacher_runtime == "torch":
-        return False
-    return cfg.teacher_runtime == "onnx" or cfg.accelerator == "cpu" or not torch.cuda.is_available()
+    """--teacher-runtime onnx, for a teacher that only labels each step's views (hints need its PyTorch layers)."""
+    needs = LossSpec.parse(cfg.loss).needs()
+    return cfg.teacher_runtime == "onnx" and cfg.online_teacher and "teacher" not in needs
 
 
 def train(
