@@ -160,3 +160,11 @@ def test_a_class_map_that_maps_nothing_is_refused_before_any_crop(mapping, messa
     code, _, err = run_cli(args, tmp_path / "w", capsys, monkeypatch)
     assert code == 2 and re.search(message, err) and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "w" / "evals").exists()
+
+
+def test_a_teacher_that_cannot_be_built_is_refused_before_any_photo_is_cropped(
+    face_photos, tmp_path, capsys, monkeypatch
+):
+    code, _, err = run_cli(["label", "--teacher", "vgg_s", str(face_photos)], tmp_path / "w", capsys, monkeypatch)
+    assert code == 2 and "vgg_s has no weights" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "w" / "faces").exists()  # nothing cropped

@@ -31,6 +31,10 @@ def run(
     if cfg.teacher is not None:
         TeacherSpec.parse(cfg.teacher)  # a bad spec is refused before a crop of many minutes
         cfg = replace(cfg, teacher=ws.pin_fitted(cfg.teacher))
+        if src is not None and src.is_dir():  # so is a teacher that cannot be built (no fitted weights, a bad file)
+            from distill.teachers.spec import build_teacher
+
+            build_teacher(cfg.teacher, cfg.combine, cfg.class_map)
     if src is None:
         store = ws.newest("faces")
     elif src.is_dir():
