@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from distill.errors import DistillError
+
+FULL_BELOW = 16 * 2**20  # bytes free under which a failed write is put down to a full disk
 
 
 @contextlib.contextmanager
@@ -32,6 +36,17 @@ def atomic_path(final: Path | str) -> Iterator[Path]:
         raise DistillError(f"cannot write {final}: {err.strerror or err}") from err
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def disk_full(err: BaseException, folder: Path) -> bool:
+    """Whether a failed write failed for want of space: ENOSPC, or a library's own words for a short write (torch's
+    zip writer: 'unexpected pos') on a disk with next to nothing free."""
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+        return True
+    try:
+        return shutil.disk_usage(folder).free < FULL_BELOW
+    except OSError:
+        return False
 
 
 def write_json(path: Path | str, obj: Any) -> None:

@@ -17,7 +17,7 @@ from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from distill.config import OPTIMIZERS
 from distill.errors import DistillError, Interrupted
-from distill.fileio import atomic_path, write_text
+from distill.fileio import atomic_path, disk_full, write_text
 from distill.training.bars import progress_callbacks
 
 
@@ -118,7 +118,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             try:
                 torch.save(checkpoint, tmp)
             except (OSError, RuntimeError) as err:  # torch reports a short write as a RuntimeError
-                raise DistillError(f"cannot write {path} in {Path(path).parent}: {err}".splitlines()[0]) from err
+                folder = Path(path).parent
+                if disk_full(err, folder):
+                    raise DistillError(f"cannot write {path}: the disk holding {folder.resolve()} is full") from err
+                raise DistillError(f"cannot write {path} in {folder}: {err}".splitlines()[0]) from err
 
 
 FROZEN = "teacher."  # the LightningModule's frozen teacher: never in a checkpoint (module.on_save_checkpoint)

@@ -63,10 +63,12 @@ def test_early_stopping_waits_for_the_last_quarter_of_the_schedule(tmp_path):
 def test_a_checkpoint_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
     import errno
     import re
+    import shutil
 
     import pytest
     import torch
 
+    from distill import fileio
     from distill.errors import DistillError
     from distill.training import common
 
@@ -79,7 +81,18 @@ def test_a_checkpoint_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(common.torch, "save", full_disk)
-    with pytest.raises(DistillError, match=rf"cannot write .*best.ckpt in {re.escape(str(path.parent))}: .*No space"):
+    full = rf"cannot write .*best.ckpt: the disk holding {re.escape(str(path.parent.resolve()))} is full$"
+    with pytest.raises(DistillError, match=full):
         io.save_checkpoint({"step": 2}, path)
     assert torch.load(path, weights_only=True) == {"step": 1}  # the last whole one stays, under its name
     assert [p.name for p in path.parent.iterdir()] == ["best.ckpt"]  # no temporary file left behind
+
+    def short_write(obj, f):  # what torch's zip writer raises on a full disk
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+
+    monkeypatch.setattr(common.torch, "save", short_write)
+    with pytest.raises(DistillError, match=r"in .*: \[enforce fail"):  # with space left: torch's words
+        io.save_checkpoint({"step": 3}, path)
+    monkeypatch.setattr(fileio.shutil, "disk_usage", lambda folder: shutil._ntuple_diskusage(10**9, 10**9, 4096))
+    with pytest.raises(DistillError, match=full):  # with next to nothing left: a full disk, said so
+        io.save_checkpoint({"step": 3}, path)
