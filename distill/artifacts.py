@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from distill.errors import DistillError
+from distill.fileio import require_content
 from distill.registry import TEACHERS
 from distill.specs import names_a_teacher
 
@@ -29,7 +30,7 @@ def model_file(spec: str) -> Path | None:
         return inside[0]
     if path.suffix not in MODEL_SUFFIXES:
         raise DistillError(f"--model {spec}: not a model file ({', '.join(MODEL_SUFFIXES)}; see `distill info`)")
-    return path
+    return require_content(path)
 
 
 def load_model(spec: str, combine: str = "prob", ensemble_map: str | None = None):

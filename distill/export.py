@@ -29,7 +29,7 @@ from torch import nn
 
 from distill import augment
 from distill.errors import DistillError
-from distill.fileio import atomic_path
+from distill.fileio import atomic_path, require_content
 
 if TYPE_CHECKING:
     from distill.teachers.base import Preprocess
@@ -46,7 +46,7 @@ class ExportedModel(nn.Module):
         super().__init__()
         extra = {META: ""}
         try:
-            program = torch.export.load(path, extra_files=extra)
+            program = torch.export.load(require_content(path), extra_files=extra)
         except Exception as err:  # noqa: BLE001 - torch raises many types for foreign files
             raise DistillError(f"{path} is not a torch.export program ({str(err).splitlines()[0]})") from err
         if not extra[META]:
@@ -199,6 +199,7 @@ class OnnxSession:
             import onnxruntime as ort
         except ImportError as err:
             raise DistillError("the ONNX file is written; running it needs `pip install onnxruntime`") from err
+        require_content(Path(path))
         options = ort.SessionOptions()
         options.intra_op_num_threads = options.inter_op_num_threads = threads
         if not spin:
@@ -271,6 +272,7 @@ def onnx_metadata(path: Path) -> dict[str, str]:
 def _onnx_props(path: Path) -> list:
     import onnx
 
+    require_content(Path(path))
     try:
         return list(onnx.load(str(path), load_external_data=False).metadata_props)
     except Exception as err:  # noqa: BLE001 - protobuf raises several types for a foreign file

@@ -38,6 +38,14 @@ def atomic_path(final: Path | str) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
+def require_content(path: Path) -> Path:
+    """`path`, refused with one line if it is an empty file (a copy that failed, a disk that was full): every
+    reader would otherwise fail deep inside a library with its own words."""
+    if path.is_file() and path.stat().st_size == 0:
+        raise DistillError(f"{path} is empty (0 bytes): not a model, graph or checkpoint")
+    return path
+
+
 def disk_full(err: BaseException, folder: Path) -> bool:
     """Whether a failed write failed for want of space: ENOSPC, or a library's own words for a short write (torch's
     zip writer: 'unexpected pos') on a disk with next to nothing free."""

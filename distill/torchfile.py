@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from distill.errors import DistillError
+from distill.fileio import require_content
 
 
 def read_torch_file(path: Path):
@@ -14,6 +15,7 @@ def read_torch_file(path: Path):
 
     if not path.is_file():
         raise DistillError(f"{path}: no such file")
+    require_content(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - torch raises many types for foreign or unsafe files

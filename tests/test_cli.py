@@ -168,3 +168,25 @@ def test_a_teacher_that_cannot_be_built_is_refused_before_any_photo_is_cropped(
     code, _, err = run_cli(["label", "--teacher", "vgg_s", str(face_photos)], tmp_path / "w", capsys, monkeypatch)
     assert code == 2 and "vgg_s has no weights" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "w" / "faces").exists()  # nothing cropped
+
+
+EMPTY = [
+    ["info", "empty.pt"],
+    ["info", "empty.distill"],
+    ["info", "best.ckpt"],
+    ["info", "empty.onnx"],
+    ["predict", "photos", "--model", "empty.pt"],
+    ["predict", "photos", "--model", "empty.distill"],
+    ["import-teacher", "empty.pt"],
+    ["label", "--teacher", "onnx:empty.onnx", "photos"],
+]
+
+
+@pytest.mark.parametrize("args", EMPTY, ids=[" ".join(a) for a in EMPTY])
+def test_an_empty_file_is_one_line_that_says_so(args, face_photos, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("empty.pt", "empty.distill", "best.ckpt", "empty.onnx"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "photos").symlink_to(face_photos)
+    code, _, err = run_cli(args, tmp_path / "w", capsys, monkeypatch)
+    assert code == 2 and re.search(r"is empty \(0 bytes\)", err) and len(err.strip().splitlines()) == 1, err

@@ -8,6 +8,7 @@ from pathlib import Path
 from distill.artifacts import load_model
 from distill.errors import DistillError
 from distill.evaluate.report import run_facts
+from distill.fileio import require_content
 from distill.torchfile import parameter_count, read_torch_file
 
 
@@ -17,6 +18,7 @@ def run(path: Path) -> tuple[str, dict]:
         raise DistillError(f"{path}: no such file or folder")
     if path.is_dir():
         return _describe_folder(path)
+    require_content(path)
     handler = {
         ".h5": _describe_h5,
         ".pt": _describe_pt,
