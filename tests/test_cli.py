@@ -190,3 +190,16 @@ def test_an_empty_file_is_one_line_that_says_so(args, face_photos, tmp_path, cap
     (tmp_path / "photos").symlink_to(face_photos)
     code, _, err = run_cli(args, tmp_path / "w", capsys, monkeypatch)
     assert code == 2 and re.search(r"is empty \(0 bytes\)", err) and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_resume_from_what_is_no_runs_checkpoint_says_what_it_is(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    code, _, err = run_cli(["train", "--resume", "junk.pt"], tmp_path / "w", capsys, monkeypatch)
+    assert code == 2 and "--resume junk.pt: not a checkpoint of a training run" in err
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.json").write_text("{}")
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"PK\x03\x04 cut short")  # a zip's first bytes, then nothing
+    code, _, err = run_cli(["train", "--resume", "run/checkpoints/last.ckpt"], tmp_path / "w", capsys, monkeypatch)
+    assert code == 2 and "is not a safe torch file" in err and len(err.strip().splitlines()) == 1

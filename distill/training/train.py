@@ -16,6 +16,7 @@ from distill.fileio import write_json
 from distill.provenance import provenance
 from distill.specs import LossSpec
 from distill.students.model import Student
+from distill.torchfile import read_torch_file
 from distill.training.common import earlier_epochs_kept, fit_or_interrupt, make_trainer
 from distill.training.data import DistillData
 from distill.training.module import DistillModule
@@ -237,7 +238,13 @@ def resume_run(checkpoint: Path, show_progress: bool = True) -> dict:
     """Continue an interrupted run from one of its checkpoints with the config and caches it was started with."""
     if not checkpoint.is_file():
         raise DistillError(f"checkpoint {checkpoint} not found")
-    run_dir = checkpoint.parent.parent
+    run_dir = checkpoint.resolve().parent.parent
+    if checkpoint.resolve().parent.name != "checkpoints" or not (run_dir / "config.json").is_file():
+        raise DistillError(
+            f"--resume {checkpoint}: not a checkpoint of a training run (RUN/checkpoints/last.ckpt or best.ckpt)"
+        )
+    if not {"state_dict", "loops", "epoch"} <= set(read_torch_file(checkpoint)):  # truncated, foreign: said here
+        raise DistillError(f"--resume {checkpoint}: not a Lightning training checkpoint (no state, loops or epoch)")
     saved = load_run_config(run_dir)
     cfg = run_train_config(saved)
     sources = [(Path(s["store"]), Path(s["cache"])) for s in saved["sources"]]
