@@ -107,3 +107,26 @@ def test_an_int8_graphs_concatenations_copy_bytes_their_inputs_share_one_scale(t
         scales = {values[made_by[i].input[1]] for i in concat.input}
         after = next(n for n in graph.node if n.op_type == "QuantizeLinear" and n.input[0] == concat.output[0])
         assert scales == {values[after.input[1]]}
+
+
+def test_export_never_replaces_the_graph_compress_chose_and_names_its_calibration(
+    tmp_path, student, face_store, capsys, monkeypatch
+):
+    from tests.test_cli import run_cli
+
+    folder = tmp_path / "compressed"
+    folder.mkdir()
+    student.save(folder / "student.pt")
+    chosen = folder / "student.int8.onnx"
+    chosen.write_bytes(b"the validated graph")
+    (folder / "summary.json").write_text(f'{{"deployable": "{chosen}"}}')
+    args = ["export", "--model", str(folder / "student.pt"), "--int8", "--calibrate", str(face_store)]
+    code, _, err = run_cli(args, tmp_path / "w", capsys, monkeypatch)
+    assert code == 2 and "is the graph `distill compress` chose and validated" in err
+    assert chosen.read_bytes() == b"the validated graph"
+    code, _, err = run_cli([*args, "--out", str(tmp_path / "m.txt")], tmp_path / "w", capsys, monkeypatch)
+    assert code == 2 and "--out " in err and "the onnx file must end in .onnx" in err
+    code, out, _ = run_cli([*args, "--out", str(tmp_path / "other.onnx")], tmp_path / "w", capsys, monkeypatch)
+    faces = len(FaceStore(face_store))
+    assert code == 0 and f"{faces} faces of {face_store.resolve()}" in " ".join(out.split())
+    assert "512 calibration faces asked for" in " ".join(out.split())

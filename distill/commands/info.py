@@ -54,6 +54,12 @@ def _describe_folder(path: Path) -> tuple[str, dict]:
             s = json.loads(summary.read_text())
             facts |= {k: s[k] for k in ("size_ratio", "best_val_agreement", "cpu_latency_ms_batch1") if k in s}
         return kind, facts
+    if (path / "rounds").is_dir() and not (path / "summary.json").is_file():
+        rounds = sorted(p.name for p in (path / "rounds").iterdir())
+        return "unfinished compress (stopped before it made model.distill)", {
+            "folder": str(path.resolve()),
+            "rounds kept": ", ".join(rounds) or "none",
+        }
     if (path / "teacher.pt").is_file():
         return _describe_pt(path / "teacher.pt")
     if (path / "eval.json").is_file():

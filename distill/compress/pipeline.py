@@ -189,6 +189,15 @@ def _in_layers(key: str, layers: dict[str, str]) -> bool:
     return any(key.startswith(f"{name}.") for name in layers)
 
 
+def unfinished(folder: Path, run_name: str) -> list[Path]:
+    """Compressed folders of run `run_name` under `folder` with neither a model nor a summary: a compress killed
+    before its end (one that found no plan still writes its summary)."""
+    if not folder.is_dir():
+        return []
+    mine = [p for p in folder.glob(f"*-{run_name}-*") if p.is_dir()]
+    return sorted(p for p in mine if not (p / "model.distill").exists() and not (p / "summary.json").exists())
+
+
 def compressed_name(run_name: str, method: str) -> str:
     """A compressed model's folder name after its stamp: '<run>-bwn'."""
     return f"{run_name}-{method}"

@@ -34,7 +34,7 @@ def appearance(pixels: np.ndarray) -> np.ndarray:
 
 
 THUMB = (64, 36)  # a frame's signature is read off a copy this small: cheap at any size, blind to sensor noise
-PIXEL_JUMP = 4.0  # a cut: the frame's pixel change this many times the clip's typical change between frames ...
+PIXEL_JUMP = 3.0  # a cut: the frame's pixel change this many times the clip's typical change between frames ...
 PIXEL_MIN = 10.0  # ... and at least this much (mean absolute grey difference, of 255)
 TYPICAL_FRAMES = 30  # the typical change: the median of the changes of this many frames before
 SHIFT = 2  # thumbnail pixels the pixel change is searched over either way: a pan or a shaken camera is no cut

@@ -31,3 +31,27 @@ def test_an_unfinished_run_offers_the_resume_of_its_own_checkpoint(tmp_path):
 
 def test_a_finished_run_says_so(tmp_path):
     assert describe(_run(tmp_path, ["student.pt"]))[1]["state"] == "finished"
+
+
+def test_a_compress_killed_before_its_model_is_described_and_named_by_the_next_one(tmp_path, capsys, monkeypatch):
+    import distill.commands.compress as compress_command
+    from distill.config import CompressConfig
+    from distill.students.model import Student
+    from distill.workspace import Workspace
+
+    run = tmp_path / "runs" / "20261207-220302-squeezenet1_1_bn-kld"
+    run.mkdir(parents=True)
+    Student("squeezenet1_1_bn", ["happiness", "neutral"], 32).save(run / "student.pt")
+    dead = tmp_path / "compressed" / f"20261207-230000-{run.name}-auto"
+    (dead / "rounds").mkdir(parents=True)
+    (dead / "rounds" / "ratio-0.1.int8.onnx").write_bytes(b"x")
+    done = tmp_path / "compressed" / f"20261207-231000-{run.name}-bwn"
+    done.mkdir()
+    (done / "summary.json").write_text("{}")  # finished, or stopped with a summary: not dead
+    kind, facts = describe(dead)
+    assert kind.startswith("unfinished compress") and facts["rounds kept"] == "ratio-0.1.int8.onnx"
+    monkeypatch.setattr(compress_command, "compress_run", lambda *a, **k: {"model": "made"})
+    assert compress_command.run(Workspace(tmp_path), run, CompressConfig(method="bwn"), False) == {"model": "made"}
+    said = " ".join(capsys.readouterr().out.split())
+    assert f"an earlier compress of this run stopped before it made a model: {dead.resolve()}" in said
+    assert str(done.resolve()) not in said
