@@ -120,7 +120,7 @@ def test_export_never_replaces_the_graph_compress_chose_and_names_its_calibratio
     chosen = folder / "student.int8.onnx"
     chosen.write_bytes(b"the validated graph")
     (folder / "summary.json").write_text(f'{{"deployable": "{chosen}"}}')
-    args = ["export", "--model", str(folder / "student.pt"), "--int8", "--calibrate", str(face_store)]
+    args = ["export", str(folder / "student.pt"), "--int8", "--calibrate", str(face_store)]
     code, _, err = run_cli(args, tmp_path / "w", capsys, monkeypatch)
     assert code == 2 and "is the graph `distill compress` chose and validated" in err
     assert chosen.read_bytes() == b"the validated graph"
