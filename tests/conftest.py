@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+CROWD_CLIP = SHARED / "data" / "videos" / "people-1080p.mp4"  # a real crowd clip, for predict's tests
 requires_shared = pytest.mark.skipif(not (SHARED / "data").is_dir(), reason="../shared real data not present")
 
 

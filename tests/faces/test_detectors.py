@@ -1,8 +1,6 @@
 """The detector registry: BlazeFace (LiteRT) finds the faces MTCNN finds, in MTCNN's framing and with the eyes in
 MTCNN's order, so a crop or a prediction is cut the same way whichever found the face."""
 
-from pathlib import Path
-
 import h5py
 import numpy as np
 import pytest
@@ -10,6 +8,7 @@ from PIL import Image
 
 from distill.demo_data import demo_samples
 from distill.faces.detectors import Detections, box_iou, make_detector, min_face_for, one_box_a_face
+from tests.conftest import CROWD_CLIP
 from tests.test_cli import run_cli
 
 
@@ -86,14 +85,11 @@ def test_a_box_over_two_faces_is_dropped_and_each_face_keeps_its_own():
     assert len(one_box_a_face(Detections(big, np.ones(2), np.zeros((2, 5, 2)))).boxes) == 2
 
 
-CLIP = Path(__file__).resolve().parents[3] / "shared" / "data" / "videos" / "people-1080p.mp4"
-
-
-@pytest.mark.skipif(not CLIP.exists(), reason=f"no {CLIP}")
+@pytest.mark.skipif(not CROWD_CLIP.exists(), reason=f"no {CROWD_CLIP}")
 def test_no_box_holds_two_other_faces_on_real_crowd_frames():
     av = pytest.importorskip("av")
     blaze = make_detector("blazeface")
-    with av.open(str(CLIP)) as container:
+    with av.open(str(CROWD_CLIP)) as container:
         frames = [f.to_image() for i, f in enumerate(container.decode(video=0)) if i % 20 == 0]
     found = [blaze.detect([frame])[0] for frame in frames]
     assert sum(len(f.boxes) for f in found if f is not None) >= 2 * len(frames)  # a crowd: faces in every frame

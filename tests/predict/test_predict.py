@@ -11,6 +11,7 @@ from PIL import Image
 
 from distill.demo_data import demo_samples
 from distill.students.model import Student
+from tests.conftest import CROWD_CLIP
 
 av = pytest.importorskip("av")
 
@@ -267,14 +268,11 @@ def test_a_full_disk_keeps_the_rows_and_is_one_line_exit_2(student, tmp_path, ca
     assert {int(r["frame"]) for r in _rows(out)} == set(range(12))
 
 
-CROWD = Path(__file__).resolve().parents[3] / "shared" / "data" / "videos" / "people-1080p.mp4"
-
-
-@pytest.mark.skipif(not CROWD.exists(), reason=f"no {CROWD}")
+@pytest.mark.skipif(not CROWD_CLIP.exists(), reason=f"no {CROWD_CLIP}")
 def test_a_real_splice_of_look_alike_shots_ends_every_track(student, tmp_path, capsys, monkeypatch):
     from distill.predict.video import VideoWriter
 
-    with av.open(str(CROWD)) as container:
+    with av.open(str(CROWD_CLIP)) as container:
         frames = [f.to_image().resize((640, 360), Image.BILINEAR) for f in container.decode(video=0)]
     writer = VideoWriter(tmp_path / "spliced.mp4", 25, (640, 360))
     for frame in frames[:25] + frames[-25:]:  # the first and the last second: one palette, other people

@@ -1,8 +1,6 @@
 """Tracks: a face seen once is no track, a scene cut ends every track, a face that looks different is not joined
 to a track it overlaps, boxes move at their track's speed, and a saved tracker goes on as the one it was saved from."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
@@ -10,6 +8,7 @@ from PIL import Image, ImageOps
 from distill.predict.faces import Face, clip_box
 from distill.predict.outputs import _free_place, _overlap
 from distill.predict.tracks import CutDetector, Tracker, appearance, signature
+from tests.conftest import CROWD_CLIP
 
 CLASSES = ["happiness", "neutral"]
 rng = np.random.default_rng(0)
@@ -61,16 +60,13 @@ def test_a_cut_ends_every_track_and_is_told_by_the_colours():
     assert _cuts([green, grey]) == [1] and _cuts([green, shifted]) == [] and _cuts([grey]) == []
 
 
-CLIP = Path(__file__).resolve().parents[3] / "shared" / "data" / "videos" / "people-1080p.mp4"
-
-
 @pytest.fixture(scope="module")
 def crowd():
     """The shared crowd clip's frames at 640x360 (a real, continuous shot of many people)."""
-    if not CLIP.exists():
-        pytest.skip(f"no {CLIP}")
+    if not CROWD_CLIP.exists():
+        pytest.skip(f"no {CROWD_CLIP}")
     av = pytest.importorskip("av")
-    with av.open(str(CLIP)) as container:
+    with av.open(str(CROWD_CLIP)) as container:
         return [frame.to_image().resize((640, 360), Image.BILINEAR) for frame in container.decode(video=0)]
 
 
