@@ -71,7 +71,7 @@ def test_epochs_follow_the_pools_size():
     for faces in (4_000, 15_319, 40_000, 100_000):
         cfg, _ = defaults.resolve(TrainConfig(val_fraction=0.1), [_FakeCache(faces)])
         epochs[faces], ema[faces] = cfg.epochs, cfg.ema
-    assert epochs == {4_000: 60, 15_319: 30, 40_000: 12, 100_000: 5}  # 414,000 face-steps, 3-60 epochs
+    assert epochs == {4_000: 60, 15_319: 40, 40_000: 15, 100_000: 6}  # 552,000 face-steps, 3-60 epochs
     assert ema[15_319] == 0.9977 and ema[4_000] < ema[15_319] < ema[100_000]  # the recipe's 0.998 on its pool
 
 
