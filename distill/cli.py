@@ -257,12 +257,19 @@ def info(
     """Say what artefacts are and how they were made."""
     from distill.commands import info as command
 
-    for path in paths:
-        kind, facts = command.run(path)
+    failed = []
+    for path in paths:  # every argument is described; the ones that cannot be are named at the end, exit code 2
+        try:
+            kind, facts = command.run(path)
+        except DistillError as err:
+            failed.append(str(err))
+            continue
         print_facts(f"{path} ({kind})", facts)
         if skipped:
             for row in command.skipped_photos(path):
                 out.print(f"  {row['source']}: {row['reason']}", highlight=False)
+    if failed:
+        raise DistillError("; ".join(failed))
 
 
 # --workdir and --debug belong to the top-level callback but are taken anywhere on the line (_hoist_globals): every

@@ -38,6 +38,7 @@ MISUSE = [
     (["compress", "--method", "bwn:3"], r"compressor 'bwn' takes no option \(given 'bwn:3'\)"),
     (["compress", "--method", "nope"], r"unknown compressor 'nope'; valid compressors: .*bwn.*; or auto, the no-flag"),
     (["compress", "--method", "quant+prune-ch"], r"prune-ch changes the network's shape"),
+    (["predict", "x.mp4", "--camera", "0"], r"x.mp4 and --camera 0: give one source"),
     (["compress", "--method", "bwn+"], r"--method bwn\+: an empty part between '\+' signs"),
     (["train", "--loss", "kld+kld"], r"--loss kld\+kld: kld given twice"),
     (["train", "--loss", "kld++label"], r"--loss kld\+\+label: an empty part between '\+' signs"),
@@ -203,3 +204,21 @@ def test_a_resume_from_what_is_no_runs_checkpoint_says_what_it_is(tmp_path, caps
     (run / "checkpoints" / "last.ckpt").write_bytes(b"PK\x03\x04 cut short")  # a zip's first bytes, then nothing
     code, _, err = run_cli(["train", "--resume", "run/checkpoints/last.ckpt"], tmp_path / "w", capsys, monkeypatch)
     assert code == 2 and "is not a safe torch file" in err and len(err.strip().splitlines()) == 1
+
+
+def test_info_describes_every_argument_and_names_the_unreadable_ones_at_the_end(
+    face_store, tmp_path, capsys, monkeypatch
+):
+    (tmp_path / "empty.pt").write_bytes(b"")
+    args = ["info", str(tmp_path / "empty.pt"), str(face_store), str(tmp_path / "gone.h5")]
+    code, out, err = run_cli(args, tmp_path / "w", capsys, monkeypatch)
+    assert code == 2 and "(face store)" in out  # the readable one after the unreadable one is still described
+    assert "empty.pt is empty (0 bytes)" in err and "gone.h5: no such file or folder" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_predict_into_a_file_is_refused_and_the_file_kept(face_photos, tmp_path, capsys, monkeypatch):
+    (tmp_path / "notes.txt").write_text("mine")
+    args = ["predict", str(face_photos), "--out", str(tmp_path / "notes.txt")]
+    code, _, err = run_cli(args, tmp_path / "w", capsys, monkeypatch)
+    assert code == 2 and "notes.txt is a file: give a folder" in err and (tmp_path / "notes.txt").read_text() == "mine"

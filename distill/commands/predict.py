@@ -27,8 +27,12 @@ def run(
     """Check the source and the model, then predict into `out` (default: a new folder under predictions/, or the
     folder of a stopped run of the same video, model and settings, which goes on after its last finished frame)."""
     recommended_min_prob(cfg.detector)  # an unknown detector is refused before any work
-    if (src is None) == (camera is None):
+    if src is not None and camera is not None:
+        raise DistillError(f"{src} and --camera {camera}: give one source, the file or folder or the camera")
+    if src is None and camera is None:
         raise DistillError("give a photo, a folder of photos or a video, or --camera N")
+    if out is not None and out.exists() and not out.is_dir():
+        raise DistillError(f"--out {out} is a file: give a folder (made if missing) for the predictions")
     if src is not None and not src.exists():
         raise DistillError(f"{src}: no such file or folder")
     kind = "camera" if src is None else "video" if src.suffix.lower() in VIDEO_SUFFIXES else "photos"
