@@ -26,8 +26,8 @@ AUTO_RECIPE = {"epochs": 2, "lr": 3e-4, "teach": "float"}
 COMBINE = ("prob", "logit", "geometric")  # how an ensemble joins its members (teachers/ensemble.py)
 OPTIMIZERS = ("adamw", "sgd")
 PRECISIONS = ("auto", "32", "bf16-mixed", "16-mixed")
-TEACH = ("cache", "float")
-TEACHER_RUNTIMES = ("torch", "onnx")  # what compress fine-tunes on
+TEACH = ("cache", "float")  # what compress fine-tunes on
+TEACHER_RUNTIMES = ("torch", "onnx")  # where an online teacher computes (teachers/runtime.py)
 
 
 @dataclass(frozen=True)
@@ -160,7 +160,7 @@ class TrainConfig(DistConfig):
         None,
         "Training epochs.",
         ge=1,
-        none="by the pool's size: the student's budget of face-steps (SqueezeNet: the recipe's 30 epochs of 13.8k "
+        none="by the pool's size: the student's budget of face-steps (SqueezeNet: the recipe's 40 epochs of 13.8k "
         "faces), 3-60 epochs",
     )
     patience: int = setting(
@@ -421,7 +421,7 @@ class PredictConfig(Settings):
 
 @dataclass
 class EvalConfig(Settings):
-    class_map: str | None = setting(None, "Explicit model=data class mapping, e.g. happy=happiness.", none="by name")
+    class_map: str | None = setting(None, "Explicit model=data class mapping, e.g. contempt=disgust.", none="by name")
     crop: bool = setting(True, "Crop the faces like training, or resize whole images (tight crops).")
     detector: str = setting("mtcnn", "Face detector of the crops (distill list detectors): training's is MTCNN.")
     size: int = setting(112, "Face side fed to the models (the store size).", ge=16, le=1024)

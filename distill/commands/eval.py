@@ -68,6 +68,6 @@ def _check_class_map(text: str | None, model_classes: list[list[str]], data_clas
         if src not in theirs:
             known = ", ".join(sorted(theirs))
             raise DistillError(f"--class-map {src}={dst}: no model has a class {src} (theirs: {known})")
-        if dst not in data_classes:
+        if dst != "-" and dst not in data_classes:
             known = ", ".join(sorted(data_classes))
             raise DistillError(f"--class-map {src}={dst}: the labelled set has no class {dst} (its classes: {known})")
