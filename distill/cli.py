@@ -67,7 +67,7 @@ def list_cmd(
     """List registered teachers, students, losses, compressors and dataset readers."""
     from distill.commands import list as command
 
-    out.print(command.run(kind), highlight=False)
+    out.print(command.run(kind, ws()), highlight=False)
 
 
 @app.command()

@@ -30,6 +30,7 @@ from torch import nn
 from distill import augment
 from distill.errors import DistillError
 from distill.fileio import atomic_path, require_content
+from distill.torchfile import read_archive
 
 if TYPE_CHECKING:
     from distill.teachers.base import Preprocess
@@ -45,10 +46,7 @@ class ExportedModel(nn.Module):
     def __init__(self, path: Path):
         super().__init__()
         extra = {META: ""}
-        try:
-            program = torch.export.load(require_content(path), extra_files=extra)
-        except Exception as err:  # noqa: BLE001 - torch raises many types for foreign files
-            raise DistillError(f"{path} is not a torch.export program ({str(err).splitlines()[0]})") from err
+        program = read_archive(path, "torch.export program", lambda p: torch.export.load(p, extra_files=extra))
         if not extra[META]:
             raise DistillError(f"{path} was not written by `distill export` (no {META} inside)")
         self.meta = json.loads(extra[META])

@@ -99,7 +99,10 @@ def listing(kind: str | None = None) -> str:
 
 
 def _recipe(entry: Entry) -> str:
-    """A student's recommended settings, as `distill train` applies them when left unset; a teacher's framing."""
+    """A student's recommended settings, as `distill train` applies them when left unset; a teacher's framing; what
+    an entry says of itself at listing time (`about`: e.g. which weights ship)."""
+    if "about" in entry.extra:
+        return entry.extra["about"]()
     if "min_prob" in entry.extra:  # a detector ('whole' scores nothing: no threshold to state)
         return f" Detections kept from score {entry.extra['min_prob']}." if entry.extra["min_prob"] else ""
     if "framing" in entry.extra:

@@ -3,6 +3,10 @@ and parameters counted once."""
 
 from __future__ import annotations
 
+import logging
+import warnings
+import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from distill.errors import DistillError
@@ -20,6 +24,35 @@ def read_torch_file(path: Path):
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - torch raises many types for foreign or unsafe files
         raise DistillError(f"{path} is not a safe torch file ({str(err).splitlines()[0]})") from err
+
+
+@contextmanager
+def torch_quiet():
+    """Torch's own warnings and logged tracebacks silenced while it reads a file: our one line says what is wrong
+    (a junk .pt2 made torch.export print a 13-line traceback before it)."""
+    loggers = [logging.getLogger(name) for name in ("torch.export", "torch._export", "torch.jit")]
+    levels = [logger.level for logger in loggers]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for logger in loggers:
+            logger.setLevel(logging.CRITICAL)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels, strict=True):
+                logger.setLevel(level)
+
+
+def read_archive(path: Path, kind: str, load):
+    """load(path) for a torch archive (a torch.export program, a TorchScript file): a file that is no zip archive is
+    refused before torch reads it, and any failure is a one-line error naming `kind`."""
+    if not zipfile.is_zipfile(require_content(path)):
+        raise DistillError(f"{path} is not a {kind} (not a zip archive)")
+    try:
+        with torch_quiet():
+            return load(path)
+    except Exception as err:  # noqa: BLE001 - torch raises many types for foreign files
+        raise DistillError(f"{path} is not a {kind} ({str(err).splitlines()[0]})") from err
 
 
 def fit_state(net, state: dict, path: Path, arch: str) -> None:

@@ -1,6 +1,7 @@
 """The command line refuses misuse before any work: one line, exit code 2, nothing written (run in-process)."""
 
 import re
+import shutil
 import sys
 
 import pytest
@@ -166,8 +167,9 @@ def test_a_class_map_that_maps_nothing_is_refused_before_any_crop(mapping, messa
 def test_a_teacher_that_cannot_be_built_is_refused_before_any_photo_is_cropped(
     face_photos, tmp_path, capsys, monkeypatch
 ):
-    code, _, err = run_cli(["label", "--teacher", "vgg_s", str(face_photos)], tmp_path / "w", capsys, monkeypatch)
-    assert code == 2 and "vgg_s has no weights" in err and len(err.strip().splitlines()) == 1
+    args = ["label", "--teacher", f"vgg_s:{tmp_path / 'nosuch.pt'}", str(face_photos)]
+    code, _, err = run_cli(args, tmp_path / "w", capsys, monkeypatch)
+    assert code == 2 and "nosuch.pt" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "w" / "faces").exists()  # nothing cropped
 
 
@@ -191,6 +193,26 @@ def test_an_empty_file_is_one_line_that_says_so(args, face_photos, tmp_path, cap
     (tmp_path / "photos").symlink_to(face_photos)
     code, _, err = run_cli(args, tmp_path / "w", capsys, monkeypatch)
     assert code == 2 and re.search(r"is empty \(0 bytes\)", err) and len(err.strip().splitlines()) == 1, err
+
+
+JUNK = [
+    (["info", "junk.pt2"], "junk.pt2 is not a torch.export program"),
+    (["eval", "csv", "--data", "photos", "--model", "junk.pt2"], "junk.pt2 is not a torch.export program"),
+    (["label", "--teacher", "torchscript:junk.pt2", "photos"], "junk.pt2 is not a torch.export program"),
+    (["label", "--teacher", "torchscript:junk.pt", "photos"], "junk.pt is not a TorchScript archive"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), JUNK, ids=[" ".join(a) for a, _ in JUNK])
+def test_a_junk_torch_archive_is_one_line_with_no_torch_noise_before_it(
+    args, message, face_photos, tmp_path, capfd, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "junk.pt2").write_bytes(b"not an archive")
+    (tmp_path / "junk.pt").write_bytes(b"not an archive")
+    (tmp_path / "photos").symlink_to(face_photos)
+    code, _, err = run_cli(args, tmp_path / "w", capfd, monkeypatch)  # capfd: torch logs to the process's stderr
+    assert code == 2 and err.strip() == f"error: {message} (not a zip archive)", err
 
 
 def test_a_resume_from_what_is_no_runs_checkpoint_says_what_it_is(tmp_path, capsys, monkeypatch):
@@ -222,3 +244,25 @@ def test_predict_into_a_file_is_refused_and_the_file_kept(face_photos, tmp_path,
     args = ["predict", str(face_photos), "--out", str(tmp_path / "notes.txt")]
     code, _, err = run_cli(args, tmp_path / "w", capsys, monkeypatch)
     assert code == 2 and "notes.txt is a file: give a folder" in err and (tmp_path / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize(
+    ("labels", "arch", "message"),
+    [
+        (None, "vgg_s", r"has no labelled photos"),
+        (["happiness", "happiness"], "vgg_s", r"every label is happiness; fit-teacher needs at least two classes"),
+        (["happiness", "sadness"], "timm:nosuch", r"unknown timm architecture 'nosuch'"),
+    ],
+)
+def test_fit_teacher_refuses_before_any_photo_is_cropped(
+    labels, arch, message, face_photos, tmp_path, capsys, monkeypatch
+):
+    data = tmp_path / "set"
+    shutil.copytree(face_photos, data / "images")
+    if labels:
+        names = sorted(p.name for p in (data / "images").iterdir())[: len(labels)]
+        rows = "".join(f"{name},{label}\n" for name, label in zip(names, labels, strict=True))
+        (data / "labels.csv").write_text("image,emotion\n" + rows)
+    code, _, err = run_cli(["fit-teacher", "--arch", arch, "--data", str(data)], tmp_path / "w", capsys, monkeypatch)
+    assert code == 2 and re.search(message, err) and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "w").exists()  # nothing cropped

@@ -9,7 +9,7 @@ from distill.datasets.readers import read_dataset
 from distill.errors import DistillError
 from distill.faces.crop import crop
 from distill.provenance import store_name
-from distill.training.supervised import fit_teacher, resume_fit
+from distill.training.supervised import check_architecture, check_labels, fit_teacher, resume_fit
 from distill.workspace import Workspace
 
 
@@ -23,9 +23,11 @@ def run(
         return resume_fit(resume)
     if data is None:
         raise DistillError("give the labelled set with --data PATH (or --resume CHECKPOINT to continue a fit)")
+    check_architecture(cfg.arch)
     store = data
     if data.is_dir():
         samples, reader = read_dataset(reader, data)
+        check_labels([s.label for s in samples], data)
         detector = cfg.detector or ("whole" if largest_side(samples) <= SMALL_CROP else "mtcnn")
         suffix = "" if detector == "mtcnn" else f"-{detector}"  # mtcnn: the name stores had before detectors
         store = ws.dir("teacher") / "crops" / f"{store_name(data)}-labelled{suffix}.h5"

@@ -22,6 +22,7 @@ from distill.fileio import sha256_file
 from distill.registry import TEACHERS
 from distill.teachers.base import Preprocess, Teacher
 from distill.teachers.zoo import SCALINGS, classes_for
+from distill.torchfile import read_archive
 
 UNIT = {"mean": (0.0,), "std": (1.0,)}  # a distill graph normalises inside itself
 
@@ -174,17 +175,11 @@ def torchscript_teacher(
 
 
 def _program(path: Path) -> nn.Module:
-    try:
-        return torch.export.load(path).module()
-    except Exception as err:  # noqa: BLE001 - torch raises many types for foreign files
-        raise DistillError(f"{path} is not a torch.export program ({str(err).splitlines()[0]})") from err
+    return read_archive(path, "torch.export program", torch.export.load).module()
 
 
 def _script(path: Path) -> nn.Module:
-    try:
-        return torch.jit.load(str(path), map_location="cpu").eval()
-    except Exception as err:  # noqa: BLE001 - torch raises many types for foreign files
-        raise DistillError(f"{path} is not a TorchScript archive ({str(err).splitlines()[0]})") from err
+    return read_archive(path, "TorchScript archive", lambda p: torch.jit.load(str(p), map_location="cpu")).eval()
 
 
 def _file(arg: str | None, kind: str) -> Path:

@@ -11,6 +11,7 @@ from distill.errors import DistillError
 from distill.fileio import sha256_file
 from distill.registry import TEACHERS
 from distill.teachers.base import IMAGENET, Preprocess, Teacher
+from distill.teachers.shipped import shipped_summary, shipped_teacher
 
 
 class VGGS(nn.Module):
@@ -106,14 +107,12 @@ def _load_state(net: nn.Module, ckpt: dict, path: Path) -> None:
     fit_state(net, ckpt["state_dict"], path, "this architecture")
 
 
-@TEACHERS.register("vgg_s", fitted=True)
+@TEACHERS.register("vgg_s", fitted=True, about=shipped_summary)
 def vgg_s(arg: str | None = None, weights: str | None = None, spec: str = "vgg_s") -> Teacher:
-    """VGG-S (224 RGB); weights from vgg_s:CKPT, ?weights=CKPT, or the newest `distill fit-teacher` run."""
-    if not (arg or weights):  # the commands pin a bare `vgg_s` to the workspace's newest fitted one
-        raise DistillError(
-            "vgg_s has no weights: train it with `distill fit-teacher --arch vgg_s --data DATASET` "
-            "or give a checkpoint (--teacher vgg_s:PATH.pt); a random teacher is never used"
-        )
+    """VGG-S fitted on faces: vgg_s:CKPT or ?weights=CKPT, else the workspace's newest `distill fit-teacher` run,
+    else the one shipped with distill."""
+    if not (arg or weights):  # the commands pin a bare `vgg_s` to the workspace's newest fitted one where there is one
+        return shipped_teacher(spec)
     path = Path(arg or weights)
     ckpt = load_checkpoint(path)
     if ckpt.get("arch") not in (None, "vgg_s"):

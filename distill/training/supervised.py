@@ -67,6 +67,30 @@ class LabelledFaces(Dataset):
         }
 
 
+def check_architecture(arch: str) -> None:
+    """Refuse an architecture fit-teacher cannot build, before any photo is cropped for it."""
+    if arch == "vgg_s" or arch in STUDENTS:
+        return
+    if arch.startswith("timm:"):
+        import timm
+
+        if not timm.is_model(arch[5:]):
+            raise DistillError(f"unknown timm architecture '{arch[5:]}' (timm.list_models() names them)")
+        return
+    raise DistillError(f"unknown teacher architecture '{arch}'; valid: vgg_s, timm:NAME, {', '.join(STUDENTS.names())}")
+
+
+def check_labels(labels: list[str | None], where: Path) -> None:
+    """Refuse a set fit-teacher cannot learn from (no labels, or one class), before any photo is cropped."""
+    named = {label for label in labels if label}
+    if not named:
+        raise DistillError(
+            f"{where} has no labelled photos (a labels.csv, or one folder a class): fit-teacher learns labels"
+        )
+    if len(named) < 2:
+        raise DistillError(f"{where}: every label is {named.pop()}; fit-teacher needs at least two classes")
+
+
 def build_net(
     arch: str, classes: list[str], size: int, width: float, batch_norm: bool = False, framing: float = 1.0
 ) -> tuple[nn.Module, Preprocess, dict]:
@@ -169,6 +193,7 @@ def _classes_and_targets(labels: list[str]) -> tuple[list[str], np.ndarray]:
 def _labelled_split(store: FaceStore, cfg: FitConfig) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
     """(store rows with a label, class names, their targets, their 'train'/'val'/'test' split)."""
     idx = np.flatnonzero([bool(lab) for lab in store.labels])
+    check_labels([store.labels[i] for i in idx], store.path)
     if len(idx) < 10:
         raise DistillError(f"{store.path} has {len(idx)} labelled faces; fit-teacher needs a labelled set")
     classes, targets = _classes_and_targets([store.labels[i] for i in idx])

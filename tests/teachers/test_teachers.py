@@ -88,12 +88,6 @@ def test_a_mirrored_teacher_averages_each_face_with_its_mirror_image():
     assert "mirror" not in Teacher(LeftHeavy(), ["a", "b"], Preprocess(8), "left", "0").describe()  # old caches
 
 
-def test_vgg_s_refuses_without_weights(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(DistillError, match="fit-teacher"):
-        build_teacher("vgg_s")
-
-
 def test_vgg_s_checkpoint_round_trip_and_unsafe_pickle(tmp_path):
     net = VGGS(num_classes=3, width=0.05, size=64)
     path = tmp_path / "t.pt"
