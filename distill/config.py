@@ -22,7 +22,7 @@ SMALL_CROP = 64  # px: images no larger are face crops already (fit-teacher's de
 AUTO = "auto"  # compress's plan chosen on the held-out faces (compress/auto.py)
 # the auto plan's fine-tuning after each step, on the float student's outputs (it keeps the float student's function;
 # chosen by held-out agreement: docs/results.md, compression)
-AUTO_RECIPE = {"epochs": 2, "lr": 3e-4, "teach": "float"}
+AUTO_RECIPE = {"epochs": 2, "lr": 3e-4, "teach": "float", "tolerance": 1.0}
 COMBINE = ("prob", "logit", "geometric")  # how an ensemble joins its members (teachers/ensemble.py)
 OPTIMIZERS = ("adamw", "sgd")
 PRECISIONS = ("auto", "32", "bf16-mixed", "16-mixed")
@@ -357,14 +357,17 @@ class CompressConfig(Settings):
     # off by default, whatever the run used: a short fine-tuning starts from a freshly compressed network, and the
     # average's lag behind it cost BWN validation agreement
     ema: float = setting(0.0, "EMA decay of the fine-tuned weights per step; 0 = off.", ge=0, lt=1)
-    tolerance: float = setting(
-        1.0,
+    tolerance: float | None = setting(
+        None,
         "auto: points of agreement with the teacher on the held-out faces a plan may lose against the float student.",
         ge=0,
         le=100,
+        none=f"{AUTO_RECIPE['tolerance']:g}",
     )
 
     def check(self) -> None:
+        if self.tolerance is not None and self.method != AUTO:
+            raise DistillError(f"--tolerance applies to the auto plan only, not --method {self.method}")
         if self.method != AUTO:
             try:
                 CompressPlan.parse(self.method)

@@ -41,6 +41,7 @@ MISUSE = [
     (["compress", "--method", "quant+prune-ch"], r"prune-ch changes the network's shape"),
     (["predict", "x.mp4", "--camera", "0"], r"x.mp4 and --camera 0: give one source"),
     (["compress", "--method", "bwn+"], r"--method bwn\+: an empty part between '\+' signs"),
+    (["compress", "--method", "bwn", "--tolerance", "2"], r"--tolerance applies to the auto plan only, not --method bwn"),
     (["train", "--loss", "kld+kld"], r"--loss kld\+kld: kld given twice"),
     (["train", "--loss", "kld++label"], r"--loss kld\+\+label: an empty part between '\+' signs"),
     (["label", "--teacher", "mini_xception+", "x"], r"--teacher mini_xception\+: an empty part between '\+' signs"),
@@ -266,3 +267,14 @@ def test_fit_teacher_refuses_before_any_photo_is_cropped(
     code, _, err = run_cli(["fit-teacher", "--arch", arch, "--data", str(data)], tmp_path / "w", capsys, monkeypatch)
     assert code == 2 and re.search(message, err) and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "w").exists()  # nothing cropped
+
+
+def test_import_teacher_of_a_folder_says_what_the_folder_is(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "student.pt").write_bytes(b"x")
+    code, _, err = run_cli(["import-teacher", "empty"], tmp_path / "w", capsys, monkeypatch)
+    assert code == 2 and "empty is a folder without teacher.pt" in err
+    code, _, err = run_cli(["import-teacher", "run"], tmp_path / "w", capsys, monkeypatch)
+    assert code == 2 and "run is a training run (a student)" in err and len(err.strip().splitlines()) == 1

@@ -103,6 +103,7 @@ class Ladder:
         self.held, self.work = held, work
         self.float_classes = classes_of(student.eval(), held.pixels)
         self.float_teacher_agreement = float((self.float_classes == held.teacher).mean())
+        self.tolerance = tolerance  # points
         self.bar = self.float_teacher_agreement - tolerance / 100
         self.curve: list[Candidate] = []
         self.best: Candidate | None = None
@@ -157,13 +158,13 @@ def compress_auto(run_dir: Path, out_dir: Path, cfg: CompressConfig, show_progre
     fine = replace(fine, epochs=max(1, recipe["epochs"]))  # 0: no fine-tuning at all (the loop skips it)
     work = out_dir / "rounds"
     work.mkdir(parents=True, exist_ok=True)
-    ladder = Ladder(student, held_out_faces(sources, fine.val_fraction), cfg.tolerance, work)
+    ladder = Ladder(student, held_out_faces(sources, fine.val_fraction), recipe["tolerance"], work)
     if show_progress:
         console.print(
             f"auto: prune-ch (global) up to {LADDER_TOP:g} in steps of {LADDER_TOP / LADDER_STEPS:g}, each "
             f"fine-tuned {recipe['epochs']} epochs at lr {recipe['lr']:g} on the {recipe['teach']} outputs; a step "
             f"passes while it agrees with the teacher on {len(ladder.held.pixels)} held-out faces within "
-            f"{cfg.tolerance:g} points of the float student's {100 * ladder.float_teacher_agreement:.2f}%",
+            f"{ladder.tolerance:g} points of the float student's {100 * ladder.float_teacher_agreement:.2f}%",
             highlight=False,
         )
     ladder.score(student, 0.0)
@@ -183,7 +184,7 @@ def compress_auto(run_dir: Path, out_dir: Path, cfg: CompressConfig, show_progre
         closest = max(ladder.curve[1:], key=lambda c: c.teacher_agreement)
         write_json(out_dir / "summary.json", {"methods": "auto", "plan": None, "curve": _curve(ladder)})
         raise DistillError(
-            f"no compressed form of {run_dir} agrees with the teacher within {cfg.tolerance:g} points of the float "
+            f"no compressed form of {run_dir} agrees with the teacher within {ladder.tolerance:g} points of the float "
             f"student's {100 * ladder.float_teacher_agreement:.2f}% (closest: {closest.name}, "
             f"{100 * closest.teacher_agreement:.2f}%; the curve: {out_dir / 'summary.json'}); raise --tolerance or "
             "give a --method"
@@ -215,10 +216,10 @@ def _save(run_dir: Path, out_dir: Path, student, ladder: Ladder, cfg, params_bef
         "chosen": chosen.name,
         "why": (
             f"the most deployable step whose teacher agreement ({100 * chosen.teacher_agreement:.2f}%) is within "
-            f"{cfg.tolerance:g} points of the float student's ({100 * ladder.float_teacher_agreement:.2f}%) on "
+            f"{ladder.tolerance:g} points of the float student's ({100 * ladder.float_teacher_agreement:.2f}%) on "
             f"{len(ladder.held.pixels)} held-out faces"
         ),
-        "tolerance_points": cfg.tolerance,
+        "tolerance_points": ladder.tolerance,
         "float_teacher_agreement": ladder.float_teacher_agreement,
         "curve": _curve(ladder),
     }

@@ -50,6 +50,11 @@ def only_keys(samples: list[Sample], keys_file: Path) -> list[Sample]:
     kept = [s for s in samples if s.key in wanted]
     if not kept:
         raise DistillError(f"none of the {len(wanted)} keys in {keys_file} is an image of this dataset")
+    if unknown := sorted(wanted - {s.key for s in kept}):  # a subset scored as if it were the file's would mislead
+        raise DistillError(
+            f"{len(unknown)} of the {len(wanted)} keys in {keys_file} name no image of this dataset "
+            f"(e.g. {', '.join(unknown[:3])}): a keys file lists the set's own image names, one a line"
+        )
     return kept
 
 
