@@ -41,7 +41,10 @@ MISUSE = [
     (["compress", "--method", "quant+prune-ch"], r"prune-ch changes the network's shape"),
     (["predict", "x.mp4", "--camera", "0"], r"x.mp4 and --camera 0: give one source"),
     (["compress", "--method", "bwn+"], r"--method bwn\+: an empty part between '\+' signs"),
-    (["compress", "--method", "bwn", "--tolerance", "2"], r"--tolerance applies to the auto plan only, not --method bwn"),
+    (
+        ["compress", "--method", "bwn", "--tolerance", "2"],
+        r"--tolerance applies to the auto plan only, not --method bwn",
+    ),
     (["train", "--loss", "kld+kld"], r"--loss kld\+kld: kld given twice"),
     (["train", "--loss", "kld++label"], r"--loss kld\+\+label: an empty part between '\+' signs"),
     (["label", "--teacher", "mini_xception+", "x"], r"--teacher mini_xception\+: an empty part between '\+' signs"),

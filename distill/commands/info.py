@@ -53,6 +53,8 @@ def _describe_folder(path: Path) -> tuple[str, dict]:
         if summary.is_file():
             s = json.loads(summary.read_text())
             facts |= {k: s[k] for k in ("size_ratio", "best_val_agreement", "cpu_latency_ms_batch1") if k in s}
+            plan = s.get("plan") if isinstance(s.get("plan"), dict) else {}
+            facts |= {k: plan[k] for k in ("chosen", "warning") if k in plan}
         return kind, facts
     if (path / "rounds").is_dir() and not (path / "summary.json").is_file():
         rounds = sorted(p.name for p in (path / "rounds").iterdir())

@@ -38,6 +38,7 @@ from distill.provenance import provenance
 
 LADDER_TOP, LADDER_STEPS = 0.7, 7  # the pruned share of the network's channels grows by 0.1 a step, up to 0.7
 CALIBRATION_FACES = 512
+COLLAPSE_MARGIN = 0.05  # agreement above the teacher's commonest class share that a student that learnt shows
 
 
 @dataclass
@@ -109,6 +110,23 @@ class Ladder:
         self.best: Candidate | None = None
         self.best_net = None
 
+    def collapse_warning(self, classes: list[str]) -> str | None:
+        """A warning where the float student agrees with its teacher no better than the teacher's commonest class
+        would (e.g. "neutral" for every face after too short a training): every compressed form of such a student
+        passes trivially, so the plan it gets says nothing."""
+        counts = np.bincount(self.held.teacher, minlength=len(classes))
+        majority = counts.max() / counts.sum()
+        if self.float_teacher_agreement > majority + COLLAPSE_MARGIN:
+            return None
+        answered = len(np.unique(self.float_classes))
+        return (
+            f"warning: the student agrees with its teacher on {100 * self.float_teacher_agreement:.2f}% of "
+            f"{len(self.held.teacher)} held-out faces, no better than always answering the teacher's commonest class "
+            f"'{classes[counts.argmax()]}' ({100 * majority:.2f}%; it answers {answered} class"
+            f"{'es' if answered > 1 else ''} in all): it has not learnt its teacher (trained too briefly?), and every "
+            "compressed form of it passes the tolerance trivially"
+        )
+
     def score(self, student, ratio: float) -> bool:
         """Score the float and int8 forms of `student` at `ratio`; True while the float form passes."""
         from distill.export import OnnxModel, export_model
@@ -159,6 +177,8 @@ def compress_auto(run_dir: Path, out_dir: Path, cfg: CompressConfig, show_progre
     work = out_dir / "rounds"
     work.mkdir(parents=True, exist_ok=True)
     ladder = Ladder(student, held_out_faces(sources, fine.val_fraction), recipe["tolerance"], work)
+    if warning := ladder.collapse_warning(student.classes):
+        console.print(warning, highlight=False)
     if show_progress:
         console.print(
             f"auto: prune-ch (global) up to {LADDER_TOP:g} in steps of {LADDER_TOP / LADDER_STEPS:g}, each "
@@ -223,6 +243,8 @@ def _save(run_dir: Path, out_dir: Path, student, ladder: Ladder, cfg, params_bef
         "float_teacher_agreement": ladder.float_teacher_agreement,
         "curve": _curve(ladder),
     }
+    if warning := ladder.collapse_warning(student.classes):  # `distill info` shows it beside the plan
+        plan["warning"] = warning
     extra = {"provenance": provenance("compress", run=str(run_dir)), "plan": plan}
     save_compressed(model, student.eval(), layers, extra)
     deployable = model
@@ -249,7 +271,8 @@ def _save(run_dir: Path, out_dir: Path, student, ladder: Ladder, cfg, params_bef
     }
     write_json(out_dir / "summary.json", summary)
     # what the terminal shows: the plan in a line, its curve in the file
-    return summary | {"plan": plan["chosen"], "why": plan["why"], "curve": f"{out_dir / 'summary.json'} (plan)"}
+    shown = {"plan": plan["chosen"], "why": plan["why"], "curve": f"{out_dir / 'summary.json'} (plan)"}
+    return summary | shown | {k: plan[k] for k in ("warning",) if k in plan}
 
 
 def _runtime_speed(student, run_dir: Path, deployable: Path, out_dir: Path) -> dict:

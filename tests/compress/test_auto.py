@@ -100,3 +100,20 @@ def test_held_out_faces_are_the_split_training_held_out(tiny_run):
     assert len(held.pixels) == held_out(store.keys, 0.1).sum() == len(held.teacher)
     assert np.array_equal(held.pixels, store.pixels(np.flatnonzero(held_out(store.keys, 0.1))))
     assert len(held.calibration) == len(store) - len(held.pixels)  # all the training faces: fewer than 512
+
+
+class _Anything:
+    def eval(self):
+        return self
+
+
+def test_a_student_no_better_than_the_commonest_class_is_warned_about(tmp_path, monkeypatch):
+    teacher = np.array([2] * 6 + [0, 1, 3, 4])  # 60% "neutral"-like class 2
+    held = auto.HeldOut(np.zeros((10, 8, 8, 3), np.uint8), teacher, np.zeros((1, 8, 8, 3), np.uint8))
+    classes = ["anger", "happiness", "neutral", "sadness", "surprise"]
+    monkeypatch.setattr(auto, "classes_of", lambda model, pixels: np.full(10, 2))  # always the commonest
+    warning = auto.Ladder(_Anything(), held, 1.0, tmp_path).collapse_warning(classes)
+    assert warning.startswith("warning: the student agrees with its teacher on 60.00% of 10 held-out faces")
+    assert "commonest class 'neutral' (60.00%; it answers 1 class in all)" in warning
+    monkeypatch.setattr(auto, "classes_of", lambda model, pixels: teacher)  # learnt: agrees on every face
+    assert auto.Ladder(_Anything(), held, 1.0, tmp_path).collapse_warning(classes) is None
