@@ -26,9 +26,16 @@ def recommended(student: str) -> dict:
     return dict(STUDENTS.entry(student).extra.get("recommended", {}))
 
 
+def training_faces(caches: list[PosteriorCache], val_fraction: float) -> int:
+    """The faces training will learn from: those the validation split (by key, as training.data splits) leaves."""
+    from distill.training.data import held_out
+
+    return int(sum((~held_out(c.keys, val_fraction)).sum() for c in caches))
+
+
 def resolve(cfg: TrainConfig, caches: list[PosteriorCache]) -> tuple[TrainConfig, list[str]]:
     """cfg with every unset setting filled in, and one note per setting that was, saying where it came from."""
-    faces = sum(len(c) for c in caches) * (1 - cfg.val_fraction)
+    faces = training_faces(caches, cfg.val_fraction)
     faces = min(faces, cfg.limit) if cfg.limit else faces
     recipe = recommended(cfg.student)
     if "ema_epochs" in recipe:  # an average over that many epochs of this pool: 0.998 for the recipe's 13.8k faces
@@ -40,9 +47,9 @@ def resolve(cfg: TrainConfig, caches: list[PosteriorCache]) -> tuple[TrainConfig
     if cfg.epochs is None:
         budget = recipe.get("budget", BUDGET)
         chosen["epochs"] = int(min(max(round(budget / max(faces, 1)), EPOCHS[0]), EPOCHS[1]))
-        notes.append(f"epochs {chosen['epochs']} ({budget:,} face-steps over {faces:,.0f} training faces)")
+        notes.append(f"epochs {chosen['epochs']} ({budget:,} face-steps over {faces:,} training faces)")
     if faces < SMALL_POOL:
-        notes.append(f"the pool is small ({faces:.0f} training faces): a student learns a teacher from thousands")
+        notes.append(f"the pool is small ({faces} training faces): a student learns a teacher from thousands")
     cfg = replace(cfg, **chosen)
     from distill.training.hardware import for_this_machine
 

@@ -75,6 +75,16 @@ def test_epochs_follow_the_pools_size():
     assert ema[15_319] == 0.9977 and ema[4_000] < ema[15_319] < ema[100_000]  # the recipe's 0.998 on its pool
 
 
+def test_the_training_faces_stated_are_those_the_split_leaves():
+    from distill.training.data import held_out
+
+    cache = _FakeCache(200)
+    _, notes = defaults.resolve(TrainConfig(val_fraction=0.1), [cache])
+    trained = int((~held_out(cache.keys, 0.1)).sum())
+    assert trained != 180  # the split is by key: not exactly 90% of 200
+    assert f"the pool is small ({trained} training faces)" in " ".join(notes)
+
+
 def test_label_caches_no_views_of_a_cheap_teacher_and_views_by_the_pools_size_of_a_big_one(monkeypatch):
     assert resolved_label(LabelConfig(teacher=MINI), 4_000)[0].views == 0  # students run it on fresh views
     assert resolved_label(LabelConfig(teacher=MINI, views=3), 4_000)[0].views == 3
@@ -91,6 +101,7 @@ class _FakeCache:
         self.teacher = {"spec": "mini_xception", "preprocess": {"grey": True, "size": 64}}
         self.attrs = {}  # no label config recorded: the teacher is rebuilt from its spec
         self.views = 0
+        self.keys = [f"face_{i}.jpg" for i in range(n)]
 
     def __len__(self) -> int:
         return self.n
