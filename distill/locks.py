@@ -64,3 +64,17 @@ def _acquire(path: Path, what: str, output: Path):
             return handle
         handle.close()
     raise DistillError(f"could not lock {path}")  # pragma: no cover - 20 lost races in a row
+
+
+def held(output: Path) -> bool:
+    """Whether a live process holds the lock of `output` now (a lock file left by a killed one is not held)."""
+    path = lock_path(output)
+    if not path.exists():
+        return False
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False

@@ -87,7 +87,7 @@ class Workspace:
         summary) leaves no folder behind, so a refused run does not litter the workspace."""
         from distill.distributed import shared_run_name
 
-        path = self.new_run_dir(kind, f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}")
+        path = self.new_run_dir(kind, safe_name(name))
         try:
             yield path
         except BaseException:
@@ -149,6 +149,11 @@ class Workspace:
             f"the face store of {cache.path} ({cache.store_path}) is gone and no store in "
             f"{self.dir('faces')} has its fingerprint; re-run `distill crop`"
         )
+
+
+def safe_name(name: str) -> str:
+    """A run's name as its folder spells it (every character but letters, digits, '_', '.', '-' made '_')."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
 def holds_work(folder: Path) -> bool:
