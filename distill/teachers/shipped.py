@@ -50,7 +50,9 @@ def shipped_summary() -> str:
     record = shipped_record()
     if record is None:
         return " None ships with this install."
-    score = record["held_out"]
+    score = record.get("held_out")
+    if not score:
+        return f" Shipped: {record['describe']} (not yet scored)."
     return (
         f" Shipped: {record['describe']}, {record['bytes'] / 1e6:.1f} MB; {score['accuracy']:.2f}% / UAR "
         f"{score['uar']:.2f}% on {score['faces']:,} held-out {score['dataset']} faces (docs/results.md)."
