@@ -54,8 +54,8 @@ def copy(teacher_dir: Path, compressed_dir: Path) -> None:
             "created": fit["provenance"]["created"],
         },
         "compress": {
-            "command": f"distill import-teacher TEACHER/teacher.pt; distill compress RUN --method {squeezed['methods']} "
-            "--epochs 2 --limit 4000 --lr 1e-4",
+            "command": "distill import-teacher TEACHER/teacher.pt; distill compress RUN --method "
+            f"{squeezed['methods']} --epochs 2 --limit 4000 --lr 1e-4",
             "size_ratio": squeezed.get("size_ratio"),
         },
         "machine": machine(),

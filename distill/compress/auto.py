@@ -120,7 +120,7 @@ class Ladder:
             return None
         answered = len(np.unique(self.float_classes))
         return (
-            f"warning: the student agrees with its teacher on {100 * self.float_teacher_agreement:.2f}% of "
+            f"the student agrees with its teacher on {100 * self.float_teacher_agreement:.2f}% of "
             f"{len(self.held.teacher)} held-out faces, no better than always answering the teacher's commonest class "
             f"'{classes[counts.argmax()]}' ({100 * majority:.2f}%; it answers {answered} class"
             f"{'es' if answered > 1 else ''} in all): it has not learnt its teacher (trained too briefly?), and every "
@@ -178,7 +178,7 @@ def compress_auto(run_dir: Path, out_dir: Path, cfg: CompressConfig, show_progre
     work.mkdir(parents=True, exist_ok=True)
     ladder = Ladder(student, held_out_faces(sources, fine.val_fraction), recipe["tolerance"], work)
     if warning := ladder.collapse_warning(student.classes):
-        console.print(warning, highlight=False)
+        console.print(f"warning: {warning}", highlight=False)
     if show_progress:
         console.print(
             f"auto: prune-ch (global) up to {LADDER_TOP:g} in steps of {LADDER_TOP / LADDER_STEPS:g}, each "

@@ -113,7 +113,7 @@ def test_a_student_no_better_than_the_commonest_class_is_warned_about(tmp_path, 
     classes = ["anger", "happiness", "neutral", "sadness", "surprise"]
     monkeypatch.setattr(auto, "classes_of", lambda model, pixels: np.full(10, 2))  # always the commonest
     warning = auto.Ladder(_Anything(), held, 1.0, tmp_path).collapse_warning(classes)
-    assert warning.startswith("warning: the student agrees with its teacher on 60.00% of 10 held-out faces")
+    assert warning.startswith("the student agrees with its teacher on 60.00% of 10 held-out faces")
     assert "commonest class 'neutral' (60.00%; it answers 1 class in all)" in warning
     monkeypatch.setattr(auto, "classes_of", lambda model, pixels: teacher)  # learnt: agrees on every face
     assert auto.Ladder(_Anything(), held, 1.0, tmp_path).collapse_warning(classes) is None
