@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import h5py
@@ -21,6 +22,7 @@ from distill.h5util import LazyFile, merge_rows, open_ours, read_strings
 from distill.provenance import provenance
 
 KIND = "posterior_cache"
+ROOM_FACTOR, ROOM_SPARE = 1.2, 2**18  # the cache is about the parts' size; HDF5 adds a little
 
 
 class PosteriorCache(LazyFile):
@@ -72,6 +74,7 @@ def write_cache(out: Path, parts: Path, teacher, store, config: dict) -> None:
     """The cache `out`, written whole from the part files of a labelling (then removed): the rows in the store's
     order, and what made them (the teacher's description, the store's path and fingerprint, the label config)."""
     files = sorted(parts.glob("part-*.h5"))
+    _require_room(out, parts, sum(p.stat().st_size for p in files))
     handles = [h5py.File(p, "r") for p in files]
     names = ["logits", "probs", "keys"] + (["views/params", "views/logits", "views/probs"] if config["views"] else [])
     try:
@@ -98,7 +101,16 @@ def write_cache(out: Path, parts: Path, teacher, store, config: dict) -> None:
     finally:
         for h in handles:
             h.close()
-    for p in files:
-        p.unlink()
-    (parts / "identity.json").unlink(missing_ok=True)
-    parts.rmdir()
+    shutil.rmtree(parts)  # the parts, their identity, and any temporary file a killed writer left
+
+
+def _require_room(out: Path, parts: Path, need: int) -> None:
+    """Refuse to join the parts where the disk cannot hold the cache (about their size): HDF5 writing onto a full
+    disk crashed the process; refused here, the parts stay for the same command once there is room."""
+    free = shutil.disk_usage(out.parent).free
+    if free < need * ROOM_FACTOR + ROOM_SPARE:
+        raise DistillError(
+            f"cannot write {out}: the disk holding {out.parent.resolve()} has {free / 2**20:.1f} MiB free and the "
+            f"cache needs about {need / 2**20:.1f} MiB; the labelled parts are kept in {parts}: free some space "
+            "and run the same command again"
+        )

@@ -32,8 +32,10 @@ def atomic_path(final: Path | str) -> Iterator[Path]:
     try:
         yield tmp_path
         os.replace(tmp_path, final)
-    except OSError as err:
-        raise DistillError(f"cannot write {final}: {err.strerror or err}") from err
+    except OSError as err:  # h5py's errors span lines and bury errno 28 in their text: say what it means
+        if disk_full(err, final.parent):
+            raise DistillError(f"cannot write {final}: the disk holding {final.parent.resolve()} is full") from err
+        raise DistillError(f"cannot write {final}: {err.strerror or err}".splitlines()[0]) from err
     finally:
         tmp_path.unlink(missing_ok=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -61,14 +62,18 @@ class LazyFile:
 
 
 def write_shard(path: Path, columns: dict[str, np.ndarray], attrs: dict | None = None) -> None:
-    """Write one shard atomically: readers never see a half-written shard."""
+    """Write one shard atomically: readers never see a half-written shard. The HDF5 file is made in memory and
+    written by Python: on a full disk HDF5's own failed writes left broken handles that crashed the process at exit
+    (a segfault after pages of tracebacks); Python's write fails cleanly, and the shards before stay whole."""
+    image = io.BytesIO()
+    with h5py.File(image, "w") as f:
+        for name, values in columns.items():
+            dtype = STR if values.dtype.kind in "UO" else values.dtype
+            f.create_dataset(name, data=values.astype(object) if dtype is STR else values, dtype=dtype)
+        for key, value in (attrs or {}).items():
+            f.attrs[key] = value
     with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            for name, values in columns.items():
-                dtype = STR if values.dtype.kind in "UO" else values.dtype
-                f.create_dataset(name, data=values.astype(object) if dtype is STR else values, dtype=dtype)
-            for key, value in (attrs or {}).items():
-                f.attrs[key] = value
+        tmp.write_bytes(image.getbuffer())
 
 
 def read_strings(ds: h5py.Dataset) -> list[str]:
