@@ -10,22 +10,17 @@ from distill.registry import LOSSES
 from distill.specs import LossSpec
 
 
-class LabelLoss(nn.Module):
+class LogitLoss(nn.Module):
+    """A loss of (student logits, teacher logits) with fixed settings: fn(s, t, **settings)."""
+
     needs = ()
 
-    def forward(self, out: dict) -> torch.Tensor:
-        return LF.label_loss(out["student_logits"], out["teacher_logits"])
-
-
-class KLDLoss(nn.Module):
-    needs = ()
-
-    def __init__(self, temperature: float):
+    def __init__(self, fn, **settings):
         super().__init__()
-        self.temperature = temperature
+        self.fn, self.settings = fn, settings
 
     def forward(self, out: dict) -> torch.Tensor:
-        return LF.kld_loss(out["student_logits"], out["teacher_logits"], self.temperature)
+        return self.fn(out["student_logits"], out["teacher_logits"], **self.settings)
 
 
 class CELoss(nn.Module):
@@ -52,13 +47,36 @@ class HintLoss(nn.Module):
 @LOSSES.register("label")
 def label(**_) -> nn.Module:
     """Cross-entropy to the teacher's argmax (label-only)."""
-    return LabelLoss()
+    return LogitLoss(LF.label_loss)
 
 
 @LOSSES.register("kld")
 def kld(temperature: float, **_) -> nn.Module:
     """Hinton KD: T^2 * KL(teacher || student) on temperature-softened posteriors, batch mean."""
-    return KLDLoss(temperature)
+    return LogitLoss(LF.kld_loss, temperature=temperature)
+
+
+DKD_RECIPE = {"alpha": 1.0, "beta": 8.0}  # the paper's (and mdistiller's) CIFAR-100 setting
+DIST_RECIPE = {"inter": 1.0, "intra": 1.0}  # the paper's beta and gamma
+
+
+@LOSSES.register("dkd", recommended=DKD_RECIPE)
+def dkd(temperature: float, **_) -> nn.Module:
+    """Decoupled KD (Zhao et al. 2022): the target class's and the other classes' parts of KD, weighted apart."""
+    return LogitLoss(LF.dkd_loss, temperature=temperature, **DKD_RECIPE)
+
+
+@LOSSES.register("dist", recommended=DIST_RECIPE)
+def dist(temperature: float, **_) -> nn.Module:
+    """DIST (Huang et al. 2022): the teacher's inter- and intra-class relations (Pearson correlation) matched."""
+    return LogitLoss(LF.dist_loss, temperature=temperature, **DIST_RECIPE)
+
+
+@LOSSES.register("kld_std")
+def kld_std(temperature: float, **_) -> nn.Module:
+    """KD on z-scored logits (Sun et al. 2024, logit standardisation): the shape of the teacher's logits, not their
+    scale."""
+    return LogitLoss(LF.kld_std_loss, temperature=temperature)
 
 
 @LOSSES.register("ce", needs={"labels"})
