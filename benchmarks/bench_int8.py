@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from distill.export import export_model
+from distill.export.formats import export_model
 from distill.faces.store import FaceStore
 from distill.progress import quiet_libraries
 from distill.students.model import Student, load_student

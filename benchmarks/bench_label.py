@@ -17,14 +17,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from distill import augment
 from distill.config import LabelConfig
 from distill.datasets.readers import read_folder
+from distill.faces import augment
 from distill.faces.crop import crop
+from distill.faces.framing import teacher_input
 from distill.faces.store import FaceStore
-from distill.label import label
-from distill.teachers.base import teacher_input
-from distill.teachers.spec import build_teacher
+from distill.labelling.label import label
+from distill.teachers.build import build_teacher
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces-unlabeled" / "images"
 

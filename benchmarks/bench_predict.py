@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 
 from distill.evaluate.speed import compare_latency_on
-from distill.export import OnnxModel, export_model
+from distill.export.formats import OnnxModel, export_model
 from distill.faces.detectors import box_iou, make_detector, recommended_min_prob
 from distill.faces.store import FaceStore
 from distill.predict.video import VideoWriter, frames, open_video

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from distill.demo_data import demo_samples
+from distill.datasets.demo import demo_samples
 from distill.faces.store import FaceRow, ManifestRow, finalize, write_part
 
 PART = 2048  # faces per store part, as `distill crop` writes them

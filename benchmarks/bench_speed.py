@@ -23,9 +23,9 @@ import torch
 import torch.nn.functional as F
 from baseline import run_cli, worktree
 
-from distill.cache import PosteriorCache
 from distill.config import TrainConfig
 from distill.evaluate.speed import compare_latency_on
+from distill.labelling.cache import PosteriorCache
 from distill.students.model import Student
 from distill.training.defaults import resolve
 from distill.training.train import make_data
@@ -80,7 +80,7 @@ def anatomy(cache: Path, limit: int, steps: int = 8) -> dict[str, float]:
     from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
     from torch.profiler import profile, record_function
 
-    from distill import augment
+    from distill.faces import augment
 
     cfg = TrainConfig(loss="kld", temperature=1.0, grey=True, size=64, balance=0.5, ema=0.998, limit=limit)
     sources = [(PosteriorCache(cache).store_path, cache)]

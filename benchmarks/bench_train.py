@@ -19,16 +19,16 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.profilers import SimpleProfiler
 
-from distill.cache import PosteriorCache
 from distill.config import CropConfig, LabelConfig, TrainConfig
 from distill.datasets.readers import read_folder
 from distill.evaluate.speed import time_forward
 from distill.faces.crop import crop
-from distill.label import label
+from distill.faces.framing import IMAGENET, Preprocess
+from distill.labelling.cache import PosteriorCache
+from distill.labelling.label import label
 from distill.progress import quiet_libraries
 from distill.students.model import Student
-from distill.teachers.base import IMAGENET, Preprocess
-from distill.teachers.spec import build_teacher
+from distill.teachers.build import build_teacher
 from distill.training.defaults import resolve
 from distill.training.train import build_module, make_data
 

@@ -35,15 +35,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from baseline import run_cli, worktree  # noqa: E402
 
-from distill import augment  # noqa: E402
-from distill.cache import PosteriorCache  # noqa: E402
 from distill.config import TrainConfig  # noqa: E402
+from distill.faces import augment  # noqa: E402
+from distill.labelling.cache import PosteriorCache  # noqa: E402
 from distill.students.model import Student  # noqa: E402
+from distill.teachers.build import build_teacher  # noqa: E402
 from distill.teachers.runtime import in_onnx_runtime, members  # noqa: E402
-from distill.teachers.spec import build_teacher  # noqa: E402
-from distill.training.common import make_optimizer  # noqa: E402
 from distill.training.defaults import resolve  # noqa: E402
-from distill.training.module import mix  # noqa: E402
+from distill.training.distill_module import mix  # noqa: E402
+from distill.training.trainer import make_optimizer  # noqa: E402
 
 
 def cpu_kind() -> str:
@@ -142,7 +142,7 @@ def run_train(code: Path | None, cache: Path, work: Path, epochs: int | None, mo
 def run_train_epochs(code: Path, cache: Path) -> int:
     """The epochs the checkout at `code` resolves for a no-flag run over `cache` (its own recipe)."""
     script = (
-        "import sys; from distill.cache import PosteriorCache; from distill.config import TrainConfig; "
+        "import sys; from distill.labelling.cache import PosteriorCache; from distill.config import TrainConfig; "
         "from distill.training.defaults import resolve; "
         "print(resolve(TrainConfig(), [PosteriorCache(sys.argv[1])])[0].epochs)"
     )

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from distill.errors import DistillError
-from distill.fileio import require_content
 from distill.registry import TEACHERS
 from distill.specs import names_a_teacher
+from distill.storage.files import require_content
 
 MODEL_FILES = ("student.pt", "model.distill")  # what a run or compressed folder holds
 MODEL_SUFFIXES = (".pt", ".pt2", ".distill", ".onnx")
@@ -38,7 +38,7 @@ def load_model(spec: str, combine: str = "prob", ensemble_map: str | None = None
     returns (module with .classes and .describe(), file or None)."""
     path = model_file(spec)
     if path is None:
-        from distill.teachers.spec import build_teacher
+        from distill.teachers.build import build_teacher
 
         teacher = build_teacher(spec, combine, ensemble_map if "+" in spec else None)
         name = spec.partition(":")[2].split("?")[0]
@@ -47,8 +47,8 @@ def load_model(spec: str, combine: str = "prob", ensemble_map: str | None = None
 
 
 def _loaders() -> dict:
-    from distill.compress.artifact import load_compressed
-    from distill.export import ExportedModel, OnnxModel
+    from distill.compress.distill_file import load_compressed
+    from distill.export.formats import ExportedModel, OnnxModel
     from distill.students.model import load_student
 
     return {".pt": load_student, ".pt2": ExportedModel, ".distill": load_compressed, ".onnx": OnnxModel}

@@ -8,6 +8,7 @@ main process stay free of torch.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from distill.distributed import parse_devices
 from distill.errors import DistillError
@@ -28,6 +29,11 @@ OPTIMIZERS = ("adamw", "sgd")
 PRECISIONS = ("auto", "32", "bf16-mixed", "16-mixed")
 TEACH = ("cache", "float")  # what compress fine-tunes on
 TEACHER_RUNTIMES = ("torch", "onnx")  # where an online teacher computes (teachers/runtime.py)
+
+
+def parsed_loss(text: str) -> LossSpec:
+    """The one place a loss spec is parsed: a config hands the typed object down (cfg.loss_spec)."""
+    return LossSpec.parse(text)
 
 
 @dataclass(frozen=True)
@@ -244,9 +250,14 @@ class TrainConfig(DistConfig):
     limit: int | None = setting(None, "Use at most this many training faces.", ge=1, none="all")
     max_steps: int = setting(-1, "Stop after this many optimizer steps; -1 = all epochs.", ge=-1)
 
+    @cached_property
+    def loss_spec(self) -> LossSpec:
+        """--loss parsed (once: the steps below take this object)."""
+        return parsed_loss(self.loss)
+
     def check(self) -> None:
         super().check()
-        LossSpec.parse(self.loss)
+        self.loss_spec  # noqa: B018 - parsed here, so a bad spec is refused as the config is made
         STUDENTS.entry(self.student)
         if self.max_steps == 0:
             raise DistillError("--max-steps 0: must be -1 (all epochs) or >= 1")
@@ -368,15 +379,25 @@ class CompressConfig(Settings):
     def check(self) -> None:
         if self.tolerance is not None and self.method != AUTO:
             raise DistillError(f"--tolerance applies to the auto plan only, not --method {self.method}")
-        if self.method != AUTO:
-            try:
-                CompressPlan.parse(self.method)
-            except DistillError as err:
-                if "unknown compressor" not in str(err):
-                    raise
-                raise DistillError(f"{err}; or auto, the no-flag plan") from None
-        if self.loss is not None:
-            LossSpec.parse(self.loss)
+        self.plan  # noqa: B018 - both parsed here, so a bad spec is refused as the config is made
+        self.loss_spec  # noqa: B018
+
+    @cached_property
+    def plan(self) -> CompressPlan | None:
+        """--method parsed (once: the pipeline takes this object); None for the auto plan."""
+        if self.method == AUTO:
+            return None
+        try:
+            return CompressPlan.parse(self.method)
+        except DistillError as err:
+            if "unknown compressor" not in str(err):
+                raise
+            raise DistillError(f"{err}; or auto, the no-flag plan") from None
+
+    @cached_property
+    def loss_spec(self) -> LossSpec | None:
+        """--loss parsed, None for the run's own."""
+        return parsed_loss(self.loss) if self.loss is not None else None
 
 
 @dataclass

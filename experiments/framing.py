@@ -11,7 +11,7 @@ from pathlib import Path
 from distill.datasets.readers import read_dataset
 from distill.evaluate.evalset import load_cropped
 from distill.evaluate.scores import predict, score
-from distill.teachers.spec import build_teacher
+from distill.teachers.build import build_teacher
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "expressions-dev"
 

@@ -9,10 +9,10 @@ import sys
 import numpy as np
 import torch
 
-from distill import augment
 from distill.datasets.emotions import canonical
+from distill.faces import augment
 from distill.faces.store import FaceStore
-from distill.teachers.spec import build_teacher
+from distill.teachers.build import build_teacher
 
 t = build_teacher(f"vgg_s:{sys.argv[1]}?mirror=0")  # one pass; the mirror average is made below
 store = FaceStore(sys.argv[2])

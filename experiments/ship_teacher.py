@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from distill.fileio import sha256_file, write_json
+from distill.storage.files import sha256_file, write_json
 from distill.teachers import shipped
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

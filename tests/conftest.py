@@ -16,7 +16,7 @@ requires_shared = pytest.mark.skipif(not (SHARED / "data").is_dir(), reason="../
 
 
 def _face_api_missing() -> str | None:
-    from distill.assets import DEFAULT_DIR, PACKAGE, is_release
+    from distill.teachers.assets import DEFAULT_DIR, PACKAGE, is_release
 
     if is_release(DEFAULT_DIR):
         return None
@@ -29,7 +29,7 @@ requires_face_api = pytest.mark.skipif(_face_api_missing() is not None, reason=_
 @pytest.fixture(scope="session")
 def face_photos(tmp_path_factory) -> Path:
     """A few real faces (scikit-image's astronaut and LFW subset, shipped with the package) as JPEG files."""
-    from distill.demo_data import demo_samples
+    from distill.datasets.demo import demo_samples
 
     root = tmp_path_factory.mktemp("photos")
     for s in demo_samples(root)[:13]:

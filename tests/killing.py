@@ -19,7 +19,7 @@ _CHILD = """
 import sys, time
 from pathlib import Path
 import distill.faces.store as fs
-import distill.label as lab
+import distill.labelling.label as lab
 from distill.config import CropConfig
 from distill.faces.crop import crop
 
@@ -52,7 +52,7 @@ def run_and_kill(what: str, src: Path, out: Path, after_parts: int, delay: float
 def rerun(what: str, src: Path, out: Path) -> None:
     from distill.config import CropConfig, LabelConfig
     from distill.faces.crop import crop
-    from distill.label import label
+    from distill.labelling.label import label
 
     if what == "crop":
         crop(src, out, CropConfig(size=64, part_images=2), show_progress=False)

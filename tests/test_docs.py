@@ -7,7 +7,7 @@ import pytest
 
 from distill.compress.pipeline import compressed_name
 from distill.config import CompressConfig, ExportConfig, TrainConfig
-from distill.export import exported_path
+from distill.export.formats import exported_path
 from distill.training.train import run_name
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -133,7 +133,7 @@ def test_fit_teacher_then_label_and_score_only_held_out_faces(tmp_path, face_pho
 def test_fit_teacher_on_small_face_crops_takes_each_image_whole(tmp_path, face_store):
     """A FER2013-like set (48 px face crops): no detection, each image is the face, and the teacher records the
     framing that shows it exactly that image, which it keeps when it labels (unless the spec gives ?crop=)."""
-    from distill.teachers.spec import build_teacher
+    from distill.teachers.build import build_teacher
 
     labelled = tmp_path / "fer-like"
     (labelled / "images").mkdir(parents=True)
@@ -209,7 +209,7 @@ def test_demo_runs_the_whole_pipeline(tmp_path):
 def test_a_pruned_student_goes_to_work_as_int8(tmp_path, face_photos, face_store):
     """compress (channel pruning, then int8 weights) -> export --int8 -> eval and predict, as a user runs them."""
     from distill.config import LabelConfig, TrainConfig
-    from distill.label import label
+    from distill.labelling.label import label
     from distill.training.train import train
 
     work = tmp_path / "distill-work"
@@ -240,7 +240,7 @@ def test_compress_with_no_flags_deploys_its_chosen_plan(tmp_path, face_photos, f
     """`distill compress` alone: the plan chosen on held-out faces, saved with its curve; predict then runs the int8
     graph it chose (a folder given as --model)."""
     from distill.config import LabelConfig, TrainConfig
-    from distill.label import label
+    from distill.labelling.label import label
     from distill.training.train import train
 
     work = tmp_path / "distill-work"

@@ -19,34 +19,31 @@ LAYERS = {
         "distill.provenance",
         "distill.progress",
         "distill.summary",
-        "distill.fileio",
-        "distill.h5util",
-        "distill.locks",
+        "distill.storage",  # files, hdf5, locks
         "distill.distributed",
-        "distill.assets",
+        "distill.teachers.assets",
     ],
     "models and file formats": [
-        "distill.torchfile",
+        "distill.storage.torch_files",
         "distill.datasets",
         "distill.faces",
         "distill.faces.images",
         "distill.faces.store",
         "distill.faces.detectors",
-        "distill.cache",
-        "distill.augment",
+        "distill.labelling",  # the cache (label itself is a step)
+        "distill.faces.augment",
         "distill.teachers",
         "distill.students",
         "distill.losses",
         "distill.compress",
-        "distill.quantize_onnx",
         "distill.export",
         "distill.artifacts",
-        "distill.demo_data",
+        "distill.datasets.demo",
         "distill.evaluate.speed",  # timing and sizing tools: compress times its candidate layers with them
     ],
     "steps": [
         "distill.faces.crop",
-        "distill.label",
+        "distill.labelling.label",
         "distill.training",
         "distill.compress.pipeline",
         "distill.compress.auto",
@@ -106,3 +103,40 @@ def test_no_library_module_reaches_the_workspace():
     graph = imports(modules())
     users = {a for a, b in graph.edges if b == "distill.workspace"}
     assert all(level(a) >= LEVEL["distill.commands"] for a in users), users
+
+
+def _calls(attribute: str) -> list[str]:
+    """The modules of the package that call `X.<attribute>(...)` for X a class name (e.g. LossSpec.parse)."""
+    owner, method = attribute.split(".")
+    sites = []
+    for name, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            func = getattr(node, "func", None)
+            if isinstance(node, ast.Call) and isinstance(func, ast.Attribute) and func.attr == method:
+                if isinstance(func.value, ast.Name) and func.value.id == owner:
+                    sites.append(name)
+    return sites
+
+
+def test_the_loss_spec_and_the_compress_plan_are_parsed_at_the_settings_edge_only():
+    assert _calls("LossSpec.parse") == ["distill.config"]  # config.parsed_loss: cfg.loss_spec goes down
+    assert _calls("CompressPlan.parse") == ["distill.config"]  # CompressConfig.plan goes down
+    assert _calls("MethodSpec.parse") == ["distill.specs", "distill.compress.factory", "distill.compress.pipeline"]
+
+
+def test_the_top_level_is_short_and_no_two_modules_differ_by_a_letter():
+    top = sorted(p.stem for p in PACKAGE.glob("*.py"))
+    assert len(top) <= 15, top
+    stems = sorted({p.stem for p in PACKAGE.rglob("*.py") if p.stem != "__init__"})
+    close = [(a, b) for a in stems for b in stems if a < b and _one_letter_apart(a, b)]
+    assert not close, close
+
+
+def _one_letter_apart(a: str, b: str) -> bool:
+    """Names a newcomer confuses: equal but for one letter added, dropped or changed (spec/specs, model/models)."""
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b, strict=True)) == 1
+    short, long = sorted((a, b), key=len)
+    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))

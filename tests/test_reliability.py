@@ -13,7 +13,7 @@ import torch
 from distill.config import LabelConfig
 from distill.errors import DistillError
 from distill.faces.store import FaceStore
-from distill.label import label
+from distill.labelling.label import label
 from distill.students.model import Student, load_student
 from distill.training.train import resume_run
 
@@ -78,8 +78,8 @@ def test_disk_full_mid_label_keeps_finished_parts_and_the_same_command_finishes(
     """ENOSPC injected (a small tmpfs: the closing note's check): the 3rd part's write fails as one line and the
     parts before stay; joining the parts is refused where the disk cannot hold the cache; with room, the same
     command labels only what is missing and joins them."""
-    import distill.cache as cache_module
-    import distill.label as lab
+    import distill.labelling.cache as cache_module
+    import distill.labelling.label as lab
 
     real_write, writes = Path.write_bytes, {"n": 0}
 
@@ -130,7 +130,7 @@ def test_checkpoint_of_another_architecture_is_refused(tmp_path):
 
 
 def load_student_or_cache(path):
-    from distill.cache import PosteriorCache
+    from distill.labelling.cache import PosteriorCache
 
     return PosteriorCache(path)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from distill.compress.pipeline import compress_run, compressed_name, unfinished
 from distill.config import AUTO, CompressConfig
 from distill.errors import DistillError, Interrupted
-from distill.locks import exclusive, held
+from distill.storage.locks import exclusive, held
 from distill.workspace import Workspace, safe_name
 
 

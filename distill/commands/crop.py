@@ -23,7 +23,7 @@ def run(
     if demo or src is None:
         if src is not None:
             raise DistillError("give SRC or --demo, not both")
-        from distill.demo_data import demo_samples
+        from distill.datasets.demo import demo_samples
 
         store = out or ws.dir("faces") / "skimage-demo.h5"
         return crop(Path("skimage-demo"), store, cfg, reader="skimage", samples=demo_samples(ws.root))

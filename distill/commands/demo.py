@@ -32,13 +32,13 @@ The real thing (the papers' Table 3; the defaults are the measured recipe, docs/
 
 def run(ws: Workspace, epochs: int = 25, show_progress: bool = True) -> dict:
     from distill.commands import report
-    from distill.compress.artifact import load_compressed
+    from distill.compress.distill_file import load_compressed
     from distill.compress.pipeline import compress_run
     from distill.config import CompressConfig, LabelConfig, TrainConfig
-    from distill.demo_data import demo_samples
+    from distill.datasets.demo import demo_samples
     from distill.faces.crop import crop
     from distill.faces.store import FaceStore
-    from distill.label import default_cache_path, label, resolved_label
+    from distill.labelling.label import default_cache_path, label, resolved_label
     from distill.students.model import load_student
     from distill.training.train import train
 
@@ -69,9 +69,9 @@ def run(ws: Workspace, epochs: int = 25, show_progress: bool = True) -> dict:
 
 def held_out_agreement(store_path: Path, cache_path: Path, model, fraction: float) -> tuple[float, int]:
     """Share of the validation faces (never trained on) where the model's argmax is the teacher's."""
-    from distill.cache import PosteriorCache
     from distill.evaluate.scores import predict
     from distill.faces.store import FaceStore
+    from distill.labelling.cache import PosteriorCache
     from distill.training.data import held_out
 
     store, cache = FaceStore(store_path), PosteriorCache(cache_path)

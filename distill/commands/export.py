@@ -7,7 +7,7 @@ from pathlib import Path
 from distill.artifacts import load_model
 from distill.config import ExportConfig
 from distill.errors import DistillError
-from distill.export import export_model, exported_path
+from distill.export.formats import export_model, exported_path
 from distill.faces.store import require_store
 from distill.workspace import Workspace
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from distill.artifacts import load_model
 from distill.errors import DistillError
 from distill.evaluate.report import run_facts
-from distill.fileio import require_content
-from distill.torchfile import parameter_count, read_torch_file
+from distill.storage.files import require_content
+from distill.storage.torch_files import parameter_count, read_torch_file
 
 
 def run(path: Path) -> tuple[str, dict]:
@@ -106,7 +106,7 @@ def _store_facts(path: Path) -> dict:
 
 
 def _cache_facts(path: Path) -> dict:
-    from distill.cache import PosteriorCache
+    from distill.labelling.cache import PosteriorCache
 
     cache = PosteriorCache(path)
     facts = {"file": str(path.resolve()), "teacher": cache.teacher.get("spec"), "classes": ", ".join(cache.classes)}

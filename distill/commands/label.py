@@ -11,7 +11,7 @@ from distill.config import DistConfig, LabelConfig
 from distill.distributed import is_global_zero
 from distill.errors import DistillError
 from distill.faces.store import require_store
-from distill.label import default_cache_path, label, resolved_label
+from distill.labelling.label import default_cache_path, label, resolved_label
 from distill.specs import TeacherSpec
 from distill.workspace import Workspace
 
@@ -32,7 +32,7 @@ def run(
         TeacherSpec.parse(cfg.teacher)  # a bad spec is refused before a crop of many minutes
         cfg = replace(cfg, teacher=ws.pin_fitted(cfg.teacher))
         if src is not None and src.is_dir():  # so is a teacher that cannot be built (no fitted weights, a bad file)
-            from distill.teachers.spec import build_teacher
+            from distill.teachers.build import build_teacher
 
             build_teacher(cfg.teacher, cfg.combine, cfg.class_map)
     if src is None:

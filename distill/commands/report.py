@@ -6,7 +6,7 @@ from pathlib import Path
 
 from distill.errors import DistillError
 from distill.evaluate.report import build_report, plot_scores
-from distill.fileio import write_text
+from distill.storage.files import write_text
 from distill.workspace import Workspace
 
 

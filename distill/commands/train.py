@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from distill.cache import PosteriorCache
 from distill.config import TrainConfig
+from distill.labelling.cache import PosteriorCache
 from distill.training.train import resume_run, run_name, train
 from distill.workspace import Workspace
 

@@ -25,16 +25,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from distill import augment
-from distill.cache import PosteriorCache
-from distill.compress.artifact import save_compressed
+from distill.compress.distill_file import save_compressed
 from distill.compress.pipeline import float_teacher
 from distill.compress.prune import ChannelPruning
 from distill.config import AUTO_RECIPE, CompressConfig
 from distill.errors import DistillError
+from distill.faces import augment
 from distill.faces.store import FaceStore
-from distill.fileio import write_json
+from distill.labelling.cache import PosteriorCache
 from distill.provenance import provenance
+from distill.storage.files import write_json
 
 LADDER_TOP, LADDER_STEPS = 0.7, 7  # the pruned share of the network's channels grows by 0.1 a step, up to 0.7
 CALIBRATION_FACES = 512
@@ -129,7 +129,7 @@ class Ladder:
 
     def score(self, student, ratio: float) -> bool:
         """Score the float and int8 forms of `student` at `ratio`; True while the float form passes."""
-        from distill.export import OnnxModel, export_model
+        from distill.export.formats import OnnxModel, export_model
 
         student.eval()
         parameters = sum(p.numel() for p in student.net.parameters())
@@ -279,7 +279,7 @@ def _runtime_speed(student, run_dir: Path, deployable: Path, out_dir: Path) -> d
     """ONNX Runtime ms per batch of 1 and of 64 faces, one thread, the float student's graph and the chosen one
     taking turns (evaluate.speed.compare_latency_on), each fed faces already cut at its input (export.input_cut)."""
     from distill.evaluate.speed import compare_latency_on
-    from distill.export import OnnxModel, export_model
+    from distill.export.formats import OnnxModel, export_model
     from distill.students.model import load_student
 
     float_graph = out_dir / "rounds" / "float.onnx"

@@ -7,14 +7,14 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-from distill.compress.artifact import save_compressed, strip_parametrizations
+from distill.compress.distill_file import save_compressed, strip_parametrizations
 from distill.compress.factory import make_compressor
 from distill.config import CompressConfig
 from distill.errors import DistillError
-from distill.fileio import write_json
 from distill.provenance import provenance
 from distill.registry import COMPRESSORS
 from distill.specs import CompressPlan, MethodSpec
+from distill.storage.files import write_json
 
 
 def apply_method(net, method: str, taken: dict[str, str], fit: bool = True, size: int = 64):
@@ -39,11 +39,11 @@ def apply_method(net, method: str, taken: dict[str, str], fit: bool = True, size
     return compressor
 
 
-def wrap_chain(net, chain: str, size: int = 64) -> dict[str, str]:
+def wrap_chain(net, chain: CompressPlan, size: int = 64) -> dict[str, str]:
     """Apply every method of 'a+b' in order, each at its final strength, without fine-tuning, to a network that
     works on faces of `size` px. Returns {layer: method}."""
     taken: dict[str, str] = {}
-    for method in CompressPlan.parse(chain).methods:
+    for method in chain.methods:
         compressor = apply_method(net, method, taken, size=size)
         compressor.advance(net, compressor.stages, compressor.stages)
     return taken
@@ -93,7 +93,7 @@ def compress_run(run_dir: Path, out_dir: Path, cfg: CompressConfig, show_progres
     sources = [(Path(s["store"]), Path(s["cache"])) for s in config["sources"]]
     teacher = float_teacher(student, run_dir, cfg.teach or "cache")
     fine = replace(fine, ema=cfg.ema, online_teacher=fine.online_teacher or teacher is not None)
-    plan = CompressPlan.parse(cfg.method)
+    plan = cfg.plan
     dry_net, dry_layers = copy.deepcopy(student.net), {}
     for method in plan.methods:  # the whole chain must fit this network before any epoch is spent
         apply_method(dry_net, method, dry_layers, fit=False, size=student.preprocess.size)
@@ -145,7 +145,7 @@ def compress_run(run_dir: Path, out_dir: Path, cfg: CompressConfig, show_progres
 def file_latencies(float_file: Path, compressed_file: Path, size: int) -> dict[str, float]:
     """Batch-1 CPU ms of the float student and of the compressed file, both loaded from disk as a user would run
     them and timed in turns: timing the network still in training's hands read a pruned student as no faster."""
-    from distill.compress.artifact import load_compressed
+    from distill.compress.distill_file import load_compressed
     from distill.evaluate.speed import compare_latency
     from distill.students.model import load_student
 

@@ -55,7 +55,7 @@ def _inference_form(model: torch.nn.Module) -> torch.nn.Module:
 def _onnx_form(model: torch.nn.Module, folder: Path, file: Path | None = None):
     """A student or compressed model in ONNX Runtime (the runtime predict uses: its int8 graph where one is beside
     `file`), or None: a teacher, or a model with layers the exporter cannot write."""
-    from distill.export import OnnxModel, onnx_form
+    from distill.export.formats import OnnxModel, onnx_form
 
     if not hasattr(model, "arch_kwargs"):
         return None

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from distill.evaluate.evalset import EvalSet
-from distill.fileio import write_json, write_text
+from distill.storage.files import write_json, write_text
 
 
 def plot_confusion(result: dict, title: str, out_png: Path) -> None:

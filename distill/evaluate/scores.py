@@ -12,9 +12,9 @@ from torchmetrics.functional.classification import (
     multiclass_recall,
 )
 
-from distill import augment
 from distill.datasets.emotions import CANONICAL, class_alignment
 from distill.errors import DistillError
+from distill.faces import augment
 from distill.progress import progress_bar
 
 

@@ -83,7 +83,7 @@ def model_facts(
     model: nn.Module, size: int, file: Path | None = None, repeats: int = 30, runner: nn.Module | None = None
 ) -> dict:
     """Parameters and bytes of `model`; latency and throughput of `runner` (its inference form, default itself)."""
-    from distill.torchfile import parameter_count
+    from distill.storage.torch_files import parameter_count
 
     model.eval()
     params = parameter_count(model)

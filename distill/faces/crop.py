@@ -24,9 +24,9 @@ from distill.errors import DistillError
 from distill.faces import store as fs
 from distill.faces.detectors import make_detector, recommended_min_prob
 from distill.faces.images import BadImage, aligned_crop, load_rgb
-from distill.locks import exclusive
 from distill.progress import progress_bar
 from distill.provenance import provenance, source_id
+from distill.storage.locks import exclusive
 
 
 def detector_for(cfg: CropConfig):

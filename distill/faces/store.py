@@ -17,8 +17,8 @@ import h5py
 import numpy as np
 
 from distill.errors import DistillError
-from distill.fileio import atomic_path, write_json
-from distill.h5util import STR, LazyFile, merge_rows, open_ours, read_strings, write_shard
+from distill.storage.files import atomic_path, write_json
+from distill.storage.hdf5 import STR, LazyFile, merge_rows, open_ours, read_strings, write_shard
 
 KIND = "face_store"
 FACE_COLUMNS = ["pixels", "key", "source", "label", "meta", "box", "landmarks", "prob"]

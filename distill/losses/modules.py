@@ -94,9 +94,9 @@ def hint(student_channels: int = 0, teacher_channels: int = 0, **_) -> nn.Module
 class CombinedLoss(nn.Module):
     """Sum of weighted terms; forward returns {'loss': total, 'kld': w*kld, ...}."""
 
-    def __init__(self, spec: str, **options):
+    def __init__(self, spec: LossSpec, **options):
         super().__init__()
-        self.weights = dict(LossSpec.parse(spec).terms)
+        self.weights = dict(spec.terms)
         self.terms = nn.ModuleDict({n: LOSSES.get(n)(**options) for n in self.weights})
 
     @property

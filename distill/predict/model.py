@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from distill import augment
+from distill.faces import augment
 
 
 @dataclass
@@ -47,7 +47,7 @@ def torch_threads(n: int) -> Iterator[None]:
 def load_classifier(spec: str, runtime: str, out_dir: Path) -> Classifier:
     """The model `spec` names (any artefact eval takes) in `runtime` ('onnx' or 'torch')."""
     from distill.artifacts import load_model
-    from distill.export import OnnxModel, onnx_form
+    from distill.export.formats import OnnxModel, onnx_form
     from distill.students.model import Student
 
     module, file = load_model(spec)

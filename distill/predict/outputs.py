@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from distill.fileio import write_json
 from distill.predict.faces import Face
+from distill.storage.files import write_json
 
 COLUMNS = ["source", "frame", "time_s", "face", "track", "x1", "y1", "x2", "y2", "eye_angle", "det_prob", "label"]
 BOX_COLOUR, TEXT_COLOUR = (255, 210, 0), (0, 0, 0)

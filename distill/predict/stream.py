@@ -22,13 +22,13 @@ from PIL import Image
 
 from distill.config import PredictConfig
 from distill.errors import DistillError, Interrupted
-from distill.fileio import write_json
 from distill.predict.faces import Face, FaceFinder
 from distill.predict.model import Classifier
 from distill.predict.outputs import Rows, annotate, read_frames
 from distill.predict.tracks import CutDetector, Tracker, appearance, signature
 from distill.predict.video import Background, VideoWriter, WriterThread, audio_stream, frames
 from distill.progress import progress_bar
+from distill.storage.files import write_json
 
 PROGRESS = "progress.json"
 SAVE_EVERY = 25  # frames between two saves of progress.json (and at any stop)

@@ -8,9 +8,9 @@ import torch
 from torch import nn
 
 from distill.errors import DistillError
-from distill.fileio import atomic_path
+from distill.faces.framing import SIGNED, Preprocess
 from distill.registry import STUDENTS
-from distill.teachers.base import SIGNED, Preprocess
+from distill.storage.files import atomic_path
 
 
 class Student(nn.Module):
@@ -81,7 +81,7 @@ class Student(nn.Module):
 
 
 def load_student(path: Path | str) -> Student:
-    from distill.torchfile import fit_state, read_torch_file
+    from distill.storage.torch_files import fit_state, read_torch_file
 
     path = Path(path)
     ckpt = read_torch_file(path)

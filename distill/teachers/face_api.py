@@ -5,7 +5,7 @@ The graph, as the package's src/faceFeatureExtractor, src/faceProcessor and src/
 separable 3x3/1, and each takes the ReLU of the sum of every earlier output of its block), TF 'SAME' padding, a 7x7
 average pool, and a 256 -> 7 fully connected layer. Input: RGB 0-255 at 112 px, minus the mean (122.782, 117.001,
 104.298), divided by 255. `make setup` fetches the two weight files with npm (`python -m
-distill.assets DIR`); nothing is downloaded at run time.
+distill.teachers.assets DIR`); nothing is downloaded at run time.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from distill.assets import MANIFEST, PACKAGE, SHA256, WEIGHTS, sha256_of, weights_dir
 from distill.errors import DistillError
+from distill.faces.framing import Preprocess
 from distill.registry import TEACHERS
-from distill.teachers.base import Preprocess, Teacher
+from distill.teachers.assets import MANIFEST, PACKAGE, SHA256, WEIGHTS, sha256_of, weights_dir
+from distill.teachers.base import Teacher
 from distill.teachers.keras import KerasConv
 from distill.teachers.tfjs import read_manifest
 

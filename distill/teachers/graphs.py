@@ -17,12 +17,13 @@ import torch
 from torch import nn
 
 from distill.errors import DistillError
-from distill.export import META, ExportedModel, OnnxSession, input_cut, onnx_metadata
-from distill.fileio import sha256_file
+from distill.export.formats import META, ExportedModel, OnnxSession, input_cut, onnx_metadata
+from distill.faces.framing import Preprocess
 from distill.registry import TEACHERS
-from distill.teachers.base import Preprocess, Teacher
+from distill.storage.files import sha256_file
+from distill.storage.torch_files import read_archive
+from distill.teachers.base import Teacher
 from distill.teachers.zoo import SCALINGS, classes_for
-from distill.torchfile import read_archive
 
 UNIT = {"mean": (0.0,), "std": (1.0,)}  # a distill graph normalises inside itself
 

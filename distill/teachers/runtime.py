@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from distill.errors import DistillError
-from distill.export import ONNX_TOLERANCE
+from distill.export.formats import ONNX_TOLERANCE
 from distill.teachers.graphs import OnnxNet
 
 CHECK_BATCH = 4  # random inputs each graph is compared with its network on

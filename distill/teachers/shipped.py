@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from distill.errors import DistillError
-from distill.fileio import sha256_file
+from distill.storage.files import sha256_file
 from distill.teachers.base import Teacher
 
 WEIGHTS = Path(__file__).parent / "weights"
@@ -33,7 +33,7 @@ def shipped_record() -> dict | None:
 def shipped_teacher(spec: str = "vgg_s") -> Teacher:
     """The shipped VGG-S as a Teacher: the compressed network, its classes and preprocessing, mirror-averaged
     where its record says it was scored so."""
-    from distill.compress.artifact import load_compressed
+    from distill.compress.distill_file import load_compressed
 
     record = shipped_record()
     if record is None:

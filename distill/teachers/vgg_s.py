@@ -8,9 +8,10 @@ import torch
 from torch import nn
 
 from distill.errors import DistillError
-from distill.fileio import sha256_file
+from distill.faces.framing import IMAGENET, Preprocess
 from distill.registry import TEACHERS
-from distill.teachers.base import IMAGENET, Preprocess, Teacher
+from distill.storage.files import sha256_file
+from distill.teachers.base import Teacher
 from distill.teachers.shipped import shipped_summary, shipped_teacher
 
 
@@ -78,7 +79,7 @@ def save_checkpoint(
 ) -> None:
     """A teacher checkpoint: plain tensors and JSON-able metadata, loadable with weights_only=True; mirror: the
     teacher averages each face with its mirror image (Teacher.mirror), as its held-out scores were measured."""
-    from distill.fileio import atomic_path
+    from distill.storage.files import atomic_path
 
     payload = {
         "arch": arch,
@@ -93,7 +94,7 @@ def save_checkpoint(
 
 
 def load_checkpoint(path: Path | str) -> dict:
-    from distill.torchfile import read_torch_file
+    from distill.storage.torch_files import read_torch_file
 
     ckpt = read_torch_file(Path(path))
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
@@ -102,7 +103,7 @@ def load_checkpoint(path: Path | str) -> dict:
 
 
 def _load_state(net: nn.Module, ckpt: dict, path: Path) -> None:
-    from distill.torchfile import fit_state
+    from distill.storage.torch_files import fit_state
 
     fit_state(net, ckpt["state_dict"], path, "this architecture")
 

@@ -9,9 +9,10 @@ import torch
 
 from distill.datasets.emotions import FER2013, canonical_classes
 from distill.errors import DistillError
-from distill.fileio import sha256_file
+from distill.faces.framing import IMAGENET, SIGNED, Preprocess
 from distill.registry import TEACHERS
-from distill.teachers.base import IMAGENET, SIGNED, Preprocess, Teacher
+from distill.storage.files import sha256_file
+from distill.teachers.base import Teacher
 from distill.teachers.keras import load_keras
 
 SCALINGS = {"-1,1": SIGNED, "0,1": {"mean": (0.0,), "std": (1.0,)}, "imagenet": IMAGENET}

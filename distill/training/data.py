@@ -20,11 +20,11 @@ from torch.utils.data import (
     WeightedRandomSampler,
 )
 
-from distill import augment
-from distill.cache import PosteriorCache
 from distill.datasets.emotions import canonical, canonical_classes
 from distill.errors import DistillError
+from distill.faces import augment
 from distill.faces.store import FaceStore
+from distill.labelling.cache import PosteriorCache
 
 PRELOAD_ROWS = 2048  # faces decoded and resized at a time when a store is loaded into memory
 

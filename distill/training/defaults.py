@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 from dataclasses import fields, replace
 
-from distill.cache import PosteriorCache
 from distill.config import TrainConfig
+from distill.faces.framing import Preprocess, source_side, teacher_framing, teacher_input
+from distill.labelling.cache import PosteriorCache
 from distill.registry import STUDENTS
-from distill.teachers.base import Preprocess, source_side, teacher_framing, teacher_input
 
 BUDGET = 414_000  # face-steps of a student without its own: 30 epochs over 13,800 training faces (docs/results.md)
 EPOCHS = (3, 60)  # a budget's epochs are kept in this range: a 100k pool still sees each face 3 times
@@ -62,9 +62,8 @@ def working_side(cfg: TrainConfig, teacher: dict) -> int:
     """The side a training step makes its views at: what the student's framing crops its input from, or the
     teacher's when the teacher runs in the step (online teaching, hints) and wants more pixels; the face store's
     side caps it."""
-    from distill.specs import LossSpec
 
-    in_step = cfg.online_teacher or "teacher" in LossSpec.parse(cfg.loss).needs()
+    in_step = cfg.online_teacher or "teacher" in cfg.loss_spec.needs()
     own = Preprocess(cfg.size, crop=cfg.framing).source_side  # what the student's framing crops from
     return max(own, source_side(teacher)) if in_step else own
 
@@ -102,7 +101,7 @@ def _unset(cfg: TrainConfig, recipe: dict, cache: PosteriorCache) -> tuple[dict,
 
 
 def _cheap(cache: PosteriorCache) -> bool:
-    from distill.teachers.spec import build_teacher, runs_every_step
+    from distill.teachers.build import build_teacher, runs_every_step
 
     made = json.loads(cache.attrs.get("config", "{}"))
     teacher = build_teacher(

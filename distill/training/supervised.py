@@ -19,19 +19,20 @@ import torchmetrics
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from distill import augment
 from distill.config import FitConfig
 from distill.datasets.emotions import CANONICAL, canonical
 from distill.errors import DistillError
+from distill.faces import augment
+from distill.faces.framing import IMAGENET, Preprocess
 from distill.faces.store import FaceStore, require_store
-from distill.fileio import write_json, write_text
 from distill.progress import console
 from distill.provenance import provenance
 from distill.registry import STUDENTS
+from distill.storage.files import write_json, write_text
 from distill.students.model import Student
-from distill.teachers.base import IMAGENET, Preprocess, mirror_averaged
-from distill.training.common import SharedStepModule, earlier_epochs_kept, fit_or_interrupt, make_trainer
+from distill.teachers.base import mirror_averaged
 from distill.training.hardware import auto_precision
+from distill.training.trainer import SharedStepModule, earlier_epochs_kept, fit_or_interrupt, make_trainer
 
 
 def split_of(groups: list[str], test: float, val: float) -> np.ndarray:

@@ -10,14 +10,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from distill.cache import PosteriorCache
 from distill.errors import DistillError
-from distill.fileio import sha256_file, write_json
+from distill.faces.framing import Preprocess
+from distill.labelling.cache import PosteriorCache
 from distill.provenance import provenance
+from distill.storage.files import sha256_file, write_json
+from distill.storage.torch_files import fit_state
 from distill.students.model import Student
-from distill.teachers.base import Preprocess
 from distill.teachers.vgg_s import load_checkpoint, tuple_preprocess
-from distill.torchfile import fit_state
 
 
 def fold_normalisation(conv: nn.Conv2d, theirs: Preprocess, ours: Preprocess, bn: nn.BatchNorm2d | None = None) -> None:

@@ -12,21 +12,20 @@ import torch
 from distill.config import TrainConfig
 from distill.distributed import announce_run_dir, is_global_zero, per_process_batch
 from distill.errors import DistillError
-from distill.fileio import write_json
 from distill.provenance import provenance
-from distill.specs import LossSpec
+from distill.storage.files import write_json
+from distill.storage.torch_files import read_torch_file
 from distill.students.model import Student
-from distill.torchfile import read_torch_file
-from distill.training.common import earlier_epochs_kept, fit_or_interrupt, make_trainer
 from distill.training.data import DistillData
-from distill.training.module import DistillModule
+from distill.training.distill_module import DistillModule
+from distill.training.trainer import earlier_epochs_kept, fit_or_interrupt, make_trainer
 
 
 def _live_teacher(cfg: TrainConfig, data: DistillData) -> torch.nn.Module | None:
     """The teacher itself, for hints or online teaching; it must be the one that wrote the cache."""
-    if "teacher" not in LossSpec.parse(cfg.loss).needs() and not cfg.online_teacher:
+    if "teacher" not in cfg.loss_spec.needs() and not cfg.online_teacher:
         return None
-    from distill.teachers.spec import build_teacher
+    from distill.teachers.build import build_teacher
 
     made = json.loads(data.pairs[0][1].attrs["config"])  # the LabelConfig that wrote the cache
     teacher = build_teacher(made["teacher"], made.get("combine", "prob"), made.get("class_map"))
@@ -46,7 +45,7 @@ def _views(cfg: TrainConfig) -> str:
 
 def make_data(sources: list[tuple[Path, Path]], cfg: TrainConfig) -> DistillData:
     """The data of a resolved cfg: views made at the step's side, faces in memory or read per batch."""
-    from distill.cache import PosteriorCache
+    from distill.labelling.cache import PosteriorCache
     from distill.training.defaults import working_side
 
     side = working_side(cfg, PosteriorCache(sources[0][1]).teacher)
@@ -82,7 +81,7 @@ def build_module(
 
 def _teacher_in_onnx(cfg: TrainConfig) -> bool:
     """--teacher-runtime onnx, for a teacher that only labels each step's views (hints need its PyTorch layers)."""
-    needs = LossSpec.parse(cfg.loss).needs()
+    needs = cfg.loss_spec.needs()
     return cfg.teacher_runtime == "onnx" and cfg.online_teacher and "teacher" not in needs
 
 
@@ -133,7 +132,7 @@ def fine_tune(
 
 def _checked_data(sources: list[tuple[Path, Path]], cfg: TrainConfig) -> DistillData:
     data = make_data(sources, cfg)
-    if "labels" in LossSpec.parse(cfg.loss).needs() and data.labelled_training_faces() == 0:
+    if "labels" in cfg.loss_spec.needs() and data.labelled_training_faces() == 0:
         raise DistillError(
             f"--loss {cfg.loss}: no training face has a label of the teacher's classes {data.classes}; 'ce' needs a "
             "labelled face store (`distill crop` of a labelled folder, e.g. a labels.csv or RaFD layout)"
@@ -204,7 +203,7 @@ def _fit(
 
 def _resolved(cfg: TrainConfig, sources: list[tuple[Path, Path]], say: bool) -> TrainConfig:
     """cfg with its unset settings filled in (training/defaults.py); `say` prints where each came from."""
-    from distill.cache import PosteriorCache
+    from distill.labelling.cache import PosteriorCache
     from distill.training.defaults import resolve
 
     cfg, notes = resolve(cfg, [PosteriorCache(cache) for _, cache in sources])

@@ -1,7 +1,7 @@
 """`distill compress` tidies what an earlier, killed compress of the same run left, and says so."""
 
 from distill.commands import compress
-from distill.locks import exclusive
+from distill.storage.locks import exclusive
 
 
 def _left(folder, name):

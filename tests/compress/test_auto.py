@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from distill.compress import auto
-from distill.compress.artifact import load_compressed
+from distill.compress.distill_file import load_compressed
 from distill.config import CompressConfig, LabelConfig, TrainConfig
 from distill.errors import DistillError
-from distill.label import label
+from distill.labelling.label import label
 from distill.training.train import train
 
 
@@ -35,7 +35,7 @@ def short_ladder(monkeypatch):
 
 
 def test_a_lenient_tolerance_takes_the_top_of_the_ladder_in_int8(tiny_run, tmp_path, short_ladder):
-    from distill.export import OnnxModel, onnx_form
+    from distill.export.formats import OnnxModel, onnx_form
 
     out = tmp_path / "auto"
     summary = auto.compress_auto(tiny_run, out, CompressConfig(epochs=1, tolerance=100), show_progress=False)

@@ -4,6 +4,7 @@ import torch
 
 from distill.compress.binary import BinaryWeights
 from distill.compress.pipeline import wrap_chain
+from distill.specs import CompressPlan
 from distill.students.model import Student
 
 
@@ -29,7 +30,7 @@ def test_incremental_bwn_binarises_the_largest_weights_first():
 
 def test_straight_through_gradient_reaches_latent_weights():
     student = Student("squeezenet1_1_bn", ["a", "b"], size=32)
-    wrap_chain(student.net, "bwn")
+    wrap_chain(student.net, CompressPlan.parse("bwn"))
     student(torch.rand(2, 3, 32, 32)).sum().backward()
     latent = [p for n, p in student.net.named_parameters() if n.endswith("original")]
     assert latent and all(p.grad is not None and p.grad.abs().sum() > 0 for p in latent)
@@ -37,7 +38,7 @@ def test_straight_through_gradient_reaches_latent_weights():
 
 def test_xnor_binarises_the_inputs_of_its_layers():
     student = Student("squeezenet1_1_bn", ["a", "b"], size=32).eval()
-    layers = wrap_chain(student.net, "xnor")
+    layers = wrap_chain(student.net, CompressPlan.parse("xnor"))
     seen = []
     name = next(iter(layers))
     conv = student.net.get_submodule(f"{name}.conv")

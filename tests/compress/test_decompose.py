@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from distill.compress.artifact import load_compressed, save_compressed, strip_parametrizations
+from distill.compress.distill_file import load_compressed, save_compressed, strip_parametrizations
 from distill.compress.pipeline import wrap_chain
 from distill.errors import DistillError
+from distill.specs import CompressPlan
 from distill.students.model import Student
 
 
@@ -43,7 +44,7 @@ def test_cp_fast_takes_only_the_layers_its_timings_find_faster(tmp_path, monkeyp
         return {"conv": 1.0, "depthwise": 1.2 if name in slow else 0.5, "merged": 0.4 if name in merged else 1.3}
 
     monkeypatch.setattr(speed, "compare_latency_on", fake_timing)
-    layers = wrap_chain(student.net, "cp-fast:0.25", size=32)
+    layers = wrap_chain(student.net, CompressPlan.parse("cp-fast:0.25"), size=32)
     every_3x3 = list(seen)
     assert len(every_3x3) == 8 and set(layers) == set(every_3x3) - slow
     assert seen["features.3.expand3x3.0"] == (1, 16, 7, 7)  # fire2's squeezed input at 32 px
@@ -56,7 +57,7 @@ def test_cp_fast_takes_only_the_layers_its_timings_find_faster(tmp_path, monkeyp
     even = {"conv": 1.0, "depthwise": 1.0, "merged": 1.0}
     monkeypatch.setattr(speed, "compare_latency_on", lambda models, x, rounds, per_round: even)
     with pytest.raises(DistillError, match="none of the 8 k x k convs runs faster"):
-        wrap_chain(Student("squeezenet1_1_bn", ["a", "b"], size=32).net, "cp-fast", size=32)
+        wrap_chain(Student("squeezenet1_1_bn", ["a", "b"], size=32).net, CompressPlan.parse("cp-fast"), size=32)
 
 
 @pytest.mark.parametrize("stride,padding", [(1, 1), (2, 0), (2, 1)])
@@ -86,11 +87,11 @@ def test_low_rank_fc_is_the_truncated_svd_and_reloads_after_hybrid(tmp_path):
     torch.testing.assert_close(layer(x), linear(x), rtol=1e-5, atol=1e-5)
     assert LowRankFC(0.25).rank_for(linear) == int(0.25 * 20 * 12 / 32)
     with pytest.raises(DistillError, match="'svd' finds no layer"):  # SqueezeNet has no linear layer
-        wrap_chain(Student("squeezenet1_1_bn", ["a", "b"], size=32).net, "svd")
+        wrap_chain(Student("squeezenet1_1_bn", ["a", "b"], size=32).net, CompressPlan.parse("svd"))
     # Ge et al.'s pipeline on a VGG-S: low-rank FC layers, whose factors hybrid then prunes, shares and codes
     student = Student("vgg_s", ["a", "b", "c"], size=32, width=0.05)
     student.save(tmp_path / "float.pt")
-    layers = wrap_chain(student.net, "svd+hybrid")
+    layers = wrap_chain(student.net, CompressPlan.parse("svd+hybrid"))
     assert set(layers.values()) == {"svd", "hybrid"} and "classifier.4.0" in layers
     strip_parametrizations(student.net)
     save_compressed(tmp_path / "m.distill", student.eval(), layers)

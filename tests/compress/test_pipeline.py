@@ -5,11 +5,12 @@ import json
 import pytest
 import torch
 
-from distill.compress.artifact import load_compressed
+from distill.compress.distill_file import load_compressed
 from distill.compress.pipeline import compress_run, wrap_chain
 from distill.config import CompressConfig, LabelConfig, TrainConfig
 from distill.errors import DistillError
-from distill.label import label
+from distill.labelling.label import label
+from distill.specs import CompressPlan
 from distill.students.model import Student
 from distill.training.train import train
 
@@ -71,7 +72,7 @@ def test_float_teacher_is_a_frozen_eval_mode_copy_of_the_student(tmp_path):
     x = torch.rand(2, 3, 32, 32)
     assert torch.equal(teacher(x), student(x)) and not teacher.training
     assert not any(p.requires_grad for p in teacher.parameters())
-    wrap_chain(student.net, "bwn")  # compressing the student leaves its teacher as it was
+    wrap_chain(student.net, CompressPlan.parse("bwn"))  # compressing the student leaves its teacher as it was
     assert not torch.equal(teacher(x), student(x))
     assert float_teacher(student, tmp_path, "cache") is None
     assert not (tmp_path / "bad" / "rounds").exists()

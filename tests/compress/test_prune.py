@@ -5,6 +5,7 @@ import torch
 
 from distill.compress.pipeline import wrap_chain
 from distill.errors import DistillError
+from distill.specs import CompressPlan
 from distill.students.model import Student
 
 
@@ -24,13 +25,13 @@ def test_prune_zeroes_the_smallest_weights_on_a_cubic_schedule():
 def test_channel_pruning_removes_channels_and_must_come_first():
     student = Student("squeezenet1_1_bn", ["a", "b"], size=32)
     widths = [m.out_channels for m in student.net.modules() if isinstance(m, torch.nn.Conv2d)]
-    wrap_chain(student.net, "prune-ch:0.5")
+    wrap_chain(student.net, CompressPlan.parse("prune-ch:0.5"))
     pruned = [m.out_channels for m in student.net.modules() if isinstance(m, torch.nn.Conv2d)]
     assert pruned[-1] == widths[-1] == 2  # the classifier keeps its classes
     assert all(p <= w - w // 2 + 1 for p, w in zip(pruned[:-1], widths[:-1], strict=True))
     assert student(torch.rand(2, 3, 32, 32)).shape == (2, 2)
     with pytest.raises(DistillError, match="must come first"):
-        wrap_chain(Student("squeezenet1_1_bn", ["a", "b"], size=32).net, "quant+prune-ch")
+        wrap_chain(Student("squeezenet1_1_bn", ["a", "b"], size=32).net, CompressPlan.parse("quant+prune-ch"))
 
 
 def test_global_channel_pruning_takes_the_weakest_channels_anywhere():

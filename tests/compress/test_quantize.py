@@ -5,6 +5,7 @@ import torch
 
 from distill.compress.pipeline import wrap_chain
 from distill.compress.quantize import Int8Weights
+from distill.specs import CompressPlan
 from distill.students.model import Student
 
 
@@ -19,7 +20,7 @@ def test_int8_round_trip_is_exact_and_close_to_float():
 
 def test_hashed_layer_reads_its_weights_from_one_eighth_as_many_buckets():
     student = Student("squeezenet1_1_bn", ["a", "b"], size=32)
-    layers = wrap_chain(student.net, "hash")
+    layers = wrap_chain(student.net, CompressPlan.parse("hash"))
     name = next(iter(layers))
     layer = student.net.get_submodule(name)
     hashed = layer.parametrizations.weight[0]
@@ -40,7 +41,7 @@ def test_hybrid_shares_few_values_per_layer_and_huffman_codes_them():
     assert torch.allclose(kmeans_1d(values + 0.01 * torch.randn(100), 3), torch.tensor([-1.0, 0.5, 2.0]), atol=0.01)
     student = Student("squeezenet1_1_bn", ["a", "b"], size=32)
     hybrid = Hybrid(0.9)
-    layers = wrap_chain(student.net, "hybrid:0.9")  # all rounds: pruned, then shared
+    layers = wrap_chain(student.net, CompressPlan.parse("hybrid:0.9"))  # all rounds: pruned, then shared
     w = student.net.get_submodule(list(layers)[3]).weight
     assert (w == 0).float().mean() == pytest.approx(0.9, abs=0.01)
     assert torch.unique(w).numel() <= 2**hybrid.bits + 1  # the codebook and the pruned zeros

@@ -7,7 +7,7 @@ import torch
 from distill.evaluate.evalset import EvalSet
 from distill.evaluate.evaluate import evaluate_model
 from distill.students.model import Student
-from distill.teachers.spec import build_teacher
+from distill.teachers.build import build_teacher
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def test_a_teacher_runs_in_pytorch_whatever_the_runtime(evalset):
 
 
 def test_a_graph_that_differs_from_its_model_is_never_used(tmp_path, monkeypatch):
-    import distill.export as export
+    import distill.export.formats as export
 
     def differing(module, out, fmt, size, calibration=None):
         out.write_bytes(b"graph")

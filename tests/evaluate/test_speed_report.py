@@ -8,7 +8,7 @@ from torch import nn
 
 from distill.evaluate.report import eval_rows
 from distill.evaluate.speed import compare_latency, compare_training_step
-from distill.torchfile import parameter_count
+from distill.storage.torch_files import parameter_count
 from distill.workspace import Workspace
 
 

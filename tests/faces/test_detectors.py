@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from distill.demo_data import demo_samples
+from distill.datasets.demo import demo_samples
 from distill.faces.detectors import Detections, box_iou, make_detector, min_face_for, one_box_a_face
 from tests.conftest import CROWD_CLIP
 from tests.test_cli import run_cli

@@ -54,7 +54,7 @@ def test_ce_leaves_out_unlabelled_faces_and_a_batch_of_none_gives_zero():
 
 
 def test_combined_loss_returns_named_weighted_terms():
-    loss = CombinedLoss("kld:0.9+label:0.1", temperature=2.0)
+    loss = CombinedLoss(LossSpec.parse("kld:0.9+label:0.1"), temperature=2.0)
     out = {"student_logits": torch.randn(4, 3), "teacher_logits": torch.randn(4, 3)}
     terms = loss(out)
     assert set(terms) == {"kld", "label", "loss"}

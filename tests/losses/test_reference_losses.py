@@ -10,6 +10,7 @@ import torch
 
 from distill.losses import functional as LF
 from distill.losses.modules import CombinedLoss
+from distill.specs import LossSpec
 
 
 def _fixed(b: int = 6, c: int = 7, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -96,7 +97,7 @@ def test_the_new_losses_train_a_student_towards_its_teacher(name):
     torch.manual_seed(0)
     teacher = torch.randn(32, 7) * 3
     student = torch.zeros(32, 7, requires_grad=True)
-    loss = CombinedLoss(name, temperature=1.0)
+    loss = CombinedLoss(LossSpec.parse(name), temperature=1.0)
     opt = torch.optim.Adam([student], lr=0.05)
     losses = []
     for _ in range(300):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from distill.demo_data import demo_samples
+from distill.datasets.demo import demo_samples
 from distill.students.model import Student
 from tests.conftest import CROWD_CLIP
 

@@ -6,10 +6,10 @@ from torch import nn
 
 from distill.config import LabelConfig, TrainConfig
 from distill.errors import DistillError
-from distill.export import export_model
-from distill.label import label
+from distill.export.formats import export_model
+from distill.labelling.label import label
 from distill.students.model import Student
-from distill.teachers.spec import build_teacher
+from distill.teachers.build import build_teacher
 from distill.training.train import train
 
 CLASSES = ["anger", "happiness", "neutral"]

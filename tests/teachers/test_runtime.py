@@ -3,9 +3,9 @@
 import torch
 
 import distill.teachers.runtime as runtime
-from distill.export import ONNX_TOLERANCE
+from distill.export.formats import ONNX_TOLERANCE
+from distill.teachers.build import build_teacher
 from distill.teachers.graphs import OnnxNet
-from distill.teachers.spec import build_teacher
 
 
 def _faces(n=5, side=72):

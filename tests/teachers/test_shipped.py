@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from distill.compress.artifact import save_compressed
+from distill.compress.distill_file import save_compressed
 from distill.errors import DistillError
-from distill.fileio import sha256_file
+from distill.storage.files import sha256_file
 from distill.students.model import Student
 from distill.teachers import shipped
-from distill.teachers.spec import build_teacher
+from distill.teachers.build import build_teacher
 
 CLASSES = ["anger", "happiness", "neutral"]
 

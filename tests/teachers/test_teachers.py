@@ -4,10 +4,11 @@ import torch
 from torch import nn
 
 from distill.errors import DistillError
+from distill.faces.framing import Preprocess
 from distill.specs import parse_member
-from distill.teachers.base import Preprocess, Teacher
+from distill.teachers.base import Teacher
+from distill.teachers.build import build_teacher
 from distill.teachers.ensemble import Ensemble
-from distill.teachers.spec import build_teacher
 from distill.teachers.vgg_s import VGGS, save_checkpoint
 from tests.conftest import SHARED, requires_face_api, requires_shared
 

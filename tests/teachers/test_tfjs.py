@@ -58,7 +58,7 @@ def test_truncated_shards_and_unknown_dtypes_are_refused(tmp_path):
 
 
 def test_a_missing_folder_says_how_to_get_the_files(tmp_path):
-    from distill.teachers.spec import build_teacher
+    from distill.teachers.build import build_teacher
 
     with pytest.raises(DistillError, match="run `make setup`.*--teacher face_api:DIR"):
         build_teacher(f"face_api:{tmp_path}")
@@ -66,7 +66,7 @@ def test_a_missing_folder_says_how_to_get_the_files(tmp_path):
 
 @requires_face_api
 def test_face_api_is_the_released_net():
-    from distill.teachers.spec import build_teacher
+    from distill.teachers.build import build_teacher
 
     teacher = build_teacher("face_api")
     assert teacher.classes == ["neutral", "happiness", "sadness", "anger", "fear", "disgust", "surprise"]

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from distill import augment
-from distill.cache import PosteriorCache
 from distill.config import LabelConfig, TrainConfig
+from distill.faces import augment
 from distill.faces.store import FaceStore
-from distill.label import label
+from distill.labelling.cache import PosteriorCache
+from distill.labelling.label import label
 from distill.training.data import DistillData, Pixels
 
 

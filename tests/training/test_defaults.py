@@ -2,12 +2,12 @@
 
 import pytest
 
-import distill.teachers.spec as spec
+import distill.teachers.build as spec
 import distill.training.defaults as defaults
-from distill.cache import PosteriorCache
 from distill.config import LabelConfig, TrainConfig
 from distill.errors import DistillError
-from distill.label import label, resolved_label
+from distill.labelling.cache import PosteriorCache
+from distill.labelling.label import label, resolved_label
 
 MINI = "mini_xception"
 

@@ -62,8 +62,8 @@ def test_an_interrupted_fit_resumes_where_it_stood(tmp_path, labelled_store, mon
 def test_a_fitted_teacher_scores_its_held_out_faces_as_the_fit_reported(tmp_path, labelled_store):
     """The saved teacher averages each face with its mirror image, as validation and test did: its accuracy on the
     held-out faces is the fit's reported one (the whole image framed as fit-teacher framed it)."""
-    from distill import augment
-    from distill.teachers.spec import build_teacher
+    from distill.faces import augment
+    from distill.teachers.build import build_teacher
 
     cfg = FitConfig(width=0.05, size=32, epochs=1, batch_size=4, workers=0, precision="32", test_fraction=0.3)
     summary = fit_teacher(labelled_store, tmp_path / "t", cfg, show_progress=False)
@@ -92,7 +92,7 @@ def test_an_unset_size_is_what_this_cpu_computes_fast_and_is_recorded_for_a_resu
     written into config.json, so --resume on another machine keeps it."""
     import json
 
-    from distill.teachers.spec import build_teacher
+    from distill.teachers.build import build_teacher
     from distill.training import supervised
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)

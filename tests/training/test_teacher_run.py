@@ -3,13 +3,13 @@
 import pytest
 import torch
 
-from distill.compress.artifact import load_compressed
+from distill.compress.distill_file import load_compressed
 from distill.compress.pipeline import compress_run
 from distill.config import CompressConfig, LabelConfig
 from distill.errors import DistillError
-from distill.label import label
-from distill.teachers.base import IMAGENET, Preprocess
-from distill.teachers.spec import build_teacher
+from distill.faces.framing import IMAGENET, Preprocess
+from distill.labelling.label import label
+from distill.teachers.build import build_teacher
 from distill.teachers.vgg_s import VGGS, save_checkpoint
 from distill.training.teacher_run import import_teacher, own_caches, student_from_checkpoint
 

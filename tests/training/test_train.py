@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from distill.cache import PosteriorCache
 from distill.config import CropConfig, LabelConfig, TrainConfig
 from distill.datasets.readers import read_folder
 from distill.errors import DistillError
 from distill.faces.crop import crop
-from distill.label import label
+from distill.labelling.cache import PosteriorCache
+from distill.labelling.label import label
 from distill.students.model import Student, load_student
 from distill.training.defaults import resolve
-from distill.training.module import mix, progressive_side
+from distill.training.distill_module import mix, progressive_side
 from distill.training.train import fine_tune, train
 
 TINY = {"epochs": 1, "batch_size": 4, "size": 32, "grey": True, "workers": 0}
@@ -57,7 +57,7 @@ def test_pooled_caches_train_with_online_teacher_and_mixup(tmp_path, two_sources
 
 
 def test_mixup_needs_the_online_teacher(tmp_path, two_sources, monkeypatch):
-    import distill.teachers.spec as spec
+    import distill.teachers.build as spec
 
     monkeypatch.setattr(spec, "CHEAP_TEACHER", 10)  # a teacher too big to run every step: no online teaching
     with pytest.raises(DistillError, match="--online-teacher"):
@@ -94,7 +94,7 @@ def test_balanced_class_weights_are_inverse_square_root_frequency():
 
 
 def test_optimizers_by_name_and_an_unknown_one_refused():
-    from distill.training.common import make_optimizer
+    from distill.training.trainer import make_optimizer
 
     params = [torch.nn.Parameter(torch.zeros(2))]
     sgd = make_optimizer("sgd", params, 0.1, 5e-4)
@@ -173,7 +173,7 @@ def test_ctrl_c_or_kill_saves_last_ckpt_and_says_how_to_resume(tmp_path, two_sou
 
     from distill.errors import Interrupted
     from distill.progress import quiet_libraries
-    from distill.training.module import DistillModule
+    from distill.training.distill_module import DistillModule
     from distill.training.train import resume_run
 
     real, stopped = DistillModule.training_step, []
@@ -220,7 +220,7 @@ def test_a_resume_interrupted_again_keeps_the_epochs_before_it(tmp_path, two_sou
     import signal
 
     from distill.errors import Interrupted
-    from distill.training.module import DistillModule
+    from distill.training.distill_module import DistillModule
     from distill.training.train import resume_run
 
     real, interrupts = DistillModule.training_step, []
@@ -252,7 +252,7 @@ def test_a_resume_interrupted_again_keeps_the_epochs_before_it(tmp_path, two_sou
 
 
 def test_a_resume_killed_before_it_put_the_earlier_epochs_back_loses_none_of_them(tmp_path):
-    from distill.training.common import prepend_epochs, set_aside_earlier_epochs
+    from distill.training.trainer import prepend_epochs, set_aside_earlier_epochs
 
     metrics = tmp_path / "metrics.csv"
     aside = tmp_path / "metrics-before-resume.csv"
@@ -267,8 +267,8 @@ def test_a_resume_killed_before_it_put_the_earlier_epochs_back_loses_none_of_the
 
 def test_a_hint_layer_the_teacher_lacks_is_a_user_error_naming_its_layers():
     from distill.students.model import Student
-    from distill.teachers.spec import build_teacher
-    from distill.training.module import DistillModule
+    from distill.teachers.build import build_teacher
+    from distill.training.distill_module import DistillModule
 
     student = Student("squeezenet1_1_bn", ["a", "b", "c", "d", "e", "f", "g"], 32, grey=True)
     cfg = TrainConfig(loss="hint", hint_layer="nosuch", **TINY)
@@ -277,7 +277,7 @@ def test_a_hint_layer_the_teacher_lacks_is_a_user_error_naming_its_layers():
 
 
 def test_a_loss_that_is_not_finite_stops_the_run_with_one_line_and_no_student(tmp_path, two_sources, monkeypatch):
-    from distill.training.module import DistillModule
+    from distill.training.distill_module import DistillModule
 
     real = DistillModule.training_step
 
@@ -301,7 +301,7 @@ def test_progressive_side_grows_from_the_first_quarter_to_the_last():
 
 def _sides_seen(monkeypatch) -> list[tuple[str, int]]:
     """(stage, the student's input side) of every step DistillModule takes from now on."""
-    from distill.training.module import DistillModule
+    from distill.training.distill_module import DistillModule
 
     seen, step = [], DistillModule.shared_step
 

@@ -17,7 +17,7 @@ from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from distill.config import OPTIMIZERS
 from distill.errors import DistillError, Interrupted
-from distill.fileio import atomic_path, disk_full, write_text
+from distill.storage.files import atomic_path, disk_full, write_text
 from distill.training.bars import progress_callbacks
 
 

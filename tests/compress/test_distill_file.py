@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from distill.compress.artifact import load_compressed, save_compressed, strip_parametrizations
+from distill.compress.distill_file import load_compressed, save_compressed, strip_parametrizations
 from distill.compress.pipeline import wrap_chain
+from distill.specs import CompressPlan
 from distill.students.model import Student
 
 RELOADS = [
@@ -36,7 +37,7 @@ def test_saved_file_reloads_with_identical_outputs(tmp_path, methods, max_size):
     torch.manual_seed(0)
     student = Student("squeezenet1_1_bn", ["a", "b", "c"], size=32)
     student.save(tmp_path / "float.pt")
-    layers = wrap_chain(student.net, methods)
+    layers = wrap_chain(student.net, CompressPlan.parse(methods))
     student.train()(torch.rand(4, 3, 32, 32)).sum().backward()  # the wrapped net trains (BN stats move too)
     if methods == "bwn+quant":  # quant takes the first and last layers that bwn leaves float
         assert set(layers.values()) == {"bwn", "quant"}

@@ -1,6 +1,6 @@
 """Model files that setup fetches (never a run): face-api's two weight files, where `make setup` puts them, the
 SHA-256 they must have, and the npm fetch. Apart from the network (teachers/face_api.py), so that setup runs it
-without importing torch: `python -m distill.assets [DIR]`.
+without importing torch: `python -m distill.teachers.assets [DIR]`.
 """
 
 from __future__ import annotations

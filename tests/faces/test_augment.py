@@ -3,8 +3,8 @@
 import numpy as np
 import torch
 
-from distill import augment
 from distill.config import AugmentConfig
+from distill.faces import augment
 
 
 def test_identity_view_is_the_face_and_a_flip_mirrors_it():

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from distill.errors import DistillError
-from distill.fileio import atomic_path, write_json
-from distill.h5util import merge_rows, open_ours, read_strings, write_shard
+from distill.storage.files import atomic_path, write_json
+from distill.storage.hdf5 import merge_rows, open_ours, read_strings, write_shard
 
 
 def test_a_failed_write_leaves_neither_the_file_nor_a_temporary(tmp_path):

@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 
 from distill.errors import DistillError
-from distill.fileio import atomic_path
+from distill.storage.files import atomic_path
 
 STR = h5py.string_dtype("utf-8")
 COPY_BLOCK = 512  # rows per copy step when merging: keeps memory flat in the number of rows

@@ -9,13 +9,12 @@ import torch.nn.functional as F
 import torchmetrics
 from torch import nn
 
-from distill import augment
 from distill.config import TrainConfig
 from distill.errors import DistillError
+from distill.faces import augment
 from distill.losses.modules import CombinedLoss
-from distill.specs import LossSpec
 from distill.students.model import Student
-from distill.training.common import FROZEN, SharedStepModule
+from distill.training.trainer import FROZEN, SharedStepModule
 
 
 class FeatureTap:
@@ -79,7 +78,7 @@ class DistillModule(SharedStepModule):
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.optimizer = cfg.optimizer
         self.hint_epochs, self.online, self.mixup = cfg.hint_epochs, cfg.online_teacher, cfg.mixup
-        needs = LossSpec.parse(cfg.loss).needs()
+        needs = cfg.loss_spec.needs()
         if (self.online or "teacher" in needs) and teacher is None:
             raise ValueError("the hint loss and online teaching need the teacher itself, not only its cache")
         self.teacher, self.tap = teacher, None
@@ -91,7 +90,7 @@ class DistillModule(SharedStepModule):
         options: dict = {"temperature": cfg.temperature}
         if "features" in needs:
             options |= self._tap_features(student, teacher, cfg.hint_layer)
-        self.loss = CombinedLoss(cfg.loss, **options)
+        self.loss = CombinedLoss(cfg.loss_spec, **options)
         n = len(student.classes)
         self.metrics = nn.ModuleDict(
             {

@@ -12,9 +12,9 @@ from torch import nn
 
 from distill.compress.factory import make_compressor
 from distill.errors import DistillError
-from distill.fileio import atomic_path
+from distill.storage.files import atomic_path
+from distill.storage.torch_files import fit_state
 from distill.students.model import Student
-from distill.torchfile import fit_state
 
 KIND = "compressed_student"
 MAGIC = b"DISTILLZ1"  # then a zlib-compressed torch archive (files before it are plain archives)

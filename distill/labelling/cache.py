@@ -17,9 +17,9 @@ import h5py
 import numpy as np
 
 from distill.errors import DistillError
-from distill.fileio import atomic_path
-from distill.h5util import LazyFile, merge_rows, open_ours, read_strings
 from distill.provenance import provenance
+from distill.storage.files import atomic_path
+from distill.storage.hdf5 import LazyFile, merge_rows, open_ours, read_strings
 
 KIND = "posterior_cache"
 ROOM_FACTOR, ROOM_SPARE = 1.2, 2**18  # the cache is about the parts' size; HDF5 adds a little

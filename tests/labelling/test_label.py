@@ -7,13 +7,13 @@ import h5py
 import numpy as np
 import pytest
 
-from distill.cache import PosteriorCache
 from distill.config import CropConfig, LabelConfig
 from distill.datasets.readers import read_folder
 from distill.errors import DistillError
 from distill.faces.crop import NoFaces, crop
 from distill.faces.store import FaceStore
-from distill.label import default_cache_path, label
+from distill.labelling.cache import PosteriorCache
+from distill.labelling.label import default_cache_path, label
 from tests.conftest import requires_face_api
 from tests.killing import killed_on_call
 
@@ -29,7 +29,7 @@ def test_label_caches_views_resumes_and_refuses_other_store(tmp_path, face_store
         np.testing.assert_allclose(f["probs"][()].sum(1), 1, rtol=1e-5)
         assert f["views/logits"].shape[1] == 2 and f.attrs["store_fingerprint"] == FaceStore(face_store).fingerprint
 
-    import distill.label as lab
+    import distill.labelling.label as lab
 
     with killed_on_call(lab, "write_shard", 2), pytest.raises(KeyboardInterrupt):
         label(face_store, tmp_path / "b.h5", cfg, show_progress=False)
@@ -59,7 +59,7 @@ def test_a_finished_cache_is_reused_unless_fresh_or_changed(tmp_path, face_store
 
 
 def test_a_second_writer_of_one_output_is_refused_and_told_who_holds_it(tmp_path, face_store):
-    from distill.locks import exclusive, lock_path
+    from distill.storage.locks import exclusive, lock_path
 
     out = tmp_path / "c.h5"
     with exclusive(out, "label"):
@@ -83,7 +83,7 @@ def test_label_of_a_folder_without_faces_writes_no_store(tmp_path):
 
 
 def test_an_unset_teacher_is_the_strongest_one_installed(monkeypatch):
-    import distill.label as lab
+    import distill.labelling.label as lab
 
     monkeypatch.setattr(lab, "installed", lambda: True)
     cfg, notes = lab.resolved_label(LabelConfig(views=0), 4_000)
@@ -111,7 +111,7 @@ def test_label_with_no_flags_caches_the_pair(tmp_path, face_store, capsys):
 
 
 def test_a_teacher_that_gives_non_finite_logits_stops_the_labelling(tmp_path, face_store, monkeypatch):
-    import distill.label as labelling
+    import distill.labelling.label as labelling
 
     real = labelling._teacher_forward
 

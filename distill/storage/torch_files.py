@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from distill.errors import DistillError
-from distill.fileio import require_content
+from distill.storage.files import require_content
 
 
 def read_torch_file(path: Path):

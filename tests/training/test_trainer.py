@@ -5,7 +5,7 @@ import lightning as L
 import torch
 from torch import nn
 
-from distill.training.common import STOP_NOT_BEFORE, MultiTensorEMA, make_trainer
+from distill.training.trainer import STOP_NOT_BEFORE, MultiTensorEMA, make_trainer
 
 
 class WithTeacher(L.LightningModule):
@@ -68,8 +68,8 @@ def test_a_checkpoint_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
     import pytest
     import torch
 
-    from distill import fileio
     from distill.errors import DistillError
+    from distill.storage import files
     from distill.training import common
 
     io, path = common.AtomicCheckpointIO(), tmp_path / "checkpoints" / "best.ckpt"
@@ -93,6 +93,6 @@ def test_a_checkpoint_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
     monkeypatch.setattr(common.torch, "save", short_write)
     with pytest.raises(DistillError, match=r"in .*: \[enforce fail"):  # with space left: torch's words
         io.save_checkpoint({"step": 3}, path)
-    monkeypatch.setattr(fileio.shutil, "disk_usage", lambda folder: shutil._ntuple_diskusage(10**9, 10**9, 4096))
+    monkeypatch.setattr(files.shutil, "disk_usage", lambda folder: shutil._ntuple_diskusage(10**9, 10**9, 4096))
     with pytest.raises(DistillError, match=full):  # with next to nothing left: a full disk, said so
         io.save_checkpoint({"step": 3}, path)

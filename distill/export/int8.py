@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from distill import augment
+from distill.faces import augment
 
 CALIBRATION_BATCH = 32
 QUANT_OPTIONS = {"per_channel": True, "reduce_range": True}  # 7-bit weights: no 16-bit saturation without VNNI

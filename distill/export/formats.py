@@ -27,13 +27,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from distill import augment
 from distill.errors import DistillError
-from distill.fileio import atomic_path, require_content
-from distill.torchfile import read_archive
+from distill.faces import augment
+from distill.storage.files import atomic_path, require_content
+from distill.storage.torch_files import read_archive
 
 if TYPE_CHECKING:
-    from distill.teachers.base import Preprocess
+    from distill.faces.framing import Preprocess
 
 META = "distill.json"  # the extra file inside a .pt2
 CHECK_FACES = 64  # calibration faces an int8 graph is checked on
@@ -101,7 +101,7 @@ class AtInput(nn.Module):
 
 
 def _at_input(model: nn.Module) -> tuple[AtInput, Preprocess]:
-    from distill.teachers.base import Preprocess
+    from distill.faces.framing import Preprocess
 
     pre = getattr(model, "preprocess", None)
     if not isinstance(pre, Preprocess) or not isinstance(getattr(model, "net", None), nn.Module):
@@ -172,7 +172,7 @@ def _write_onnx_file(program, out: Path, meta: dict, calibration: np.ndarray | N
     if calibration is None:
         _write_onnx(program, out, meta)
         return
-    from distill.quantize_onnx import quantize_onnx
+    from distill.export.int8 import quantize_onnx
 
     float_path = out.with_name(out.name + ".float.tmp.onnx")
     try:

@@ -13,18 +13,18 @@ import h5py
 import numpy as np
 import torch
 
-from distill import augment
-from distill.assets import installed
-from distill.cache import PosteriorCache, probs_of, write_cache
 from distill.config import DistConfig, LabelConfig
 from distill.errors import DistillError
+from distill.faces import augment
+from distill.faces.framing import source_side
 from distill.faces.store import FaceStore, require_store
-from distill.fileio import write_json
-from distill.h5util import write_shard
-from distill.locks import exclusive
+from distill.labelling.cache import PosteriorCache, probs_of, write_cache
 from distill.progress import progress_bar
-from distill.teachers.base import source_side
-from distill.teachers.spec import build_teacher, runs_every_step
+from distill.storage.files import write_json
+from distill.storage.hdf5 import write_shard
+from distill.storage.locks import exclusive
+from distill.teachers.assets import installed
+from distill.teachers.build import build_teacher, runs_every_step
 
 # the recipe cached 8 views of 4k faces and 4 of 11k (77k in all); one pooled store gets about this many, 2-8 a face
 VIEWS_BUDGET = 64_000

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from distill.artifacts import load_model
-from distill.augment import to_float
 from distill.errors import DistillError
-from distill.export import ExportedModel, export_model
+from distill.export.formats import ExportedModel, export_model
+from distill.faces.augment import to_float
 from distill.faces.store import FaceStore
 from distill.students.model import Student
 
@@ -47,7 +47,7 @@ def test_onnx_int8_is_calibrated_on_faces_stores_int8_weights_and_stays_close(tm
     pytest.importorskip("onnxruntime")
     import onnx
 
-    from distill.export import OnnxModel
+    from distill.export.formats import OnnxModel
 
     faces = FaceStore(face_store).pixels(slice(None))
     float_done = export_model(student, tmp_path / "m.onnx", "onnx")
@@ -78,7 +78,7 @@ def test_a_graph_takes_faces_at_the_models_framing_and_side_and_cuts_nothing_its
     pytest.importorskip("onnxruntime")
     import onnx
 
-    from distill.export import OnnxModel
+    from distill.export.formats import OnnxModel
 
     torch.manual_seed(0)
     framed = Student("squeezenet1_1_bn", ["anger", "happiness", "neutral"], size=32, crop=0.8).eval()
