@@ -21,7 +21,6 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -29,11 +28,9 @@ from torch import nn
 
 from distill.errors import DistillError
 from distill.faces import augment
+from distill.faces.framing import Preprocess, centre
 from distill.storage.files import atomic_path, require_content
 from distill.storage.torch_files import read_archive
-
-if TYPE_CHECKING:
-    from distill.faces.framing import Preprocess
 
 META = "distill.json"  # the extra file inside a .pt2
 CHECK_FACES = 64  # calibration faces an int8 graph is checked on
@@ -73,8 +70,6 @@ class ExportedModel(nn.Module):
 def frame_stored(meta: dict, rgb01: torch.Tensor) -> torch.Tensor:
     """Stored faces (B,3,H,W) cut as a graph with metadata `meta` takes them: its framing (1.0 for graphs that cut
     inside), resized to its side."""
-    from distill.teachers.base import centre  # here: the teachers package imports this module (teachers/graphs.py)
-
     size = meta["size"]
     x = centre(rgb01, float(meta.get("framing", 1.0)))
     if x.shape[-2:] != (size, size):
@@ -101,8 +96,6 @@ class AtInput(nn.Module):
 
 
 def _at_input(model: nn.Module) -> tuple[AtInput, Preprocess]:
-    from distill.faces.framing import Preprocess
-
     pre = getattr(model, "preprocess", None)
     if not isinstance(pre, Preprocess) or not isinstance(getattr(model, "net", None), nn.Module):
         raise DistillError(f"{type(model).__name__} has no network and preprocessing to export (students do)")

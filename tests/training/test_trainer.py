@@ -70,9 +70,9 @@ def test_a_checkpoint_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
 
     from distill.errors import DistillError
     from distill.storage import files
-    from distill.training import common
+    from distill.training import trainer
 
-    io, path = common.AtomicCheckpointIO(), tmp_path / "checkpoints" / "best.ckpt"
+    io, path = trainer.AtomicCheckpointIO(), tmp_path / "checkpoints" / "best.ckpt"
     io.save_checkpoint({"step": 1}, path)
     assert torch.load(path, weights_only=True) == {"step": 1}
 
@@ -80,7 +80,7 @@ def test_a_checkpoint_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
         open(f, "wb").write(b"half a checkpoint")
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(common.torch, "save", full_disk)
+    monkeypatch.setattr(trainer.torch, "save", full_disk)
     full = rf"cannot write .*best.ckpt: the disk holding {re.escape(str(path.parent.resolve()))} is full$"
     with pytest.raises(DistillError, match=full):
         io.save_checkpoint({"step": 2}, path)
@@ -90,7 +90,7 @@ def test_a_checkpoint_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
     def short_write(obj, f):  # what torch's zip writer raises on a full disk
         raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
 
-    monkeypatch.setattr(common.torch, "save", short_write)
+    monkeypatch.setattr(trainer.torch, "save", short_write)
     with pytest.raises(DistillError, match=r"in .*: \[enforce fail"):  # with space left: torch's words
         io.save_checkpoint({"step": 3}, path)
     monkeypatch.setattr(files.shutil, "disk_usage", lambda folder: shutil._ntuple_diskusage(10**9, 10**9, 4096))
