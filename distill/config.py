@@ -28,6 +28,7 @@ COMBINE = ("prob", "logit", "geometric")  # how an ensemble joins its members (t
 OPTIMIZERS = ("adamw", "sgd")
 PRECISIONS = ("auto", "32", "bf16-mixed", "16-mixed")
 TEACH = ("cache", "float")  # what compress fine-tunes on
+CONDITIONS = ("plain", "dark", "small")  # photo conditions eval scores under (evaluate/conditions.py)
 TEACHER_RUNTIMES = ("torch", "onnx")  # where an online teacher computes (teachers/runtime.py)
 
 
@@ -453,6 +454,12 @@ class EvalConfig(Settings):
         None, "Class mapping inside ensemble specs (member=ensemble, cls=- drops), as label's.", none="by name"
     )
     combine: str = setting("prob", "Ensemble combination.", choices=COMBINE)
+    condition: str = setting(
+        "plain",
+        "Score the photos as they are (plain), or under a condition footage brings, each photo changed before its "
+        "face is found: dark (gamma 2.2 and warm light) or small (the photo shrunk 4x in its frame).",
+        choices=CONDITIONS,
+    )
     runtime: str = setting(
         "onnx",
         "What scores a student or compressed model: onnx (ONNX Runtime, the runtime predict uses; exported to a "

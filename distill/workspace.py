@@ -107,10 +107,11 @@ class Workspace:
         digest = hashlib.sha1(source_id(src).encode()).hexdigest()[:8]
         return plain.with_name(f"{plain.stem}-{digest}.h5")
 
-    def eval_store(self, reader: str, root: Path, size: int, detector: str = "mtcnn") -> Path:
+    def eval_store(self, reader: str, root: Path, size: int, detector: str = "mtcnn", condition: str = "plain") -> Path:
         """Where eval keeps its crops of a labelled set: under evals/, apart from training material, so that
-        neither `label` nor `train` can ever pick the test faces up as the newest store (one store a detector)."""
-        suffix = "" if detector == "mtcnn" else f"-{detector}"
+        neither `label` nor `train` can ever pick the test faces up as the newest store (one store a detector and
+        photo condition)."""
+        suffix = ("" if detector == "mtcnn" else f"-{detector}") + ("" if condition == "plain" else f"-{condition}")
         return self.dir("eval") / "crops" / f"{reader}-{store_name(root)}-{size}{suffix}.h5"
 
     def newest_model(self) -> Path:

@@ -3,6 +3,7 @@ record (distill/teachers/weights/vgg_s.json) and licence note; run by experiment
 
     python experiments/ship_teacher.py copy TEACHER COMPRESSED      # the file, its record (no score yet)
     python experiments/ship_teacher.py score EVAL                   # the held-out score `distill eval` measured
+    python experiments/ship_teacher.py keys FER2013_DIR > KEYS      # its held-out faces again, with no fit at hand
 
 TEACHER: the `distill fit-teacher` folder; COMPRESSED: the `distill compress` folder of its imported run; EVAL: the
 `distill eval` folder that scored `--model vgg_s` (the shipped file) on TEACHER's held-out faces.
@@ -89,5 +90,19 @@ def score(eval_dir: Path) -> None:
     print(json.dumps(record["held_out"], indent=1))
 
 
+def keys(data: Path) -> None:
+    """The images the shipped teacher never trained on: fit-teacher's split is a hash of each key (its record's
+    test_fraction and val_fraction), so it is rebuilt from the dataset alone, in a session without the fit."""
+    from distill.datasets.readers import read_dataset
+    from distill.training.supervised import group_of, split_of
+
+    settings = json.loads(shipped.RECORD.read_text())["fit"]["settings"]
+    labelled = [s for s in read_dataset("auto", data)[0] if s.label]
+    split = split_of([group_of(s.meta, s.key) for s in labelled], settings["test_fraction"], settings["val_fraction"])
+    print("\n".join(s.key for s, part in zip(labelled, split, strict=True) if part == "test"))
+
+
 if __name__ == "__main__":
-    {"copy": lambda a: copy(Path(a[0]), Path(a[1])), "score": lambda a: score(Path(a[0]))}[sys.argv[1]](sys.argv[2:])
+    commands = {"copy": lambda a: copy(Path(a[0]), Path(a[1])), "score": lambda a: score(Path(a[0]))}
+    commands["keys"] = lambda a: keys(Path(a[0]))
+    commands[sys.argv[1]](sys.argv[2:])

@@ -37,6 +37,8 @@ def test_eval_crops_are_no_training_material(tmp_path):
     store.parent.mkdir(parents=True)
     store.write_bytes(b"")
     assert ws.all("faces") == [] and ws.dir("eval") in store.parents
+    dark = ws.eval_store("csv", tmp_path / "expressions-dev", 112, "blazeface", "dark")
+    assert dark.name == "csv-expressions-dev-112-blazeface-dark.h5"  # one store a detector and photo condition
 
 
 def test_newest_model_is_a_student_or_a_compressed_model(tmp_path):

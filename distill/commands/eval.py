@@ -10,6 +10,7 @@ from distill.config import EvalConfig
 from distill.datasets.emotions import canonical_classes, parse_mapping
 from distill.datasets.readers import dataset_root, read_dataset
 from distill.errors import DistillError
+from distill.evaluate.conditions import under
 from distill.evaluate.evalset import load_cropped, load_uncropped, one_label_each, only_keys
 from distill.evaluate.evaluate import evaluate_model
 from distill.evaluate.render import write_eval
@@ -38,7 +39,8 @@ def run(
     samples, ambiguous = one_label_each(samples)
     _check_class_map(cfg.class_map, [net.classes for net, _ in models], {s.label for s in samples if s.label})
     root = dataset_root(dataset, data)
-    store = ws.eval_store(reader, root, cfg.size, cfg.detector)
+    store = ws.eval_store(reader, root, cfg.size, cfg.detector, cfg.condition)
+    samples = under(cfg.condition, samples)
     evalset = load_cropped(samples, store, cfg.size, detector=cfg.detector) if cfg.crop else None
     evalset = evalset or replace(load_uncropped(samples, cfg.size), detected=cfg.crop)
     if not evalset.keys:
@@ -52,6 +54,8 @@ def run(
     name, where = f"{store_name(root)} ({reader})", str(root.resolve())
     if keys is not None:  # a subset is its own dataset: `report` never shows its score as the whole set's
         name, where = f"{name}, the {len(evalset.keys)} faces of --keys {keys.name}", f"{where}?keys={keys.resolve()}"
+    if cfg.condition != "plain":  # so is a condition: its own row beside the plain set's
+        name, where = f"{name}, {cfg.condition}", f"{where}#{cfg.condition}"
     out_dir = ws.new_run_dir("eval", f"{reader}-{store_name(root)}")
     write_eval(out_dir, name, results, evalset, where)
     return (out_dir / "eval.md").read_text().split("\n## ")[0], out_dir / "eval.md"

@@ -193,11 +193,14 @@ def compress_auto(run_dir: Path, out_dir: Path, cfg: CompressConfig, show_progre
     for step in range(1, LADDER_STEPS + 1):
         ratio = round(LADDER_TOP * step / LADDER_STEPS, 3)
         pruner.advance(student.net, step, LADDER_STEPS)
+        tuned = None
         if recipe["epochs"] > 0:
-            fine_tune(student.train(), sources, work / f"{step:02d}-prune-ch_{ratio:g}", fine, teacher, show_progress)
+            tuned = fine_tune(
+                student.train(), sources, work / f"{step:02d}-prune-ch_{ratio:g}", fine, teacher, show_progress
+            )
         passed = ladder.score(student, ratio)
         if show_progress:
-            console.print(_line(ladder.curve[-2:]), highlight=False)
+            console.print(_line(ladder.curve[-2:], tuned), highlight=False)
         if not passed:
             break
     if ladder.best is None:
@@ -216,12 +219,17 @@ def _curve(ladder: Ladder) -> list[dict]:
     return [asdict(c) | {"name": c.name} for c in ladder.curve]
 
 
-def _line(pair: list[Candidate]) -> str:
+def _line(pair: list[Candidate], tuned: dict | None) -> str:
+    """A step's line; `tuned`: its fine-tuning's summary. The step keeps the fine-tuning epoch of best validation
+    agreement, which the epoch lines above need not end on: the line names it, so the two never seem to disagree."""
     plain, quantised = pair
+    kept = ""
+    if tuned and tuned.get("best_val_agreement") is not None:
+        kept = f" (kept: the fine-tuning epoch of best val/agreement, {tuned['best_val_agreement']:.4f})"
     return (
-        f"auto: {plain.name}: {plain.parameters:,} parameters; teacher agreement {100 * plain.teacher_agreement:.2f}% "
-        f"(int8 {100 * quantised.teacher_agreement:.2f}%), float-student agreement "
-        f"{100 * plain.float_agreement:.2f}% (int8 {100 * quantised.float_agreement:.2f}%)"
+        f"auto: {plain.name}{kept}: {plain.parameters:,} parameters; teacher agreement "
+        f"{100 * plain.teacher_agreement:.2f}% (int8 {100 * quantised.teacher_agreement:.2f}%), float-student "
+        f"agreement {100 * plain.float_agreement:.2f}% (int8 {100 * quantised.float_agreement:.2f}%)"
     )
 
 

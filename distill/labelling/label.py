@@ -213,12 +213,20 @@ def label(
 
 
 def _finished(out: Path, store: FaceStore, cfg: LabelConfig) -> dict | None:
-    """The summary of a finished cache at `out` made with these settings, teacher and store; None otherwise."""
+    """The summary of a finished cache at `out` made with these settings, teacher and store; None otherwise (the
+    same teacher with other views or another store: relabelled). A cache of another teacher is refused: never taken
+    over but with --fresh."""
     if not out.is_file():
         return None
     cache = PosteriorCache(out)
     made = json.loads(cache.attrs.get("config", "{}"))
     teacher = build_teacher(cfg.teacher, cfg.combine, cfg.class_map)
+    if _normal(teacher.describe()) != _normal(cache.teacher):  # e.g. a teacher of the same name, other weights
+        theirs, mine = (str(d.get("weights_sha256", "?"))[:12] for d in (cache.teacher, teacher.describe()))
+        raise DistillError(
+            f"{out} holds the posteriors of another teacher ({cache.teacher.get('spec')}, weights {theirs}; this "
+            f"one's {mine}): give another --out, or --fresh to replace it"
+        )
     same = _normal(_identity(teacher, store, cfg)) == _normal(
         {
             "teacher": cache.teacher,

@@ -117,3 +117,10 @@ def test_a_student_no_better_than_the_commonest_class_is_warned_about(tmp_path, 
     assert "commonest class 'neutral' (60.00%; it answers 1 class in all)" in warning
     monkeypatch.setattr(auto, "classes_of", lambda model, pixels: teacher)  # learnt: agrees on every face
     assert auto.Ladder(_Anything(), held, 1.0, tmp_path).collapse_warning(classes) is None
+
+
+def test_a_steps_line_names_the_fine_tuning_epoch_it_kept():
+    pair = [auto.Candidate(0.6, False, 1000, 0.5862, 1.0), auto.Candidate(0.6, True, 1000, 0.5862, 1.0)]
+    line = auto._line(pair, {"best_val_agreement": 0.5862})
+    assert line.startswith("auto: prune-ch:0.6 (kept: the fine-tuning epoch of best val/agreement, 0.5862): 1,000")
+    assert "(kept" not in auto._line(pair, None)  # no fine-tuning (--epochs 0): nothing kept but the step itself

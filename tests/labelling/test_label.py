@@ -136,3 +136,17 @@ def test_a_caches_name_is_unique_to_what_made_it():
     mapped = default_cache_path(Path("w"), Path("pool.h5"), "mini_xception", 0, class_map="fear=-")
     other = default_cache_path(Path("w"), Path("pool.h5"), "mini_xception+face_api", 0, combine="logit")
     assert len({plain, mapped, other, default_cache_path(Path("w"), Path("pool.h5"), "mini_xception+face_api", 0)}) == 4
+
+
+def test_a_cache_of_another_teacher_is_never_taken_over_but_with_fresh(tmp_path, face_store):
+    """A teacher of the same name whose weights or settings changed (a new shipped VGG-S, a refitted checkpoint at
+    the same path): its cache is refused, not silently replaced."""
+    out = tmp_path / "c.h5"
+    label(face_store, out, LabelConfig(teacher=MINI), show_progress=False)
+    made = out.stat().st_mtime_ns
+    other = LabelConfig(teacher=f"{MINI}?mirror=1")  # another function of the faces under the same file
+    with pytest.raises(DistillError, match=r"holds the posteriors of another teacher \(mini_xception.*--fresh"):
+        label(face_store, out, other, show_progress=False)
+    assert out.stat().st_mtime_ns == made
+    label(face_store, out, other, fresh=True, show_progress=False)
+    assert PosteriorCache(out).teacher["mirror"] is True
