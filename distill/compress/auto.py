@@ -26,15 +26,21 @@ import numpy as np
 import torch
 
 from distill.compress.distill_file import save_compressed
-from distill.compress.pipeline import float_teacher
+from distill.compress.pipeline import file_latencies, float_teacher
 from distill.compress.prune import ChannelPruning
 from distill.config import AUTO_RECIPE, CompressConfig
 from distill.errors import DistillError
+from distill.evaluate.speed import compare_latency_on
+from distill.export.formats import OnnxModel, export_model
 from distill.faces import augment
 from distill.faces.store import FaceStore
 from distill.labelling.cache import PosteriorCache
+from distill.progress import console
 from distill.provenance import provenance
 from distill.storage.files import write_json
+from distill.students.model import load_student
+from distill.training.data import held_out
+from distill.training.train import fine_tune, load_run_config, run_train_config
 
 LADDER_TOP, LADDER_STEPS = 0.7, 7  # the pruned share of the network's channels grows by 0.1 a step, up to 0.7
 CALIBRATION_FACES = 512
@@ -52,7 +58,6 @@ class HeldOut:
 
 def held_out_faces(sources: list[tuple[Path, Path]], val_fraction: float, seed: int = 0) -> HeldOut:
     """The validation split training held out (training.data.held_out: the same keys), from every source."""
-    from distill.training.data import held_out
 
     pixels, teacher, train_faces = [], [], []
     rng = np.random.default_rng(seed)
@@ -129,7 +134,6 @@ class Ladder:
 
     def score(self, student, ratio: float) -> bool:
         """Score the float and int8 forms of `student` at `ratio`; True while the float form passes."""
-        from distill.export.formats import OnnxModel, export_model
 
         student.eval()
         parameters = sum(p.numel() for p in student.net.parameters())
@@ -160,9 +164,6 @@ def _rank(c: Candidate) -> tuple[bool, float]:
 
 def compress_auto(run_dir: Path, out_dir: Path, cfg: CompressConfig, show_progress: bool = True) -> dict:
     """Climb the ladder on the run's student; write the chosen plan as model.distill (+ model.int8.onnx)."""
-    from distill.progress import console
-    from distill.students.model import load_student
-    from distill.training.train import fine_tune, load_run_config, run_train_config
 
     config = load_run_config(run_dir)
     fine = run_train_config(config)
@@ -234,7 +235,6 @@ def _line(pair: list[Candidate], tuned: dict | None) -> str:
 
 
 def _save(run_dir: Path, out_dir: Path, student, ladder: Ladder, cfg, params_before: int) -> dict:
-    from distill.compress.pipeline import file_latencies
 
     chosen = ladder.best
     student.net = ladder.best_net
@@ -286,9 +286,6 @@ def _save(run_dir: Path, out_dir: Path, student, ladder: Ladder, cfg, params_bef
 def _runtime_speed(student, run_dir: Path, deployable: Path, out_dir: Path) -> dict:
     """ONNX Runtime ms per batch of 1 and of 64 faces, one thread, the float student's graph and the chosen one
     taking turns (evaluate.speed.compare_latency_on), each fed faces already cut at its input (export.input_cut)."""
-    from distill.evaluate.speed import compare_latency_on
-    from distill.export.formats import OnnxModel, export_model
-    from distill.students.model import load_student
 
     float_graph = out_dir / "rounds" / "float.onnx"
     export_model(load_student(run_dir / "student.pt").eval(), float_graph, "onnx")
