@@ -249,73 +249,93 @@ def predict_video(
     writer = None
     if cfg.annotate:
         writer = WriterThread(lambda: VideoWriter(out_dir / "annotated.mp4", fps, size, audio), _draw(clf.classes))
-    reader = Background(frames(container, stream, audio))
-    start, done, error, writer_busy = time.perf_counter(), loop.first, None, 0.0
-
-    def finish_one() -> None:
-        nonlocal done
-        index, shown = loop.finish()
-        t0 = time.perf_counter()
-        if writer is not None:
-            writer.put("frame", shown)
-        loop.clock["waiting for the writer"] += time.perf_counter() - t0
-        done = index + 1
-        advance()
-
+    run = VideoRun(loop, Background(frames(container, stream, audio)), writer, replay, cfg.max_frames)
+    start, error = time.perf_counter(), None
     try:
         with progress_bar(f"predict {label}", limit) as advance, _kill_as_interrupt():
+            run.advance = advance
             advance(loop.first)
-            for index, img, packet in _timed(reader, loop.clock):
-                if packet is not None:
-                    if writer is not None:
-                        writer.put("audio", packet)
-                    continue
-                if cfg.max_frames and index >= cfg.max_frames:
-                    break
-                if index < loop.first:  # a frame a stopped run finished: only its picture is drawn again
-                    if writer is not None:
-                        writer.put("frame", _replayed(img, replay.get(index, [])))
-                    continue
-                loop.submit(index, img)
-                while loop.full():
-                    finish_one()
-            while loop.pending:
-                finish_one()
-            if writer is not None:
-                writer.close()
-                writer_busy, writer = writer.busy, None
+            run.feed()
+            run.close_writer()
     except DistillError as err:  # a damaged file: what was read is kept
         error = str(err)
-        while loop.pending:
-            finish_one()
+        run.drain()
     except KeyboardInterrupt as err:
-        _stop(loop, reader, writer)
-        again = (
-            ""
-            if resume is None and job.source.startswith("camera ")
-            else (f"; run the same command again to go on from frame {loop.saved['frames']}")
-        )
-        raise Interrupted(
-            f"stopped after frame {done}: the rows of every finished frame are in {loop.rows.path.resolve()}{again}"
-        ) from err
+        _stop(loop, run.reader, run.writer)
+        again = "" if resume is None and job.source.startswith("camera ") else f"; {_go_on(loop)}"
+        raise Interrupted(f"stopped after frame {run.done}: {_kept(loop)}{again}") from err
     except OSError as err:  # a full disk, a folder gone
-        _stop(loop, reader, writer)
+        _stop(loop, run.reader, run.writer)
         raise DistillError(
-            f"{err.strerror or err} while writing into {out_dir.resolve()} after frame {done}: the rows of every "
-            f"finished frame are kept in {loop.rows.path.resolve()}; free some space and run the same command again "
-            f"to go on from frame {loop.saved['frames']}"
+            f"{err.strerror or err} while writing into {out_dir.resolve()} after frame {run.done}: {_kept(loop)}; "
+            f"free some space and {_go_on(loop)}"
         ) from err
     finally:
-        reader.close()
+        run.reader.close()
         loop.close()
         container.close()
-    if writer is not None:  # the stream broke off: the annotated video keeps what was read
-        writer.close()
-        writer_busy = writer.busy
-    if done == 0:
+    run.close_writer()  # the stream broke off: the annotated video keeps what was read
+    if run.done == 0:
         raise DistillError(error or f"{label}: no video frame could be decoded")
     seconds = time.perf_counter() - start
-    return _finish(loop, done, seconds, {"decoding": reader.busy, "drawing and encoding": writer_busy}, error)
+    busy = {"decoding": run.reader.busy, "drawing and encoding": run.writer_busy}
+    return _finish(loop, run.done, seconds, busy, error)
+
+
+def _kept(loop: FrameLoop) -> str:
+    return f"the rows of every finished frame are in {loop.rows.path.resolve()}"
+
+
+def _go_on(loop: FrameLoop) -> str:
+    return f"run the same command again to go on from frame {loop.saved['frames']}"
+
+
+class VideoRun:
+    """One video's frames through the FrameLoop: read in a thread (`reader`), classified, handed in order to the
+    annotated video's `writer` (or None); frames a stopped run finished are only drawn again from `replay`."""
+
+    def __init__(self, loop: FrameLoop, reader: Background, writer, replay: dict, max_frames: int | None):
+        self.loop, self.reader, self.writer, self.replay, self.max_frames = loop, reader, writer, replay, max_frames
+        self.done = loop.first  # frames finished, counting those of a run this one goes on from
+        self.writer_busy = 0.0
+        self.advance = lambda n=1: None  # the progress bar's, once it is shown
+
+    def feed(self) -> None:
+        """Every frame the reader gives, up to max_frames, and the audio packets beside them; then the rest."""
+        for index, img, packet in _timed(self.reader, self.loop.clock):
+            if packet is not None:
+                self._put("audio", packet)
+                continue
+            if self.max_frames and index >= self.max_frames:
+                break
+            if index < self.loop.first:  # a frame a stopped run finished: only its picture is drawn again
+                self._put("frame", _replayed(img, self.replay.get(index, [])))
+                continue
+            self.loop.submit(index, img)
+            while self.loop.full():
+                self.finish_one()
+        self.drain()
+
+    def finish_one(self) -> None:
+        index, shown = self.loop.finish()
+        t0 = time.perf_counter()
+        self._put("frame", shown)
+        self.loop.clock["waiting for the writer"] += time.perf_counter() - t0
+        self.done = index + 1
+        self.advance()
+
+    def drain(self) -> None:
+        while self.loop.pending:
+            self.finish_one()
+
+    def close_writer(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer_busy, self.writer = self.writer.busy, None
+
+    def _put(self, kind: str, value) -> None:
+        if self.writer is not None:
+            self.writer.put(kind, value)
 
 
 def _replayed(img: Image.Image, shown: list) -> tuple:
