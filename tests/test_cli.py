@@ -207,6 +207,19 @@ JUNK = [
 ]
 
 
+def test_a_pickle_that_is_no_torch_file_is_one_line_with_no_torch_warning_before_it(tmp_path, capfd, monkeypatch):
+    import pickle
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p4.pt").write_bytes(pickle.dumps({"a": 1}, protocol=4))
+    code, _, err = run_cli(["info", "p4.pt"], tmp_path / "w", capfd, monkeypatch)
+    assert code == 2 and err.startswith("error: p4.pt is not a safe torch file: torch's weights-only reader refused")
+    assert len(err.strip().splitlines()) == 1, err  # no "Detected pickle protocol 4" before it
+    (tmp_path / "junk.pt").write_bytes(b"junk\n")  # read as a legacy torch file: a bad magic number
+    code, _, err = run_cli(["info", "junk.pt"], tmp_path / "w", capfd, monkeypatch)
+    assert code == 2 and "junk.pt is not a safe torch file (neither a torch archive nor a pickle)" in err
+
+
 @pytest.mark.parametrize(("args", "message"), JUNK, ids=[" ".join(a) for a, _ in JUNK])
 def test_a_junk_torch_archive_is_one_line_with_no_torch_noise_before_it(
     args, message, face_photos, tmp_path, capfd, monkeypatch

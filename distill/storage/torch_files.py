@@ -4,6 +4,8 @@ and parameters counted once."""
 from __future__ import annotations
 
 import logging
+import pickle
+import re
 import warnings
 import zipfile
 from contextlib import contextmanager
@@ -21,9 +23,19 @@ def read_torch_file(path: Path):
         raise DistillError(f"{path}: no such file")
     require_content(path)
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with torch_quiet():  # e.g. "Detected pickle protocol 4", printed before our line
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:  # torch's advice to unpickle it anyway is not ours to give
+        detail = re.search(r"WeightsUnpickler error:\s*(.+)", str(err))
+        reason = detail.group(1).strip() if detail else str(err).splitlines()[0]
+        raise DistillError(
+            f"{path} is not a safe torch file: torch's weights-only reader refused it ({reason}): not a checkpoint, "
+            "or one holding objects beyond tensors and plain values; nothing is unpickled"
+        ) from err
     except Exception as err:  # noqa: BLE001 - torch raises many types for foreign or unsafe files
-        raise DistillError(f"{path} is not a safe torch file ({str(err).splitlines()[0]})") from err
+        reason = str(err).splitlines()[0] if str(err).strip() else type(err).__name__
+        reason = "neither a torch archive nor a pickle" if reason.isdigit() else reason  # a bad magic number
+        raise DistillError(f"{path} is not a safe torch file ({reason})") from err
 
 
 @contextmanager
