@@ -178,7 +178,8 @@ def compress_auto(run_dir: Path, out_dir: Path, cfg: CompressConfig, show_progre
     work = out_dir / "rounds"
     work.mkdir(parents=True, exist_ok=True)
     ladder = Ladder(student, held_out_faces(sources, fine.val_fraction), recipe["tolerance"], work)
-    if warning := ladder.collapse_warning(student.classes):
+    warning = ladder.collapse_warning(student.classes)
+    if warning:
         console.print(f"warning: {warning}", highlight=False)
     if show_progress:
         console.print(
@@ -213,7 +214,7 @@ def compress_auto(run_dir: Path, out_dir: Path, cfg: CompressConfig, show_progre
             f"{100 * closest.teacher_agreement:.2f}%; the curve: {out_dir / 'summary.json'}); raise --tolerance or "
             "give a --method"
         )
-    return _save(run_dir, out_dir, student, ladder, cfg, params_before)
+    return _save(run_dir, out_dir, student, ladder, cfg, params_before, warning)
 
 
 def _curve(ladder: Ladder) -> list[dict]:
@@ -234,7 +235,7 @@ def _line(pair: list[Candidate], tuned: dict | None) -> str:
     )
 
 
-def _save(run_dir: Path, out_dir: Path, student, ladder: Ladder, cfg, params_before: int) -> dict:
+def _save(run_dir: Path, out_dir: Path, student, ladder: Ladder, cfg, params_before: int, warning: str | None) -> dict:
 
     chosen = ladder.best
     student.net = ladder.best_net
@@ -251,7 +252,7 @@ def _save(run_dir: Path, out_dir: Path, student, ladder: Ladder, cfg, params_bef
         "float_teacher_agreement": ladder.float_teacher_agreement,
         "curve": _curve(ladder),
     }
-    if warning := ladder.collapse_warning(student.classes):  # `distill info` shows it beside the plan
+    if warning:  # `distill info` shows it beside the plan
         plan["warning"] = warning
     extra = {"provenance": provenance("compress", run=str(run_dir)), "plan": plan}
     save_compressed(model, student.eval(), layers, extra)
